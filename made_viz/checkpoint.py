@@ -1,0 +1,153 @@
+"""Save and load MADE checkpoints: safetensors weights plus a validated JSON config.
+
+A checkpoint directory holds `model.safetensors` (weights only, no pickle) and `config.json`
+(architecture, every mask's ordering and hidden degrees, metrics, provenance). The config is
+validated before any tensor is built, so a tampered or truncated file fails with a message.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .masks import MAX_D, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, check_order
+from .model import MADE
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+FORMAT_VERSION = 1
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, truncated, tampered with or inconsistent."""
+
+
+def pretrained_root() -> Path:
+    """Where bundled models live; MADE_VIZ_PRETRAINED overrides it (tests, other installs)."""
+    return Path(os.environ.get("MADE_VIZ_PRETRAINED", PRETRAINED_DIR))
+
+
+def model_config(model: MADE) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "D": model.D,
+        "hidden_sizes": list(model.hidden_sizes),
+        "direct": model.direct,
+        "masks": [{"order": ms.order.tolist(),
+                   "hidden_degrees": [d.tolist() for d in ms.hidden_degrees]}
+                  for ms in model.mask_sets],
+    }
+
+
+def save(model: MADE, directory, metrics: dict | None = None, *, dtype=None) -> Path:
+    """Write weights and config.json; `metrics` (NLLs, command, seeds...) is stored beside them.
+
+    Files are written to temporary names and renamed, so an interrupted save never leaves a
+    half-written checkpoint behind.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {name: (t.detach().to(dtype) if dtype else t.detach()).contiguous().clone()
+               for name, t in model.state_dict().items()}
+    config = {**model_config(model), **(metrics or {})}
+    save_file(tensors, directory / (WEIGHTS + ".tmp"))
+    (directory / (CONFIG + ".tmp")).write_text(json.dumps(config, indent=1))
+    os.replace(directory / (WEIGHTS + ".tmp"), directory / WEIGHTS)
+    os.replace(directory / (CONFIG + ".tmp"), directory / CONFIG)
+    return directory
+
+
+def _require(condition: bool, path: Path, message: str) -> None:
+    if not condition:
+        raise CheckpointError(f"{path}: {message}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_config(config, path: Path) -> None:
+    """Check types, ranges and shapes of a config before anything is built from it."""
+    _require(isinstance(config, dict), path, "config is not a JSON object")
+    D = config.get("D")
+    _require(_is_int(D) and 1 <= D <= MAX_D, path, f"'D' must be an integer in 1..{MAX_D}")
+    hidden = config.get("hidden_sizes")
+    _require(isinstance(hidden, list) and len(hidden) <= MAX_HIDDEN_LAYERS
+             and all(_is_int(h) and 1 <= h <= MAX_HIDDEN_UNITS for h in hidden), path,
+             f"'hidden_sizes' must be a list of at most {MAX_HIDDEN_LAYERS} integers"
+             f" in 1..{MAX_HIDDEN_UNITS}")
+    _require(isinstance(config.get("direct"), bool), path, "'direct' must be true or false")
+    masks = config.get("masks")
+    _require(isinstance(masks, list) and 1 <= len(masks) <= 1024, path,
+             "'masks' must be a list of 1..1024 mask descriptions")
+    for k, mask in enumerate(masks):
+        _require(isinstance(mask, dict), path, f"mask {k} is not an object")
+        order = mask.get("order")
+        _require(isinstance(order, list) and all(_is_int(i) for i in order), path,
+                 f"mask {k}: 'order' must be a list of integers")
+        try:
+            check_order(order, D)
+        except ValueError as error:
+            raise CheckpointError(f"{path}: mask {k}: {error}") from None
+        degrees = mask.get("hidden_degrees")
+        _require(isinstance(degrees, list) and len(degrees) == len(hidden), path,
+                 f"mask {k}: 'hidden_degrees' must hold one list per hidden layer")
+        for layer, (layer_degrees, size) in enumerate(zip(degrees, hidden)):
+            _require(isinstance(layer_degrees, list) and len(layer_degrees) == size
+                     and all(_is_int(m) and 1 <= m <= D for m in layer_degrees), path,
+                     f"mask {k}, hidden layer {layer + 1}: need {size} degrees in 1..{D}")
+
+
+def load(directory) -> tuple[MADE, dict]:
+    """Load a checkpoint directory: (model in eval mode, config dict)."""
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG, directory / WEIGHTS
+    _require(config_path.is_file(), config_path, "missing (is this a made-viz checkpoint?)")
+    _require(weights_path.is_file(), weights_path, "missing weights file")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{config_path}: not valid JSON ({error})") from None
+    validate_config(config, config_path)
+    model = MADE.from_degrees([m["order"] for m in config["masks"]],
+                              [m["hidden_degrees"] for m in config["masks"]],
+                              direct=config["direct"])
+    try:
+        tensors = load_file(weights_path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{weights_path}: unreadable safetensors file ({error})") from None
+    expected = model.state_dict()
+    _require(set(tensors) == set(expected), weights_path,
+             f"holds tensors {sorted(tensors)}, expected {sorted(expected)}")
+    for name, tensor in tensors.items():
+        _require(tuple(tensor.shape) == tuple(expected[name].shape), weights_path,
+                 f"tensor {name} has shape {tuple(tensor.shape)},"
+                 f" expected {tuple(expected[name].shape)}")
+        _require(tensor.is_floating_point() and bool(torch.isfinite(tensor).all()), weights_path,
+                 f"tensor {name} is not finite floating point")
+    model.load_state_dict({name: t.float() for name, t in tensors.items()})
+    model.eval()
+    return model, config
+
+
+def list_pretrained() -> list[str]:
+    root = pretrained_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file())
+
+
+def load_pretrained(name: str | None = None) -> tuple[MADE, dict]:
+    """A bundled model by name ("mnist" by default)."""
+    name = name or "mnist"
+    available = list_pretrained()
+    if name not in available:
+        raise CheckpointError(f"no pretrained model {name!r} in {pretrained_root()};"
+                              f" available: {', '.join(available) or 'none'}")
+    return load(pretrained_root() / name)
+

@@ -1,0 +1,296 @@
+"""MADE masks: degrees, layer masks and connectivity. NumPy only.
+
+Every unit gets a degree. Input i gets its 1-based position in the ordering. A hidden unit gets
+an integer in [min degree of the layer below, D-1]: below that minimum it would connect to
+nothing, and a unit of degree D could reach no output, since no output has a degree above D.
+A hidden weight is kept when m(unit) >= m(source), an output weight when m(output) > m(source).
+Output d carries the degree of input d, so it can only see inputs that come strictly before it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+MAX_D = 4096
+MAX_HIDDEN_LAYERS = 8
+MAX_HIDDEN_UNITS = 16384
+MAX_MASK_BYTES = 512 * 2**20
+ORDERINGS = ("natural", "reverse", "random", "columns")
+# "random": each hidden degree drawn uniformly from its range, as in the paper (Germain et al.).
+# "equal": degrees spread evenly over their range, as TFP and pyro do; a layer of at least D-1
+# units then holds every degree, so no unit is dead and output k sees all k-1 inputs before it.
+DEGREE_RULES = ("random", "equal")
+
+# Above this many inputs the exact big-integer path counts would be too slow to be useful.
+_MAX_D_FOR_BIG_COUNTS = 1024
+
+
+def _check_int(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+    return int(value)
+
+
+def parse_int_list(text: str, name: str) -> tuple[int, ...]:
+    """'500, 500' or '3 1 2 0' -> a tuple of ints; a clear ValueError naming `name` otherwise."""
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be text such as '500, 500', got {type(text).__name__}")
+    tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
+    values = []
+    for position, token in enumerate(tokens, 1):
+        if not re.fullmatch(r"[+-]?\d{1,9}", token):
+            shown = token if len(token) <= 20 else token[:20] + "..."
+            raise ValueError(f"{name}: item {position} ({shown!r}) is not a whole number")
+        values.append(int(token))
+    return tuple(values)
+
+
+def parse_hidden_sizes(text: str) -> tuple[int, ...]:
+    """'500, 500' -> (500, 500); '' -> () (no hidden layer: direct connections only)."""
+    sizes = parse_int_list(text, "hidden sizes")
+    return check_hidden_sizes(sizes)
+
+
+def parse_ordering(text: str, D: int) -> tuple[int, ...]:
+    """'3 1 2 0' -> (3, 1, 2, 0), checked to be a permutation of range(D)."""
+    return tuple(int(i) for i in check_order(parse_int_list(text, "ordering"), D))
+
+
+def check_hidden_sizes(hidden_sizes: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
+        raise ValueError(f"hidden sizes must be a list of whole numbers, got {hidden_sizes!r}")
+    if len(hidden_sizes) > MAX_HIDDEN_LAYERS:
+        raise ValueError(
+            f"hidden sizes: at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(hidden_sizes)}")
+    return tuple(_check_int(f"hidden sizes: layer {l + 1}", h, 1, MAX_HIDDEN_UNITS)
+                 for l, h in enumerate(hidden_sizes))
+
+
+def check_order(order: Sequence[int], D: int) -> np.ndarray:
+    """An explicit ordering must list every index 0..D-1 exactly once; say which one is not."""
+    try:
+        values = [int(i) for i in order]
+    except (TypeError, ValueError):
+        raise ValueError(f"ordering must be a list of whole numbers, got {order!r}") from None
+    if len(values) != D:
+        raise ValueError(f"ordering must list all {D} indices 0..{D - 1} once, got {len(values)}")
+    out_of_range = [i for i in values if not 0 <= i < D]
+    if out_of_range:
+        raise ValueError(f"ordering: index {out_of_range[0]} is outside 0..{D - 1}")
+    seen: set[int] = set()
+    for i in values:
+        if i in seen:
+            missing = sorted(set(range(D)) - set(values))
+            raise ValueError(f"ordering: index {i} appears twice and {missing[0]} is missing;"
+                             f" it must be a permutation of 0..{D - 1}")
+        seen.add(i)
+    return np.asarray(values, dtype=np.int64)
+
+
+def make_order(D: int, ordering="natural", rng: np.random.Generator | None = None) -> np.ndarray:
+    """The generation order: a permutation of range(D), order[0] drawn first."""
+    if isinstance(ordering, str):
+        if ordering == "natural":
+            return np.arange(D)
+        if ordering == "reverse":
+            return np.arange(D)[::-1].copy()
+        if ordering == "random":
+            return (rng or np.random.default_rng(0)).permutation(D)
+        if ordering == "columns":
+            side = int(round(D ** 0.5))
+            if side * side != D:
+                raise ValueError(f"ordering 'columns' needs D to be a square number, got D={D}")
+            return np.arange(D).reshape(side, side).T.ravel()
+        raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)} or a permutation,"
+                         f" got {ordering!r}")
+    return check_order(ordering, D)
+
+
+def hidden_layer_degrees(D: int, size: int, low: int, rule: str,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Degrees of one hidden layer of `size` units, in [low, D-1] (just `low` when D = 1)."""
+    high = max(low, D - 1)
+    if rule == "random":
+        return rng.integers(low, high + 1, size=size)
+    if rule == "equal":
+        return low + (np.arange(size) * (high - low + 1)) // size
+    raise ValueError(f"hidden degrees must be one of {', '.join(DEGREE_RULES)}, got {rule!r}")
+
+
+@dataclass(eq=False)
+class MaskSet:
+    """The degrees and masks of one MADE. Masks have torch Linear's (out, in) shape, uint8."""
+
+    D: int
+    hidden_sizes: tuple[int, ...]
+    order: np.ndarray
+    input_degrees: np.ndarray
+    hidden_degrees: list[np.ndarray]
+    layer_masks: list[np.ndarray]
+    direct_mask: np.ndarray | None
+    _connectivity: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def direct(self) -> bool:
+        return self.direct_mask is not None
+
+    def connectivity(self) -> np.ndarray:
+        """[o, i] = number of paths from input i to output o (a direct weight counts one).
+
+        int64 when the count provably fits, exact Python integers (object dtype) otherwise.
+        Computed on degree classes rather than by multiplying the masks: a unit's connections
+        depend only on its degree, so each layer is a cumulative sum over D degree values.
+        """
+        if self._connectivity is None:
+            self._connectivity = self._count_paths()
+        return self._connectivity
+
+    def _count_paths(self) -> np.ndarray:
+        D = self.D
+        bound = int(np.prod([int(h) for h in self.hidden_sizes], dtype=object)) + 1
+        if bound < 2**62:
+            dtype = np.int64
+        elif D <= _MAX_D_FOR_BIG_COUNTS:
+            dtype = object
+        else:
+            raise OverflowError(
+                f"path counts can reach {bound:.3e}, beyond int64, and exact big-integer counts"
+                f" are limited to D <= {_MAX_D_FOR_BIG_COUNTS} (got D={D})")
+        # paths[v, a]: paths from an input of degree a to a unit of degree v in the current layer.
+        # Updated in place: at D = 4096 each of these arrays is 134 MB.
+        paths = np.eye(D + 1, dtype=dtype)
+        for degrees in self.hidden_degrees:
+            units_per_degree = np.bincount(degrees, minlength=D + 1).astype(dtype)
+            np.cumsum(paths, axis=0, out=paths)  # m(unit) >= m(source)
+            paths *= units_per_degree[:, None]
+        deg = self.input_degrees
+        if self.hidden_degrees:
+            np.cumsum(paths, axis=0, out=paths)
+            counts = paths[np.ix_(deg - 1, deg)]  # m(output) > m(source): rows up to m - 1
+        else:
+            counts = np.zeros((D, D), dtype=dtype)
+        if self.direct:
+            counts += deg[:, None] > deg[None, :]
+        return counts
+
+    def connectivity_in_generation_order(self) -> np.ndarray:
+        """Rows and columns permuted into the ordering: strictly lower-triangular."""
+        return self.connectivity()[np.ix_(self.order, self.order)]
+
+    def is_autoregressive(self) -> bool:
+        """True when no output depends on itself or on an input after it in the ordering."""
+        return not np.triu(self.connectivity_in_generation_order() != 0).any()
+
+    def dead_units(self) -> list[DeadUnit]:
+        """Units with no path from any input or to any output, and why.
+
+        Layers are numbered 0 (inputs), 1..L (hidden), L+1 (outputs). The first output in the
+        ordering is listed too: it sees no input and models p(x) from its bias alone.
+        """
+        D, layers = self.D, len(self.hidden_sizes)
+        masks = [m.astype(bool) for m in self.layer_masks]
+        from_input = [np.ones(D, dtype=bool)]
+        for mask in masks:
+            from_input.append((mask & from_input[-1][None, :]).any(axis=1))
+        to_output = [np.ones(D, dtype=bool)]
+        for mask in reversed(masks):
+            to_output.insert(0, (mask & to_output[0][:, None]).any(axis=0))
+        if not masks:  # no hidden layer: the direct connections are the whole network
+            from_input.append(np.zeros(D, dtype=bool))
+            to_output.insert(0, np.zeros(D, dtype=bool))
+        if self.direct:
+            direct = self.direct_mask.astype(bool)
+            from_input[-1] = from_input[-1] | direct.any(axis=1)
+            to_output[0] = to_output[0] | direct.any(axis=0)
+        dead = []
+        last = layers + 1
+        for layer in range(last + 1):
+            degrees = self.layer_degrees(layer)
+            for unit in np.flatnonzero(~(from_input[layer] & to_output[layer])):
+                m = int(degrees[unit])
+                if layer == 0:
+                    why = (f"x{unit} is last in the ordering (degree {D}): no output comes after it"
+                           if m == D else
+                           f"x{unit} (degree {m}) reaches no output: no hidden unit above it has"
+                           f" a degree >= {m} on a path to an output")
+                elif layer == last:
+                    why = ("first in the ordering: p(x%d) sees no input, only its bias" % unit
+                           if m == 1 else f"output {unit} (degree {m}) has no path from any input")
+                else:
+                    why = (f"degree {m}: no unit in the next layer has a degree >= {m}"
+                           f" that reaches an output" if m < D else
+                           f"degree {m}: no output has a degree above {m}")
+                dead.append(DeadUnit(layer, int(unit), m, why))
+        return dead
+
+    def layer_degrees(self, layer: int) -> np.ndarray:
+        """Degrees of layer 0 (inputs), 1..L (hidden) or L+1 (outputs, same as the inputs)."""
+        if layer == 0 or layer == len(self.hidden_sizes) + 1:
+            return self.input_degrees
+        return self.hidden_degrees[layer - 1]
+
+
+@dataclass(frozen=True)
+class DeadUnit:
+    layer: int
+    index: int
+    degree: int
+    reason: str
+
+
+def mask_bytes(D: int, hidden_sizes: Sequence[int], direct: bool) -> int:
+    widths = [D, *hidden_sizes, D]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:])) + (D * D if direct else 0)
+
+
+def masks_from_degrees(order, hidden_degrees: Sequence[np.ndarray], *, direct: bool) -> MaskSet:
+    """Build every mask from an ordering and hidden degrees (what a checkpoint stores)."""
+    order = np.asarray(order, dtype=np.int64)
+    D = len(order)
+    input_degrees = np.empty(D, dtype=np.int64)
+    input_degrees[order] = np.arange(1, D + 1)
+    hidden_degrees = [np.asarray(d, dtype=np.int64) for d in hidden_degrees]
+    hidden_sizes = tuple(len(d) for d in hidden_degrees)
+    layer_masks, below = [], input_degrees
+    for degrees in hidden_degrees:
+        layer_masks.append((degrees[:, None] >= below[None, :]).astype(np.uint8))
+        below = degrees
+    if hidden_degrees:
+        layer_masks.append((input_degrees[:, None] > below[None, :]).astype(np.uint8))
+    else:
+        direct = True  # with no hidden layer the direct connections are the network
+    direct_mask = ((input_degrees[:, None] > input_degrees[None, :]).astype(np.uint8)
+                   if direct else None)
+    return MaskSet(D, hidden_sizes, order, input_degrees, hidden_degrees, layer_masks, direct_mask)
+
+
+def build_masks(D: int, hidden_sizes: Sequence[int], *, ordering="natural",
+                hidden_degrees: str = "random", seed: int = 0, direct: bool = False) -> MaskSet:
+    """The masks of a MADE with inputs 0..D-1 and the given hidden layer sizes.
+
+    ordering: "natural", "reverse", "random" (seeded), "columns" (column-major, D square) or a
+    permutation of range(D). hidden_degrees: "random" or "equal" (see DEGREE_RULES). seed drives
+    every random choice. With no hidden layer the network is the direct connections alone.
+    """
+    D = _check_int("D", D, 1, MAX_D)
+    hidden_sizes = check_hidden_sizes(hidden_sizes)
+    seed = _check_int("seed", seed, 0, 2**32 - 1)
+    if hidden_degrees not in DEGREE_RULES:
+        raise ValueError(f"hidden degrees must be one of {', '.join(DEGREE_RULES)},"
+                         f" got {hidden_degrees!r}")
+    needed = mask_bytes(D, hidden_sizes, direct or not hidden_sizes)
+    if needed > MAX_MASK_BYTES:
+        raise ValueError(f"these masks would need {needed / 2**20:.0f} MB; the limit is"
+                         f" {MAX_MASK_BYTES // 2**20} MB (reduce D or the hidden sizes)")
+    rng = np.random.default_rng(seed)
+    order = make_order(D, ordering, rng)
+    degrees, low = [], 1
+    for size in hidden_sizes:
+        degrees.append(hidden_layer_degrees(D, size, low, hidden_degrees, rng))
+        low = int(degrees[-1].min())
+    return masks_from_degrees(order, degrees, direct=direct)
