@@ -70,3 +70,28 @@ def binarized_splits(splits: dict[str, Split], seed: int = BINARIZATION_SEED) ->
     """Binarize every split with its own stream derived from one seed."""
     return {name: Split(binarize(split.images, seed + i), split.labels)
             for i, (name, split) in enumerate(sorted(splits.items()))}
+
+
+def save_test_subset(path, split: Split, index: np.ndarray, binarization_seed: int) -> None:
+    """The small binarized test subset bundled for completion in the app (bit-packed)."""
+    np.savez_compressed(path, x=np.packbits(split.images[index], axis=1), y=split.labels[index],
+                        index=index.astype(np.int32), binarization_seed=np.int64(binarization_seed))
+
+
+def load_test_subset(path=None) -> Split:
+    """The bundled binarized test digits: images uint8 0/1 (N, 784) and their labels."""
+    from .checkpoint import pretrained_root
+
+    path = Path(path) if path else pretrained_root() / SUBSET_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: the bundled test subset is missing")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images = np.unpackbits(archive["x"], axis=1)[:, :784]
+            labels = archive["y"].astype(np.uint8)
+    except Exception as error:
+        raise DataError(f"{path}: unreadable test subset ({type(error).__name__}: {error})"
+                        ) from None
+    if images.shape != (len(labels), 784):
+        raise DataError(f"{path}: images of shape {images.shape} do not match {len(labels)} labels")
+    return Split(images, labels)
