@@ -14,7 +14,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .masks import MAX_D, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, check_order
+from .masks import (MAX_D, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, MAX_MASK_BYTES, check_order,
+                    mask_bytes)
 from .model import MADE
 
 WEIGHTS = "model.safetensors"
@@ -54,7 +55,12 @@ def save(model: MADE, directory, metrics: dict | None = None, *, dtype=None) -> 
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: (t.detach().to(dtype) if dtype else t.detach()).contiguous().clone()
                for name, t in model.state_dict().items()}
-    config = {**model_config(model), **(metrics or {})}
+    config = model_config(model)
+    clashes = sorted(key for key, value in (metrics or {}).items()
+                     if key in config and value != config[key])
+    if clashes:  # metrics must never silently rewrite the architecture they sit beside
+        raise ValueError(f"metrics would overwrite the model's {', '.join(clashes)}")
+    config.update({key: value for key, value in (metrics or {}).items() if key not in config})
     save_file(tensors, directory / (WEIGHTS + ".tmp"))
     (directory / (CONFIG + ".tmp")).write_text(json.dumps(config, indent=1))
     os.replace(directory / (WEIGHTS + ".tmp"), directory / WEIGHTS)
@@ -67,6 +73,14 @@ def _require(condition: bool, path: Path, message: str) -> None:
         raise CheckpointError(f"{path}: {message}")
 
 
+def _shown(value) -> str:
+    """A value quoted in an error message, cut short: a tampered file may hold anything."""
+    if isinstance(value, list) and len(value) > 3:
+        return f"a list of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -74,17 +88,27 @@ def _is_int(value) -> bool:
 def validate_config(config, path: Path) -> None:
     """Check types, ranges and shapes of a config before anything is built from it."""
     _require(isinstance(config, dict), path, "config is not a JSON object")
+    version = config.get("format_version")
+    _require(version == FORMAT_VERSION and _is_int(version), path,
+             f"'format_version' is {_shown(version)}; this made-viz reads version {FORMAT_VERSION}")
     D = config.get("D")
-    _require(_is_int(D) and 1 <= D <= MAX_D, path, f"'D' must be an integer in 1..{MAX_D}")
+    _require(_is_int(D) and 1 <= D <= MAX_D, path,
+             f"'D' must be an integer in 1..{MAX_D}, got {_shown(D)}")
     hidden = config.get("hidden_sizes")
     _require(isinstance(hidden, list) and len(hidden) <= MAX_HIDDEN_LAYERS
              and all(_is_int(h) and 1 <= h <= MAX_HIDDEN_UNITS for h in hidden), path,
              f"'hidden_sizes' must be a list of at most {MAX_HIDDEN_LAYERS} integers"
-             f" in 1..{MAX_HIDDEN_UNITS}")
-    _require(isinstance(config.get("direct"), bool), path, "'direct' must be true or false")
+             f" in 1..{MAX_HIDDEN_UNITS}, got {_shown(hidden)}")
+    _require(isinstance(config.get("direct"), bool), path,
+             f"'direct' must be true or false, got {_shown(config.get('direct'))}")
     masks = config.get("masks")
     _require(isinstance(masks, list) and 1 <= len(masks) <= 1024, path,
              "'masks' must be a list of 1..1024 mask descriptions")
+    # A tampered config must not make us allocate gigabytes: weights are as large as masks.
+    needed = len(masks) * mask_bytes(D, hidden, config["direct"] or not hidden)
+    _require(needed <= MAX_MASK_BYTES, path,
+             f"{len(masks)} masks of this size would need {needed:,} bytes;"
+             f" the limit is {MAX_MASK_BYTES:,}")
     for k, mask in enumerate(masks):
         _require(isinstance(mask, dict), path, f"mask {k} is not an object")
         order = mask.get("order")
@@ -98,9 +122,14 @@ def validate_config(config, path: Path) -> None:
         _require(isinstance(degrees, list) and len(degrees) == len(hidden), path,
                  f"mask {k}: 'hidden_degrees' must hold one list per hidden layer")
         for layer, (layer_degrees, size) in enumerate(zip(degrees, hidden)):
-            _require(isinstance(layer_degrees, list) and len(layer_degrees) == size
-                     and all(_is_int(m) and 1 <= m <= D for m in layer_degrees), path,
-                     f"mask {k}, hidden layer {layer + 1}: need {size} degrees in 1..{D}")
+            where = f"mask {k}, hidden layer {layer + 1}"
+            _require(isinstance(layer_degrees, list) and len(layer_degrees) == size, path,
+                     f"{where}: need a list of {size} degrees in 1..{D},"
+                     f" got {_shown(layer_degrees)}")
+            bad = [m for m in layer_degrees if not (_is_int(m) and 1 <= m <= D)]
+            if bad:
+                raise CheckpointError(f"{path}: {where}: degree {_shown(bad[0])} is not a whole"
+                                      f" number in 1..{D}")
 
 
 def load(directory) -> tuple[MADE, dict]:
@@ -111,7 +140,7 @@ def load(directory) -> tuple[MADE, dict]:
     _require(weights_path.is_file(), weights_path, "missing weights file")
     try:
         config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, absurd nesting or digits
         raise CheckpointError(f"{config_path}: not valid JSON ({error})") from None
     validate_config(config, config_path)
     model = MADE.from_degrees([m["order"] for m in config["masks"]],

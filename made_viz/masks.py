@@ -8,6 +8,7 @@ Output d carries the degree of input d, so it can only see inputs that come stri
 """
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -43,9 +44,13 @@ def parse_int_list(text: str, name: str) -> tuple[int, ...]:
     tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
     values = []
     for position, token in enumerate(tokens, 1):
-        if not re.fullmatch(r"[+-]?\d{1,9}", token):
-            shown = token if len(token) <= 20 else token[:20] + "..."
+        shown = token if len(token) <= 20 else token[:20] + "..."
+        # ASCII digits only: int() would also take '５' or '٣', which nobody means to type.
+        if not re.fullmatch(r"[+-]?[0-9]+", token):
             raise ValueError(f"{name}: item {position} ({shown!r}) is not a whole number")
+        if len(token.lstrip("+-")) > 9:
+            raise ValueError(f"{name}: item {position} ({shown!r}) is too large"
+                             f" (at most 9 digits)")
         values.append(int(token))
     return tuple(values)
 
@@ -62,6 +67,8 @@ def parse_ordering(text: str, D: int) -> tuple[int, ...]:
 
 
 def check_hidden_sizes(hidden_sizes: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(hidden_sizes, np.ndarray) and hidden_sizes.ndim == 1:
+        hidden_sizes = hidden_sizes.tolist()
     if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
         raise ValueError(f"hidden sizes must be a list of whole numbers, got {hidden_sizes!r}")
     if len(hidden_sizes) > MAX_HIDDEN_LAYERS:
@@ -73,10 +80,22 @@ def check_hidden_sizes(hidden_sizes: Sequence[int]) -> tuple[int, ...]:
 
 def check_order(order: Sequence[int], D: int) -> np.ndarray:
     """An explicit ordering must list every index 0..D-1 exactly once; say which one is not."""
+    if isinstance(order, (str, bytes)):
+        raise ValueError(f"ordering must be a list of whole numbers, got {order!r}")
     try:
-        values = [int(i) for i in order]
-    except (TypeError, ValueError):
+        items = list(order)
+    except TypeError:
         raise ValueError(f"ordering must be a list of whole numbers, got {order!r}") from None
+    values = []
+    for position, item in enumerate(items):
+        # operator.index, not int(): 1.5 or '3' must be refused, not truncated or parsed.
+        try:
+            if isinstance(item, (bool, np.bool_)):
+                raise TypeError
+            values.append(operator.index(item))
+        except TypeError:
+            raise ValueError(f"ordering: item {position} ({item!r}) is not a whole number"
+                             f" in 0..{D - 1}") from None
     if len(values) != D:
         raise ValueError(f"ordering must list all {D} indices 0..{D - 1} once, got {len(values)}")
     out_of_range = [i for i in values if not 0 <= i < D]
@@ -244,7 +263,7 @@ class DeadUnit:
 
 
 def mask_bytes(D: int, hidden_sizes: Sequence[int], direct: bool) -> int:
-    widths = [D, *hidden_sizes, D]
+    widths = [D, *hidden_sizes, D] if hidden_sizes else []  # no hidden layer: direct mask only
     return sum(a * b for a, b in zip(widths[:-1], widths[1:])) + (D * D if direct else 0)
 
 
@@ -280,13 +299,17 @@ def build_masks(D: int, hidden_sizes: Sequence[int], *, ordering="natural",
     D = _check_int("D", D, 1, MAX_D)
     hidden_sizes = check_hidden_sizes(hidden_sizes)
     seed = _check_int("seed", seed, 0, 2**32 - 1)
-    if hidden_degrees not in DEGREE_RULES:
+    if not isinstance(direct, (bool, np.bool_)):
+        raise ValueError(f"direct must be True or False, got {direct!r}")
+    if not isinstance(hidden_degrees, str) or hidden_degrees not in DEGREE_RULES:
         raise ValueError(f"hidden degrees must be one of {', '.join(DEGREE_RULES)},"
                          f" got {hidden_degrees!r}")
     needed = mask_bytes(D, hidden_sizes, direct or not hidden_sizes)
     if needed > MAX_MASK_BYTES:
-        raise ValueError(f"these masks would need {needed / 2**20:.0f} MB; the limit is"
-                         f" {MAX_MASK_BYTES // 2**20} MB (reduce D or the hidden sizes)")
+        # Exact bytes too: 512.03 MB must not read as "512 MB; the limit is 512 MB".
+        raise ValueError(f"these masks would need {needed / 2**20:,.1f} MB ({needed:,} bytes);"
+                         f" the limit is {MAX_MASK_BYTES // 2**20} MB ({MAX_MASK_BYTES:,} bytes):"
+                         f" reduce D or the hidden sizes")
     rng = np.random.default_rng(seed)
     order = make_order(D, ordering, rng)
     degrees, low = [], 1

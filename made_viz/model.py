@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .masks import MaskSet, build_masks, masks_from_degrees
+from .masks import MaskSet, _check_int, build_masks, masks_from_degrees
 
 
 class MaskedLinear(nn.Linear):
@@ -29,10 +29,18 @@ class MaskedLinear(nn.Linear):
 
 def orderings_per_mask(ordering, num_masks: int) -> list:
     """One ordering spec per mask: a single spec is shared, a list is cycled through."""
-    single = isinstance(ordering, str) or isinstance(ordering[0], (int, np.integer))
-    if single:
+    if isinstance(ordering, str):
         return [ordering] * num_masks
-    return [ordering[k % len(ordering)] for k in range(num_masks)]
+    try:
+        specs = list(ordering)
+    except TypeError:
+        raise ValueError("ordering must be a name, a permutation or a list of them,"
+                         f" got {ordering!r}") from None
+    if not specs:
+        raise ValueError("ordering must be a name, a permutation or a list of them, got []")
+    if not isinstance(specs[0], (str, Sequence, np.ndarray)):  # one explicit permutation
+        return [ordering] * num_masks
+    return [specs[k % len(specs)] for k in range(num_masks)]
 
 
 class MADE(nn.Module):
@@ -47,13 +55,19 @@ class MADE(nn.Module):
                  seed: int = 0, mask_sets: Sequence[MaskSet] | None = None):
         super().__init__()
         if mask_sets is None:
-            if not isinstance(num_masks, int) or not 1 <= num_masks <= 1024:
-                raise ValueError(f"num_masks must be in 1..1024, got {num_masks!r}")
+            num_masks = _check_int("num_masks", num_masks, 1, 1024)
+            # Mask k uses seed + k, so the last one must still be a valid seed.
+            seed = _check_int("seed", seed, 0, 2**32 - num_masks)
             mask_sets = [build_masks(D, hidden_sizes, ordering=spec, hidden_degrees=hidden_degrees,
                                      seed=seed + k, direct=direct)
                          for k, spec in enumerate(orderings_per_mask(ordering, num_masks))]
         self.mask_sets = list(mask_sets)
+        if not self.mask_sets:
+            raise ValueError("mask_sets must hold at least one MaskSet")
         first = self.mask_sets[0]
+        if any((ms.D, ms.hidden_sizes, ms.direct) != (first.D, first.hidden_sizes, first.direct)
+               for ms in self.mask_sets):
+            raise ValueError("mask_sets must all share D, hidden sizes and direct")
         self.D, self.hidden_sizes, self.direct = first.D, first.hidden_sizes, first.direct
         widths = [self.D, *self.hidden_sizes]
         self.hidden = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(widths[:-1], widths[1:]))
@@ -67,7 +81,8 @@ class MADE(nn.Module):
     def from_degrees(cls, orders: Sequence, hidden_degrees: Sequence[Sequence], *,
                      direct: bool) -> "MADE":
         """Rebuild a model's masks exactly as stored: one order and degree list per mask."""
-        sets = [masks_from_degrees(o, degs, direct=direct) for o, degs in zip(orders, hidden_degrees)]
+        sets = [masks_from_degrees(o, degs, direct=direct)
+                for o, degs in zip(orders, hidden_degrees, strict=True)]
         return cls(sets[0].D, sets[0].hidden_sizes, mask_sets=sets)
 
     @property
@@ -79,7 +94,8 @@ class MADE(nn.Module):
         return self.mask_sets[self.mask_index]
 
     def set_mask(self, k: int) -> None:
-        if not isinstance(k, (int, np.integer)) or not 0 <= k < self.num_masks:
+        if (isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer))
+                or not 0 <= k < self.num_masks):
             raise ValueError(f"mask must be in 0..{self.num_masks - 1}, got {k!r}")
         self.mask_index = int(k)
         masks = self.mask_sets[k]
@@ -105,7 +121,10 @@ class MADE(nn.Module):
         """
         if mask is None:
             return -F.binary_cross_entropy_with_logits(self(x), x, reduction="none").sum(-1)
-        if mask == "ensemble":
+        if isinstance(mask, str):
+            if mask != "ensemble":
+                raise ValueError(f"mask must be None, 0..{self.num_masks - 1} or 'ensemble',"
+                                 f" got {mask!r}")
             per_mask = torch.stack([self.log_prob(x, k) for k in range(self.num_masks)])
             return torch.logsumexp(per_mask, dim=0) - math.log(self.num_masks)
         current = self.mask_index

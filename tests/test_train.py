@@ -1,0 +1,106 @@
+"""Training: a tiny run learns, resume reproduces an uninterrupted run, the CLI fails cleanly."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from made_viz import checkpoint
+from made_viz.data import Split
+from made_viz.train import TrainConfig, main, parse_args, train
+
+
+def synthetic_splits(D=16, seed=0):
+    """Binary vectors from three noisy prototypes: easy to learn, far from uniform."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((3, D)) < 0.5
+
+    def draw(n):
+        labels = rng.integers(0, 3, n)
+        flips = rng.random((n, D)) < 0.05
+        return Split((prototypes[labels] ^ flips).astype(np.uint8), labels.astype(np.uint8))
+
+    return {"train": draw(600), "valid": draw(200), "test": draw(200)}
+
+
+def config(tmp_path, **overrides):
+    base = dict(out=str(tmp_path / "run"), hidden=(32,), masks=2, epochs=4, batch_size=50,
+                lr=1e-2, patience=10, seed=3)
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_tiny_run_learns_and_writes_a_loadable_checkpoint(tmp_path):
+    splits = synthetic_splits()
+    result = train(config(tmp_path), splits, log=lambda line: None)
+    history = [r["valid_nll"] for r in result["history"]]
+    assert history[-1] < history[0] - 1.0  # validation NLL falls
+    assert result["test_nll"] < 16 * np.log(2)  # better than a uniform model
+    model, stored = checkpoint.load(tmp_path / "run")
+    x = torch.from_numpy(splits["test"].images.astype(np.float32))
+    nll = -model.log_prob(x, "ensemble").mean().item()
+    assert nll == pytest.approx(stored["test_nll"], abs=1e-3)
+    assert stored["mask_names"] == ["natural", "natural"]
+    assert len(stored["nll"]["test"]["per_mask"]) == 2
+    assert stored["train_config"]["hidden"] == [32]
+
+
+def test_early_stopping_stops_when_validation_stalls(tmp_path):
+    splits = synthetic_splits()
+    result = train(config(tmp_path, epochs=30, patience=1, lr=5e-2), splits, log=lambda l: None)
+    assert result["epochs_run"] < 30
+    assert result["epochs_run"] - result["best_epoch"] == 1  # patience epochs after the best
+
+
+def test_resume_after_interrupt_matches_an_uninterrupted_run(tmp_path):
+    splits = synthetic_splits()
+    full = train(config(tmp_path / "a"), splits, log=lambda line: None)
+
+    def interrupt_after_epoch_2(line):
+        if line.startswith("epoch   2"):
+            raise KeyboardInterrupt
+
+    interrupted = config(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, splits, log=interrupt_after_epoch_2)
+    progress = json.loads((tmp_path / "b" / "run" / "last" / "progress.json").read_text())
+    assert progress["epoch"] == 2
+    resumed = train(config(tmp_path / "b", resume=True), splits, log=lambda line: None)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3, 4]
+    assert resumed["test_nll"] == pytest.approx(full["test_nll"], abs=1e-4)
+    a, _ = checkpoint.load(tmp_path / "a" / "run")
+    b, _ = checkpoint.load(tmp_path / "b" / "run")
+    for name, tensor in a.state_dict().items():
+        torch.testing.assert_close(tensor, b.state_dict()[name], atol=1e-5, rtol=0)
+
+
+def test_parse_args_records_the_command_and_orderings():
+    cfg, download = parse_args(["--hidden", "64, 64", "--masks", "4",
+                                "--ordering", "natural,reverse", "--out", "x"])
+    assert cfg.hidden == (64, 64) and cfg.masks == 4 and cfg.ordering == ("natural", "reverse")
+    assert cfg.command.startswith("python -m made_viz.train ") and "--masks 4" in cfg.command
+    assert download is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "0"], "--hidden: hidden sizes: layer 1 must be in 1..16384, got 0"),
+    (["--hidden", "ten"], "--hidden: hidden sizes: item 1 ('ten') is not a whole number"),
+    (["--ordering", "diagonal"], "--ordering: 'diagonal' is not one of"),
+    (["--masks", "0"], "--masks must be in 1..1024, got 0"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+])
+def test_bad_arguments_exit_with_one_clear_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data_file_is_one_line_and_nonzero(tmp_path):
+    process = subprocess.run(
+        [sys.executable, "-m", "made_viz.train", "--data", str(tmp_path / "nope.npz"),
+         "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 2
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope.npz" in lines[0] and lines[0].startswith("made_viz.train: error")
