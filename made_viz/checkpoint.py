@@ -107,8 +107,8 @@ def validate_config(config, path: Path) -> None:
     # A tampered config must not make us allocate gigabytes: weights are as large as masks.
     needed = len(masks) * mask_bytes(D, hidden, config["direct"] or not hidden)
     _require(needed <= MAX_MASK_BYTES, path,
-             f"{len(masks)} masks of this size would need {needed:,} bytes;"
-             f" the limit is {MAX_MASK_BYTES:,}")
+             f"'D', 'hidden_sizes' and {len(masks)} mask(s) would need {needed:,} bytes of"
+             f" masks; the limit is {MAX_MASK_BYTES:,}")
     for k, mask in enumerate(masks):
         _require(isinstance(mask, dict), path, f"mask {k} is not an object")
         order = mask.get("order")

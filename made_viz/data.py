@@ -23,6 +23,7 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -116,11 +117,12 @@ def read_idx(path, magic: int) -> np.ndarray:
     path = Path(path)
     kinds = {IMAGE_MAGIC: "an image file", LABEL_MAGIC: "a label file"}
     if magic not in kinds:
-        raise ValueError(f"magic must be {IMAGE_MAGIC} (images) or {LABEL_MAGIC} (labels), got {magic}")
+        raise ValueError(f"magic must be {IMAGE_MAGIC} (images) or {LABEL_MAGIC} (labels),"
+                         f" got {magic}")
     header_size = 16 if magic == IMAGE_MAGIC else 8
     what = "pixel data" if magic == IMAGE_MAGIC else "labels"
 
-    def fail(message: str):
+    def fail(message: str) -> NoReturn:
         raise DataError(f"{path}: {message}")
 
     try:
@@ -150,10 +152,10 @@ def read_idx(path, magic: int) -> np.ndarray:
                 fail(f"holds more than the {expected} bytes of {what} its header announces")
     except (OSError, zlib.error) as error:  # gzip.BadGzipFile, CRC errors, unreadable files
         fail(f"unreadable IDX file ({type(error).__name__}: {error})")
-    data = np.frombuffer(body, dtype=np.uint8)
+    data = np.frombuffer(body, dtype=np.uint8).copy()  # writable, like arrays from an .npz
     if magic == LABEL_MAGIC and count and data.max() > 9:
         fail(f"labels must be digits 0..9, found {int(data.max())}")
-    return data.reshape(count, SIDE * SIDE) if magic == IMAGE_MAGIC else data.copy()
+    return data.reshape(count, SIDE * SIDE) if magic == IMAGE_MAGIC else data
 
 
 def _idx_path(directory: Path, name: str) -> Path | None:
@@ -174,14 +176,16 @@ def load_idx(directory, *, valid_size: int = VALID_SIZE) -> dict[str, Split]:
                         f" files, gzipped or not; or give the path of an .npz instead)")
     original = {}
     for split, (images_name, labels_name) in IDX_FILES.items():
-        images_path, labels_path = _idx_path(directory, images_name), _idx_path(directory, labels_name)
+        images_path = _idx_path(directory, images_name)
+        labels_path = _idx_path(directory, labels_name)
         images, labels = read_idx(images_path, IMAGE_MAGIC), read_idx(labels_path, LABEL_MAGIC)
         if len(images) != len(labels):
             raise DataError(f"{directory}: {images_path.name} holds {len(images)} images but"
                             f" {labels_path.name} holds {len(labels)} labels")
         original[split] = Split(images, labels)
     train = original["train"]
-    if not isinstance(valid_size, int) or not 1 <= valid_size < len(train.images):
+    if (isinstance(valid_size, bool) or not isinstance(valid_size, int)
+            or not 1 <= valid_size < len(train.images)):
         raise DataError(f"{directory}: the training files hold {len(train.images)} images; the"
                         f" validation split must be 1..{len(train.images) - 1} of them,"
                         f" got {valid_size!r}")

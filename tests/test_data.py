@@ -74,8 +74,10 @@ def test_npz_round_trip_through_load_mnist(tmp_path):
 @pytest.mark.parametrize("overrides, message", [
     ({"x_valid": None}, "missing arrays x_valid / y_valid"),
     ({"y_test": None}, "missing arrays x_test / y_test"),
-    ({"x_train": np.zeros((30, 784), np.float32)}, "x_train must be uint8 of shape (N, 784), got float32 (30, 784)"),
-    ({"x_test": np.zeros((20, 783), np.uint8)}, "x_test must be uint8 of shape (N, 784), got uint8 (20, 783)"),
+    ({"x_train": np.zeros((30, 784), np.float32)},
+     "x_train must be uint8 of shape (N, 784), got float32 (30, 784)"),
+    ({"x_test": np.zeros((20, 783), np.uint8)},
+     "x_test must be uint8 of shape (N, 784), got uint8 (20, 783)"),
     ({"x_train": np.zeros((30, 28, 28), np.uint8)}, "x_train must be uint8 of shape (N, 784)"),
     ({"y_valid": np.zeros(9, np.uint8)}, "y_valid has shape (9,), expected (10,)"),
 ])
@@ -119,6 +121,7 @@ def test_idx_directory_gives_train_valid_test(tmp_path, compress):
     assert_split_equal(splits["train"], train.images[:28], train.labels[:28])
     assert_split_equal(splits["valid"], train.images[28:], train.labels[28:])
     assert_split_equal(splits["test"], test.images, test.labels)
+    assert splits["train"].images.flags.writeable and splits["test"].labels.flags.writeable
 
 
 def test_load_mnist_on_directory_holds_out_last_10000(tmp_path):
@@ -152,14 +155,15 @@ def test_idx_bad_magic_says_what_the_file_looks_like(tmp_path):
                                 f" (an image file); this looks like a label file")
     replace_file(tmp_path, TRAIN_IMAGES, idx_bytes(data.IMAGE_MAGIC, train.images))
     replace_file(tmp_path, TEST_LABELS, idx_bytes(1234, np.zeros(5, np.uint8)))
-    with pytest.raises(DataError, match=rf"{TEST_LABELS}: bad magic number 1234, expected 2049 \(a label file\)$"):
+    with pytest.raises(DataError, match=rf"{TEST_LABELS}: bad magic number 1234,"
+                                        r" expected 2049 \(a label file\)$"):
         data.load_idx(tmp_path, valid_size=5)
 
 
 def test_idx_wrong_image_size(tmp_path):
     write_idx(tmp_path, digits(20, 1), digits(5, 2))
-    replace_file(tmp_path, TEST_IMAGES, idx_bytes(data.IMAGE_MAGIC, np.zeros((5, 27 * 28), np.uint8),
-                                                  dims=(27, 28)))
+    narrow = np.zeros((5, 27 * 28), np.uint8)
+    replace_file(tmp_path, TEST_IMAGES, idx_bytes(data.IMAGE_MAGIC, narrow, dims=(27, 28)))
     with pytest.raises(DataError, match=rf"{TEST_IMAGES}: images are 27x28, expected 28x28"):
         data.load_idx(tmp_path, valid_size=5)
 
@@ -178,7 +182,8 @@ def test_idx_truncated_pixel_data_and_labels(tmp_path):
     replace_file(tmp_path, TEST_LABELS, idx_bytes(data.LABEL_MAGIC, np.zeros(5, np.uint8))[:-2],
                  compress=False)
     (tmp_path / TEST_LABELS).rename(tmp_path / TEST_LABELS.removesuffix(".gz"))
-    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: truncated: expected 5 bytes of labels, got 3$"):
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: truncated: expected 5 bytes"
+                                        r" of labels, got 3$"):
         data.load_idx(tmp_path, valid_size=5)
 
 
@@ -213,7 +218,7 @@ def test_idx_trailing_bytes_bad_labels_corrupt_gzip(tmp_path):
     train = digits(20, 1)
     write_idx(tmp_path, train, digits(5, 2))
     replace_file(tmp_path, TRAIN_LABELS, idx_bytes(data.LABEL_MAGIC, train.labels) + b"\x00")
-    with pytest.raises(DataError, match="holds more than the 20 bytes of labels its header announces"):
+    with pytest.raises(DataError, match="holds more than the 20 bytes of labels its header"):
         data.load_idx(tmp_path, valid_size=5)
     replace_file(tmp_path, TRAIN_LABELS, idx_bytes(data.LABEL_MAGIC, np.full(20, 12, np.uint8)))
     with pytest.raises(DataError, match="labels must be digits 0..9, found 12"):
@@ -263,7 +268,8 @@ def test_binarized_splits_draw_each_split_separately_and_keep_labels():
     same = digits(200, 5)
     splits = {name: Split(same.images, same.labels) for name in data.SPLITS}
     binary = data.binarized_splits(splits, seed=3)
-    np.testing.assert_array_equal(binary["test"].images, data.binarized_splits(splits, 3)["test"].images)
+    again = data.binarized_splits(splits, 3)
+    np.testing.assert_array_equal(binary["test"].images, again["test"].images)
     assert (binary["train"].images != binary["test"].images).any()
     assert (binary["train"].images != data.binarized_splits(splits, 4)["train"].images).any()
     for name in data.SPLITS:
@@ -292,7 +298,8 @@ def test_test_subset_round_trip(tmp_path, monkeypatch):
 
 
 def test_bundled_test_subset_is_binary_digits():
-    subset = data.load_test_subset(Path(__file__).resolve().parent.parent / "pretrained" / data.SUBSET_FILE)
+    bundled = Path(__file__).resolve().parent.parent / "pretrained" / data.SUBSET_FILE
+    subset = data.load_test_subset(bundled)
     assert subset.images.shape == (len(subset.labels), 784) and len(subset.labels) > 0
     assert set(np.unique(subset.images)) <= {0, 1} and subset.labels.max() <= 9
 
@@ -313,8 +320,9 @@ class CountingHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
     """A loopback HTTP server over a directory of small synthetic IDX.gz files."""
-    for variable in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(variable, raising=False)
+    for scheme in ("http", "https", "all"):  # a proxy from the environment must not intercept
+        monkeypatch.delenv(f"{scheme}_proxy", raising=False)
+        monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
     served = write_idx(tmp_path / "served", digits(30, 1), digits(10, 2))
     checksums = {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
                  for path in sorted(served.iterdir())}
@@ -379,12 +387,14 @@ def test_download_404_and_unreachable_server(tmp_path, mirror):
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(DataError, match=rf"127\.0\.0\.1:{port}/absent-idx1-ubyte\.gz: cannot download"):
-        data.download(f"http://127.0.0.1:{port}", tmp_path / "fetched", checksums=checksums, timeout=5)
+    with pytest.raises(DataError, match=rf"127\.0\.0\.1:{port}/absent-idx1-ubyte\.gz: cannot"
+                                        r" download"):
+        data.download(f"http://127.0.0.1:{port}", tmp_path / "fetched", checksums=checksums,
+                      timeout=5)
 
 
 def test_download_rejects_bad_arguments(tmp_path):
-    with pytest.raises(DataError, match="download URL must start with http://, https:// or file://"):
+    with pytest.raises(DataError, match="download URL must start with http://, https://"):
         data.download("ftp://example.org/mnist", tmp_path)
     with pytest.raises(ValueError, match="expected a 64-digit SHA-256 hex digest, got 'f68b3c2d'"):
         data.download("http://127.0.0.1:9", tmp_path, checksums={TRAIN_IMAGES: "f68b3c2d"})

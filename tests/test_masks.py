@@ -115,7 +115,8 @@ def test_dead_units_are_exactly_the_units_on_no_input_to_output_path(config):
         reaches.insert(0, reaches[0] @ mask)
     expected = set()
     for layer in range(1, len(masks)):
-        expected |= {(layer, int(u)) for u in np.flatnonzero((reached[layer] * reaches[layer]) == 0)}
+        on_no_path = (reached[layer] * reaches[layer]) == 0
+        expected |= {(layer, int(u)) for u in np.flatnonzero(on_no_path)}
     exact = exact_path_counts(ms)
     last = len(ms.hidden_sizes) + 1
     expected |= {(0, int(i)) for i in np.flatnonzero((exact != 0).sum(axis=0) == 0)}

@@ -47,21 +47,21 @@ def parse_int(text: str, field: str, low: int, high: int) -> int:
 
 
 def parsed_input(label: str, key: str, *, default: str, parse: Callable[[str], T],
-                 expected: str | None = None, fallback: T | None = None, help: str | None = None,
-                 placeholder: str | None = None) -> T:
+                 expected: str | None = None, fallback: T | None = None, keep_last: bool = True,
+                 help: str | None = None, placeholder: str | None = None) -> T:
     """A URL-bound text input whose text goes through `parse` (which raises ValueError).
 
     On a ValueError: a warning with the message (plus `expected`, the allowed form), and the
-    last valid value is returned; before any valid value, `fallback`, else parse(default).
+    last valid value is returned (with keep_last) or else `fallback`, else parse(default).
     """
     text = st.text_input(label, value=default, key=key, bind="query-params", help=help,
                          placeholder=placeholder)
     try:
         value = parse(text if text is not None else "")
     except ValueError as error:
-        kept = last_valid(key)
+        kept = last_valid(key) if keep_last else None
         if kept is None:
-            kept = fallback if fallback is not None else parse(default)
+            kept = fallback if fallback is not None or not keep_last else parse(default)
         message = str(error)
         # Library messages usually start with the field's name: make that the bold label.
         message = (f"**{label}**{message[len(label):]}" if message.lower().startswith(label.lower())
@@ -109,21 +109,25 @@ def _show_url_warning(key: str, value) -> None:
 
 
 def choice(label: str, key: str, options: Sequence[str], *, default: str,
-           help: str | None = None, format_func: Callable[[str], str] = str) -> str:
+           help: str | None = None, format_func: Callable[[str], str] = str,
+           on_change: Callable[[], None] | None = None) -> str:
     """A URL-bound selectbox over string options; an unknown option in the URL is named."""
     options = list(options)
     _check_url_value(key, label, lambda raw: raw in options, ", ".join(options), default)
     value = st.selectbox(label, options, index=options.index(default), key=key,
-                         bind="query-params", help=help, format_func=format_func)
+                         bind="query-params", help=help, format_func=format_func,
+                         on_change=on_change or "rerun")
     _show_url_warning(key, value)
     return value
 
 
-def flag(label: str, key: str, *, default: bool, help: str | None = None) -> bool:
+def flag(label: str, key: str, *, default: bool, help: str | None = None,
+         on_change: Callable[[], None] | None = None) -> bool:
     """A URL-bound toggle; the URL spells it true or false."""
     _check_url_value(key, label, lambda raw: raw.lower() in ("true", "false"),
                      "true or false", default)
-    value = st.toggle(label, value=default, key=key, bind="query-params", help=help)
+    value = st.toggle(label, value=default, key=key, bind="query-params", help=help,
+                      on_change=on_change or "rerun")
     _show_url_warning(key, value)
     return value
 

@@ -1,0 +1,629 @@
+"""Plotly figures as pure functions of data (no streamlit).
+
+Masks: the connectivity graph of one MaskSet (units as columns, one line per kept weight, click a
+unit to light its paths) and the matrices (each layer's mask, the product matrix of path counts).
+Small networks are drawn unit by unit; big ones as a reduction (units grouped by degree, line
+width = number of weights) and big matrices as PNG images, so a figure stays well under a few MB.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .masks import MaskSet
+
+# ---------------------------------------------------------------------------------------------
+# Masks: the connectivity graph
+# ---------------------------------------------------------------------------------------------
+
+INPUT_COLOR, HIDDEN_COLOR, OUTPUT_COLOR = "#4C78A8", "#54A24B", "#B279A2"
+DEAD_COLOR, DEAD_LINE = "#D9D9D9", "#9A9A9A"
+EDGE_COLOR, EDGE_DIM = "rgba(70, 70, 70, 0.42)", "rgba(70, 70, 70, 0.07)"
+LIT_COLOR, DIRECT_COLOR, DIRECT_DIM = "#E4572E", "rgba(245, 133, 24, 0.75)", "rgba(245, 133, 24, 0.12)"
+FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=15, color="#262730")
+
+# Unit by unit up to this size; above it, units are grouped by degree.
+EXACT_MAX_UNITS_PER_LAYER = 24
+EXACT_MAX_EDGES = 2500
+MAX_GROUPS_PER_LAYER = 24
+
+
+def layer_count(masks: MaskSet) -> int:
+    """Number of unit columns: inputs, the hidden layers, outputs."""
+    return len(masks.hidden_sizes) + 2
+
+
+def layer_widths(masks: MaskSet) -> list[int]:
+    return [masks.D, *masks.hidden_sizes, masks.D]
+
+
+def _layer_masks(masks: MaskSet) -> list[np.ndarray]:
+    """Boolean (out, in) masks between consecutive columns; none when there is no hidden layer."""
+    return [m.astype(bool) for m in masks.layer_masks]
+
+
+def weight_count(masks: MaskSet) -> int:
+    total = sum(int(m.sum()) for m in masks.layer_masks)
+    return total + (int(masks.direct_mask.sum()) if masks.direct else 0)
+
+
+def is_grouped(masks: MaskSet) -> bool:
+    """Whether the graph is drawn as a reduction (units grouped by degree) rather than exactly."""
+    return (max(layer_widths(masks)) > EXACT_MAX_UNITS_PER_LAYER
+            or weight_count(masks) > EXACT_MAX_EDGES)
+
+
+# Unit names: x3 (input 3), h1.2 (hidden layer 1, unit 2), o3 (output 3, which models x3).
+
+def unit_name(masks: MaskSet, layer: int, index: int) -> str:
+    last = layer_count(masks) - 1
+    return f"x{index}" if layer == 0 else f"o{index}" if layer == last else f"h{layer}.{index}"
+
+
+def parse_unit(text: str, masks: MaskSet) -> tuple[int, int] | None:
+    """'x3' / 'h1.2' / 'o3' -> (layer, index); '' -> None. ValueError names what is allowed."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    layers, D = len(masks.hidden_sizes), masks.D
+    allowed = f"x0..x{D - 1}, " + (f"h1.0..h{layers}.N, " if layers else "") + f"o0..o{D - 1}"
+    match = re.fullmatch(r"([xo])(\d{1,6})|h(\d{1,2})\.(\d{1,6})", text)
+    if match is None:
+        raise ValueError(f"highlighted unit must look like x3, h1.2 or o3 ({allowed}),"
+                         f" got {text[:20]!r}")
+    if match.group(1):
+        layer, index = (0 if match.group(1) == "x" else layers + 1), int(match.group(2))
+    else:
+        layer, index = int(match.group(3)), int(match.group(4))
+        if not 1 <= layer <= layers:
+            raise ValueError(f"highlighted unit: hidden layer {layer} does not exist"
+                             f" (layers 1..{layers}; allowed: {allowed})" if layers else
+                             f"highlighted unit: there is no hidden layer (allowed: {allowed})")
+    width = layer_widths(masks)[layer]
+    if not 0 <= index < width:
+        raise ValueError(f"highlighted unit: {text} is out of range; that layer has units"
+                         f" 0..{width - 1}")
+    return layer, index
+
+
+def paths_through(masks: MaskSet, layer: int, selected: np.ndarray):
+    """Units and weights on some input-to-output path through the `selected` units of `layer`.
+
+    Returns (lit units per column, lit (out, in) weights per layer mask, lit direct weights).
+    A weight a->b is on such a path when both ends lead into the selection (below it) or both
+    are reached from it (above it); a direct weight only when it starts or ends in it.
+    """
+    layer_masks, widths = _layer_masks(masks), layer_widths(masks)
+    last = len(widths) - 1
+    up = [np.zeros(w, dtype=bool) for w in widths]
+    down = [np.zeros(w, dtype=bool) for w in widths]
+    up[layer] = down[layer] = np.asarray(selected, dtype=bool)
+    for l in range(layer - 1, -1, -1):
+        up[l] = (layer_masks[l] & up[l + 1][:, None]).any(axis=0)
+    for l in range(layer, len(layer_masks)):
+        down[l + 1] = (layer_masks[l] & down[l][None, :]).any(axis=1)
+    lit_direct = None
+    if masks.direct:
+        direct = masks.direct_mask.astype(bool)
+        lit_direct = np.zeros_like(direct)
+        if layer == 0:
+            lit_direct = direct & up[0][None, :]
+            down[last] = down[last] | lit_direct.any(axis=1)
+        elif layer == last:
+            lit_direct = direct & up[last][:, None]
+            up[0] = up[0] | lit_direct.any(axis=0)
+    lit_weights = [m & (up[l + 1][:, None] & up[l][None, :] if l + 1 <= layer
+                        else down[l + 1][:, None] & down[l][None, :])
+                   for l, m in enumerate(layer_masks)]
+    return [u | d for u, d in zip(up, down)], lit_weights, lit_direct
+
+
+def _faded(color: str) -> str:
+    r, g, b = _hex_rgb(color)
+    return f"rgba({r}, {g}, {b}, 0.25)"
+
+
+def _sub(text) -> str:
+    return f"<sub>{text}</sub>"
+
+
+def _conditional_label(masks: MaskSet, output: int) -> str:
+    """p(x_d | the inputs before d in the ordering), listed when there are few of them."""
+    earlier = masks.order[: masks.input_degrees[output] - 1]
+    given = ("" if len(earlier) == 0 else
+             " | " + ", ".join(f"x{_sub(i)}" for i in earlier) if len(earlier) <= 3 else
+             f" | x{_sub('<' + str(output))}" if np.array_equal(earlier, np.arange(output)) else
+             f" | {len(earlier)} earlier x")
+    return f"p(x{_sub(output)}{given})"
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    if not names:
+        return "none"
+    return ", ".join(names[:limit]) + (f" … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _column_positions(widths: list[int]) -> list[np.ndarray]:
+    """y of each unit: index 0 at the top, unit spacing 1, every column centred on 0."""
+    return [(w - 1) / 2 - np.arange(w, dtype=float) for w in widths]
+
+
+def _segments(x0: float, y0: np.ndarray, x1: float, y1: np.ndarray):
+    """Many straight lines as one trace: x, y with None between segments."""
+    n = len(y0)
+    xs = np.empty(3 * n, dtype=object)
+    ys = np.empty(3 * n, dtype=object)
+    xs[0::3], xs[1::3], xs[2::3] = x0, x1, None
+    ys[0::3], ys[1::3], ys[2::3] = np.round(y0, 3), np.round(y1, 3), None
+    return xs.tolist(), ys.tolist()
+
+
+def _arcs(x0: float, y0: np.ndarray, x1: float, y1: np.ndarray, top: float, steps: int = 16):
+    """Direct connections as quadratic curves bowing over the hidden columns."""
+    t = np.linspace(0, 1, steps)[None, :]
+    cy = top + 0.25 * np.abs(y1 - y0)[:, None]
+    cx = (x0 + x1) / 2
+    xs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t ** 2 * x1
+    ys = (1 - t) ** 2 * y0[:, None] + 2 * (1 - t) * t * cy + t ** 2 * y1[:, None]
+    xs = np.broadcast_to(xs, ys.shape)
+    pad = np.full((len(y0), 1), np.nan)
+    xs = np.hstack([np.round(xs, 3), pad]).ravel()
+    ys = np.hstack([np.round(ys, 3), pad]).ravel()
+    return [None if math.isnan(v) else v for v in xs], [None if math.isnan(v) else v for v in ys]
+
+
+@dataclass
+class _Column:
+    """What the graph draws for one column: one node per unit, or per degree group."""
+    y: np.ndarray            # node positions
+    members: list[np.ndarray]  # unit indices in each node
+    degrees: list[tuple[int, int]]  # (lowest, highest) degree in each node
+    names: list[str]
+    labels: list[str]        # text drawn in or beside the node
+
+
+def _degree_bins(D: int) -> tuple[int, int]:
+    """(bin width, bin count) for grouping degrees 1..D into at most MAX_GROUPS_PER_LAYER."""
+    width = max(1, math.ceil(D / MAX_GROUPS_PER_LAYER))
+    return width, math.ceil(D / width)
+
+
+def _columns(masks: MaskSet, grouped: bool) -> list[_Column]:
+    widths, last = layer_widths(masks), layer_count(masks) - 1
+    columns = []
+    if not grouped:
+        for layer, y in enumerate(_column_positions(widths)):
+            degrees = masks.layer_degrees(layer)
+            columns.append(_Column(
+                y, [np.array([i]) for i in range(widths[layer])],
+                [(int(m), int(m)) for m in degrees],
+                [unit_name(masks, layer, i) for i in range(widths[layer])],
+                [str(int(m)) for m in degrees]))
+        return columns
+    bin_width, _ = _degree_bins(masks.D)
+    groups_per_layer = []
+    for layer in range(last + 1):
+        degrees = masks.layer_degrees(layer)
+        bins = (degrees - 1) // bin_width
+        groups_per_layer.append([np.flatnonzero(bins == b) for b in np.unique(bins)])
+    tallest = max(len(g) for g in groups_per_layer)
+    for layer, groups in enumerate(groups_per_layer):
+        degrees = masks.layer_degrees(layer)
+        y = (len(groups) - 1) / 2 - np.arange(len(groups), dtype=float)
+        y = y * (tallest / max(len(groups), 1)) if len(groups) > 1 else y
+        spans = [(int(degrees[g].min()), int(degrees[g].max())) for g in groups]
+        kind = "x" if layer == 0 else "o" if layer == last else f"h{layer}"
+        names = [f"{kind} m={lo}" if lo == hi else f"{kind} m={lo}–{hi}" for lo, hi in spans]
+        labels = [str(lo) if lo == hi else f"{lo}–{hi}" for lo, hi in spans]
+        columns.append(_Column(y, groups, spans, names, labels))
+    return columns
+
+
+def _group_matrix(members: list[np.ndarray], width: int) -> np.ndarray:
+    onehot = np.zeros((len(members), width), dtype=np.float64)
+    for g, units in enumerate(members):
+        onehot[g, units] = 1
+    return onehot
+
+
+def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
+                       *, grouped: bool | None = None, height: int | None = None) -> go.Figure:
+    """The network as columns of units, one line per kept weight, paths through `selected` lit.
+
+    selected: (layer, unit index), layers numbered 0 (inputs) .. L+1 (outputs). grouped=None
+    picks the reduction for big networks (see is_grouped): one node per degree range, line width
+    growing with the number of weights it stands for. Nodes carry customdata [layer, unit] (the
+    first unit of a group) so a click can be mapped back to a unit.
+    """
+    grouped = is_grouped(masks) if grouped is None else grouped
+    widths, last = layer_widths(masks), layer_count(masks) - 1
+    columns = _columns(masks, grouped)
+    layer_masks = _layer_masks(masks)
+    dead = {(u.layer, u.index): u.reason for u in masks.dead_units()}
+
+    lit_units = lit_weights = lit_direct = None
+    if selected is not None:
+        layer, index = selected
+        chosen = np.zeros(widths[layer], dtype=bool)
+        node = next(g for g, units in enumerate(columns[layer].members) if index in units)
+        chosen[columns[layer].members[node]] = True
+        lit_units, lit_weights, lit_direct = paths_through(masks, layer, chosen)
+
+    traces: list[go.BaseTraceType] = []
+    # Edges first so the nodes sit on top of them.
+    edge_sets = []  # (layer, lit?, (out, in) counts between nodes)
+    for l, mask in enumerate(layer_masks):
+        parts = [(False, mask)] if lit_weights is None else [(False, mask & ~lit_weights[l]),
+                                                            (True, lit_weights[l])]
+        for lit, part in parts:
+            if grouped:
+                counts = (_group_matrix(columns[l + 1].members, widths[l + 1]) @ part
+                          @ _group_matrix(columns[l].members, widths[l]).T)
+            else:
+                counts = part.astype(np.float64)
+            edge_sets.append((l, lit, counts))
+    dimmed = selected is not None
+    top = max(c.y.max() for c in columns) + 0.9
+    biggest = max([c.max() for _, _, c in edge_sets if c.size] + [1.0])
+    legend_done = set()
+    for l, lit, counts in edge_sets:
+        outs, ins = np.nonzero(counts)
+        if len(outs) == 0:
+            continue
+        name = "on a path through the selected unit" if lit else "kept weight (mask = 1)"
+        color = LIT_COLOR if lit else (EDGE_DIM if dimmed else EDGE_COLOR)
+        # Grouped: a few width classes, each one trace, width ~ sqrt(number of weights).
+        level = (np.ceil(4 * np.sqrt(counts[outs, ins] / biggest)).astype(int) if grouped
+                 else np.ones(len(outs), dtype=int))
+        for w in np.unique(level):
+            pick = level == w
+            xs, ys = _segments(l, columns[l].y[ins[pick]], l + 1, columns[l + 1].y[outs[pick]])
+            traces.append(go.Scatter(
+                x=xs, y=ys, mode="lines", hoverinfo="skip", name=name,
+                legendgroup=name, showlegend=name not in legend_done,
+                line=dict(color=color, width=(2.5 if lit else 1.2) * (w if grouped else 1))))
+            legend_done.add(name)
+    if masks.direct:
+        direct = masks.direct_mask.astype(bool)
+        parts = [(False, direct)] if lit_direct is None else [(False, direct & ~lit_direct),
+                                                              (True, lit_direct)]
+        for lit, part in parts:
+            if grouped:
+                part = (_group_matrix(columns[last].members, widths[last]) @ part
+                        @ _group_matrix(columns[0].members, widths[0]).T)
+            outs, ins = np.nonzero(part)
+            if len(outs) == 0:
+                continue
+            xs, ys = _arcs(0, columns[0].y[ins], last, columns[last].y[outs], top)
+            name = "direct connection (input → output)"
+            traces.append(go.Scatter(
+                x=xs, y=ys, mode="lines", hoverinfo="skip", name=name, legendgroup=name,
+                showlegend=name not in legend_done,
+                line=dict(color=LIT_COLOR if lit else (DIRECT_DIM if dimmed else DIRECT_COLOR),
+                          width=2.2 if lit else 1.2, dash="dot")))
+            legend_done.add(name)
+
+    # Nodes: one trace per kind, so the legend explains the colours.
+    tallest = max(len(c.y) for c in columns)
+    height = height or int(np.clip(130 + 40 * tallest, 380, 880))
+    unit_px = (height - 130) / max(tallest, 1)
+    base_size = float(np.clip(0.72 * unit_px, 12, 34))
+    biggest_group = max(len(m) for c in columns for m in c.members)
+    kinds = {"input": ([], INPUT_COLOR), "hidden": ([], HIDDEN_COLOR),
+             "output": ([], OUTPUT_COLOR), "dead": ([], DEAD_COLOR)}
+    for layer, column in enumerate(columns):
+        for node, units in enumerate(column.members):
+            dead_units = [int(u) for u in units if (layer, int(u)) in dead]
+            kind = ("dead" if len(dead_units) == len(units) else
+                    "input" if layer == 0 else "output" if layer == last else "hidden")
+            kinds[kind][0].append((layer, node, dead_units))
+    for kind, (nodes, color) in kinds.items():
+        if not nodes:
+            continue
+        xs, ys, texts, hovers, sizes, fills, line_w, line_c, custom = ([] for _ in range(9))
+        for layer, node, dead_units in nodes:
+            column, units = columns[layer], columns[layer].members[node]
+            xs.append(layer)
+            ys.append(round(float(column.y[node]), 3))
+            texts.append(column.labels[node])
+            hovers.append(_node_hover(masks, layer, column, node, dead_units, dead, grouped))
+            sizes.append(base_size if not grouped else
+                         10 + (base_size + 6 - 10) * math.sqrt(len(units) / biggest_group))
+            is_lit = lit_units is None or bool(lit_units[layer][units].any())
+            fills.append(color if is_lit else _faded(color))
+            is_selected = selected is not None and selected[0] == layer and selected[1] in units
+            line_w.append(4 if is_selected else 1.5)
+            line_c.append(LIT_COLOR if is_selected else (DEAD_LINE if kind == "dead" else "white"))
+            custom.append([layer, int(units[0]), unit_name(masks, layer, int(units[0]))])
+        text_color = "white" if kind != "dead" else "#555555"
+        legend = {"input": "input x_i (number = degree = position in the ordering)",
+                  "hidden": "hidden unit (number = degree m)",
+                  "output": "output p(x_d | earlier x) (number = degree of x_d)",
+                  "dead": "dead unit: no input-to-output path (hover for why)"}[kind]
+        traces.append(go.Scatter(
+            x=xs, y=ys, mode="markers+text", text=texts, name=legend, customdata=custom,
+            hovertext=hovers, hoverinfo="text", textposition="middle center",
+            textfont=dict(size=max(9, min(15, base_size * 0.48)) if not grouped else 10,
+                          color=text_color),
+            marker=dict(size=sizes, color=fills, line=dict(width=line_w, color=line_c)),
+            # Plotly would fade the points a click did not select: the paths do that here.
+            selected=dict(marker=dict(opacity=1), textfont=dict(color=text_color)),
+            unselected=dict(marker=dict(opacity=1), textfont=dict(color=text_color))))
+
+    # Input and output labels beside their columns.
+    for layer, side, pos in ((0, -0.16, "middle left"), (last, 0.16, "middle right")):
+        column = columns[layer]
+        if grouped:
+            labels = [("x" if layer == 0 else "p") + f": m {t}" for t in column.labels]
+        elif layer == 0:
+            labels = [f"x{_sub(i)}" for i in range(masks.D)]
+        else:
+            labels = [_conditional_label(masks, o) for o in range(masks.D)]
+        faded = [1.0 if lit_units is None or lit_units[layer][m].any() else 0.35
+                 for m in column.members]
+        traces.append(go.Scatter(
+            x=[layer + side] * len(labels), y=column.y.round(3).tolist(), mode="text",
+            text=labels, textposition=pos, hoverinfo="skip", showlegend=False,
+            textfont=dict(size=max(10, min(16, base_size * 0.55)),
+                          color=[f"rgba(38, 39, 48, {a})" for a in faded])))
+
+    headers = ["inputs x"] + [f"hidden layer {l}" for l in range(1, last)] + ["outputs"]
+    subheaders = (["degree = position in ordering"]
+                  + [f"{h} units, m in [{int(d.min())}, {int(d.max())}]"
+                     for h, d in zip(masks.hidden_sizes, masks.hidden_degrees)]
+                  + ["keep weight if m(out) > m(in)"])
+    subheaders[1:last] = [s + "<br>keep if m ≥ m(in)" for s in subheaders[1:last]]
+    annotations = [dict(x=l, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                        text=f"<b>{h}</b><br><span style='font-size:12px;color:#666'>{s}</span>")
+                   for l, (h, s) in enumerate(zip(headers, subheaders))]
+    if grouped:
+        annotations.append(dict(
+            x=0, y=-0.02, xref="paper", yref="paper", xanchor="left", yanchor="top",
+            showarrow=False, font=dict(size=12, color="#666"),
+            text="Reduced view: units grouped by degree range (label), node size = units in the"
+                 " group, line width = number of weights."))
+    figure = go.Figure(traces)
+    ymax = top + (0.35 * (max(c.y.max() for c in columns) - min(c.y.min() for c in columns))
+                  if masks.direct else 0.3)
+    figure.update_layout(
+        height=height, margin=dict(l=10, r=10, t=70, b=10), font=FONT,
+        plot_bgcolor="white", paper_bgcolor="white", annotations=annotations,
+        hovermode="closest", clickmode="event+select", dragmode=False,
+        legend=dict(orientation="h", yanchor="top", y=-0.06 if grouped else -0.01, x=0,
+                    itemclick=False, itemdoubleclick=False, font=dict(size=13)),
+        xaxis=dict(visible=False, range=[-0.95, last + 0.95 + 0.25 * (not grouped)],
+                   fixedrange=True),
+        yaxis=dict(visible=False, range=[min(c.y.min() for c in columns) - 0.7, ymax],
+                   fixedrange=True),
+    )
+    return figure
+
+
+def _node_hover(masks: MaskSet, layer: int, column: _Column, node: int, dead_units: list[int],
+                dead: dict, grouped: bool) -> str:
+    units = column.members[node]
+    lo, hi = column.degrees[node]
+    last = layer_count(masks) - 1
+    degree = f"degree m = {lo}" if lo == hi else f"degrees m = {lo}..{hi}"
+    if grouped:
+        lines = [f"<b>{column.names[node]}</b>: {len(units)} unit(s), {degree}"]
+        if dead_units:
+            reason = dead[(layer, dead_units[0])]
+            lines.append(f"{len(dead_units)} dead, e.g. {unit_name(masks, layer, dead_units[0])}:"
+                         f" {reason}")
+        return "<br>".join(lines)
+    index = int(units[0])
+    name = unit_name(masks, layer, index)
+    if layer == 0:
+        lines = [f"<b>x{index}</b>: input, {degree} (position {lo} in the ordering)"]
+    elif layer == last:
+        lines = [f"<b>{name}</b>: output for {_conditional_label(masks, index)}, {degree}"]
+    else:
+        lines = [f"<b>{name}</b>: hidden unit, {degree}"]
+    if (layer, index) in dead:
+        lines.append(f"dead: {dead[(layer, index)]}")
+    else:
+        lit, _, _ = paths_through(masks, layer, np.eye(len(column.y), dtype=bool)[index])
+        if layer > 0:
+            lines.append("sees " + _listing([f"x{i}" for i in np.flatnonzero(lit[0])]))
+        if layer < last:
+            lines.append("feeds " + _listing([f"p(x{o})" for o in np.flatnonzero(lit[last])]))
+    return "<br>".join(lines)
+
+
+def selection_summary(masks: MaskSet, selected: tuple[int, int]) -> str:
+    """One line for the page: what the selected unit sees and feeds, in words."""
+    layer, index = selected
+    last = layer_count(masks) - 1
+    chosen = np.zeros(layer_widths(masks)[layer], dtype=bool)
+    chosen[index] = True
+    lit, weights, direct = paths_through(masks, layer, chosen)
+    m = int(masks.layer_degrees(layer)[index])
+    n_weights = sum(int(w.sum()) for w in weights) + (int(direct.sum()) if direct is not None else 0)
+    name = unit_name(masks, layer, index)
+    parts = [f"{name} (degree {m})"]
+    if layer > 0:
+        parts.append("sees " + _listing([f"x{i}" for i in np.flatnonzero(lit[0])], 6))
+    if layer < last:
+        parts.append("feeds " + _listing([f"p(x{o})" for o in np.flatnonzero(lit[last])], 6))
+    return ", ".join(parts) + f"; {n_weights} weights lie on its paths."
+
+
+# ---------------------------------------------------------------------------------------------
+# Masks: the matrices
+# ---------------------------------------------------------------------------------------------
+
+# Drawn cell by cell (with hover text) up to this many rows or columns; above it as a PNG image.
+HEATMAP_MAX_SIDE = 64
+IMAGE_MAX_SIDE = 512
+KEPT_RGB, EMPTY_RGB = (58, 76, 140), (244, 244, 246)
+COUNT_SCALE = [[0.0, "#f4f4f6"], [1e-9, "#dbe6f3"], [0.5, "#6b9bd1"], [1.0, "#1d3f7a"]]
+
+
+def degree_sort(degrees: np.ndarray) -> np.ndarray:
+    """Unit indices sorted by degree (stable): the generation order of that layer."""
+    return np.argsort(degrees, kind="stable")
+
+
+def _block_max(image: np.ndarray, limit: int) -> np.ndarray:
+    """Shrink a big 2-D array by taking the max over square blocks, so sparse ones survive."""
+    step = math.ceil(max(image.shape) / limit)
+    if step <= 1:
+        return image
+    rows, cols = (math.ceil(s / step) * step for s in image.shape)
+    padded = np.zeros((rows, cols), dtype=image.dtype)
+    padded[: image.shape[0], : image.shape[1]] = image
+    return padded.reshape(rows // step, step, cols // step, step).max(axis=(1, 3))
+
+
+def _image_figure(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int, int]) -> go.Figure:
+    """An RGB array as one PNG image trace spanning `extent` = (columns, rows) of the matrix."""
+    from plotly.express import imshow
+    image = imshow(rgb, binary_string=True).data[0]
+    rows, cols = rgb.shape[:2]
+    image.update(x0=-0.5 + extent[0] / cols / 2, dx=extent[0] / cols,
+                 y0=-0.5 + extent[1] / rows / 2, dy=extent[1] / rows,
+                 hovertemplate=f"{x_title} ≈ %{{x:.0f}}<br>{y_title} ≈ %{{y:.0f}}<extra></extra>")
+    figure = go.Figure(image)
+    figure.update_xaxes(range=[-0.5, extent[0] - 0.5])
+    figure.update_yaxes(range=[extent[1] - 0.5, -0.5])
+    return figure
+
+
+def _finish_matrix(figure: go.Figure, title: str, x_title: str, y_title: str,
+                   height: int) -> go.Figure:
+    figure.update_layout(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
+        margin=dict(l=10, r=10, t=60, b=10), font=dict(FONT, size=13), plot_bgcolor="white",
+        paper_bgcolor="white")
+    figure.update_xaxes(title=x_title, side="bottom", showgrid=False, zeroline=False,
+                        constrain="domain")
+    figure.update_yaxes(title=y_title, autorange="reversed" if not figure.layout.yaxis.range
+                        else None, showgrid=False, zeroline=False, scaleanchor="x",
+                        constrain="domain")
+    return figure
+
+
+def layer_mask_figure(masks: MaskSet, l: int, *, by_degree: bool = False,
+                      height: int = 360) -> go.Figure:
+    """Mask l (0-based; the last one feeds the outputs): rows = units above, columns = below."""
+    last = layer_count(masks) - 1
+    mask = masks.layer_masks[l]
+    rows_deg, cols_deg = masks.layer_degrees(l + 1), masks.layer_degrees(l)
+    rows = degree_sort(rows_deg) if by_degree else np.arange(mask.shape[0])
+    cols = degree_sort(cols_deg) if by_degree else np.arange(mask.shape[1])
+    shown = mask[np.ix_(rows, cols)]
+    rule = "m(out) > m(in)" if l + 1 == last else "m(out) ≥ m(in)"
+    to_name = "output" if l + 1 == last else f"hidden {l + 1}"
+    from_name = "input" if l == 0 else f"hidden {l}"
+    title = (f"W{l + 1} mask: {from_name} → {to_name}<br><span style='font-size:12px;color:#666'>"
+             f"1 where {rule}</span>")
+    x_title = f"{from_name} unit" + (" (sorted by degree)" if by_degree else "")
+    y_title = f"{to_name} unit" + (" (sorted by degree)" if by_degree else "")
+    if max(shown.shape) <= HEATMAP_MAX_SIDE:
+        def tick(layer, units, degrees):
+            return [f"{unit_name(masks, layer, int(u))}·{int(degrees[u])}" for u in units]
+        x_ticks, y_ticks = tick(l, cols, cols_deg), tick(l + 1, rows, rows_deg)
+        hover = np.array([[f"{y} ← {x}: {'kept' if v else 'masked'}" for x, v in zip(x_ticks, row)]
+                          for y, row in zip(y_ticks, shown)])
+        figure = go.Figure(go.Heatmap(
+            z=shown, x=list(range(len(cols))), y=list(range(len(rows))), text=hover,
+            hovertemplate="%{text}<extra></extra>", showscale=False, zmin=0, zmax=1,
+            colorscale=[[0, "rgb(%d,%d,%d)" % EMPTY_RGB], [1, "rgb(%d,%d,%d)" % KEPT_RGB]],
+            xgap=1, ygap=1))
+        small = max(shown.shape) <= 16
+        figure.update_xaxes(tickvals=list(range(len(cols))), ticktext=x_ticks if small else None,
+                            tickangle=-90 if small else 0, showticklabels=small)
+        figure.update_yaxes(tickvals=list(range(len(rows))), ticktext=y_ticks if small else None,
+                            showticklabels=small)
+        if small:
+            x_title += " · degree"
+            y_title += " · degree"
+    else:
+        small_image = _block_max(shown, IMAGE_MAX_SIDE)
+        rgb = np.where(small_image[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
+        figure = _image_figure(rgb, x_title, y_title, (shown.shape[1], shown.shape[0]))
+    return _finish_matrix(figure, title, x_title, y_title, height)
+
+
+def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
+                      height: int = 460) -> go.Figure:
+    """The product of the masks: [o, i] = paths from input i to output o.
+
+    generation_order permutes rows and columns into the ordering: the matrix is then strictly
+    lower-triangular. The diagonal is outlined (output d never sees x_d); in generation order
+    the upper triangle, which must stay empty, is shaded.
+    """
+    D = masks.D
+    counts = (masks.connectivity_in_generation_order() if generation_order
+              else masks.connectivity())
+    axis_units = masks.order if generation_order else np.arange(D)
+    numeric = np.asarray(counts, dtype=np.float64)  # exact counts may be Python ints
+    peak = float(numeric.max()) if numeric.size else 0.0
+    use_log = peak > 100
+    color_values = np.log10(1 + numeric) if use_log else numeric
+    top = float(color_values.max()) or 1.0
+    scale_title = "log₁₀(1 + paths)" if use_log else "paths"
+    order_words = "generation order (rows, columns permuted by the ordering)" if generation_order \
+        else "index order"
+    title = (f"Paths from input i to output o: product of the masks<br><span style='font-size:"
+             f"12px;color:#666'>{order_words}</span>")
+    x_title = "input x_i" + (" (in generation order)" if generation_order else "")
+    y_title = "output p(x_o | ·)" + (" (in generation order)" if generation_order else "")
+    if D <= HEATMAP_MAX_SIDE:
+        labels = [f"x{int(i)}" for i in axis_units]
+        exact = np.vectorize(str, otypes=[object])(counts) if D else counts
+        hover = np.array([[f"{labels[r]} ← {labels[c]}: {exact[r, c]} path(s)" for c in range(D)]
+                          for r in range(D)])
+        figure = go.Figure(go.Heatmap(
+            z=color_values, x=list(range(D)), y=list(range(D)), zmin=0, zmax=top,
+            text=exact if D <= 16 else hover, customdata=hover,
+            texttemplate="%{text}" if D <= 16 else None, textfont=dict(size=12),
+            hovertemplate="%{customdata}<extra></extra>", colorscale=COUNT_SCALE, xgap=1, ygap=1,
+            colorbar=dict(title=dict(text=scale_title, side="right"), thickness=12)))
+        show = D <= 32
+        figure.update_xaxes(tickvals=list(range(D)), ticktext=labels if show else None,
+                            showticklabels=show, tickangle=0)
+        figure.update_yaxes(tickvals=list(range(D)),
+                            ticktext=[f"p(x{int(i)})" for i in axis_units] if show else None,
+                            showticklabels=show)
+    else:
+        small = _block_max(color_values, IMAGE_MAX_SIDE) / top
+        rgb = _colorize(small)
+        figure = _image_figure(rgb, "input", "output", (D, D))
+        # An invisible marker carries the colour bar the PNG image cannot have.
+        figure.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+            marker=dict(colorscale=COUNT_SCALE, cmin=0, cmax=top, color=[0], showscale=True,
+                        colorbar=dict(title=dict(text=scale_title, side="right"),
+                                      thickness=12))))
+    # The diagonal: output d never sees x_d; outlined in both orders.
+    figure.add_shape(type="line", x0=-0.5, y0=-0.5, x1=D - 0.5, y1=D - 0.5,
+                     line=dict(color=LIT_COLOR, width=2, dash="dot"))
+    if generation_order:
+        figure.add_shape(type="path", path=f"M -0.5 -0.5 L {D - 0.5} -0.5 L {D - 0.5} {D - 0.5} Z",
+                         fillcolor="rgba(228, 87, 46, 0.07)", line=dict(width=0), layer="below")
+        figure.add_annotation(x=D - 0.5, y=-0.5, xanchor="right", yanchor="top", showarrow=False,
+                              text="above the diagonal: always 0", align="right",
+                              font=dict(size=12, color=LIT_COLOR))
+    figure = _finish_matrix(figure, title, x_title, y_title, height)
+    if D > HEATMAP_MAX_SIDE:
+        figure.update_yaxes(autorange=None, range=[D - 0.5, -0.5])
+    return figure
+
+
+def _colorize(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> RGB uint8 along COUNT_SCALE; exact zeros get the empty colour."""
+    stops = np.array([0.0, 1e-9, 0.5, 1.0])
+    colors = np.array([_hex_rgb(c) for _, c in COUNT_SCALE], dtype=np.float64)
+    rgb = np.stack([np.interp(values, stops, colors[:, k]) for k in range(3)], axis=-1)
+    return np.round(rgb).astype(np.uint8)
+
+
+def _hex_rgb(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return tuple(int(color[i: i + 2], 16) for i in (0, 2, 4))
