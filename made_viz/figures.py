@@ -309,9 +309,9 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
 
     # Nodes: one trace per kind, so the legend explains the colours.
     tallest = max(len(c.y) for c in columns)
-    height = height or int(np.clip(130 + 40 * tallest, 380, 880))
-    unit_px = (height - 130) / max(tallest, 1)
-    base_size = float(np.clip(0.72 * unit_px, 12, 34))
+    height = height or int(np.clip(170 + 72 * tallest, 520, 900))
+    unit_px = (height - 170) / max(tallest, 1)
+    base_size = float(np.clip(0.62 * unit_px, 12, 40))
     biggest_group = max(len(m) for c in columns for m in c.members)
     kinds = {"input": ([], INPUT_COLOR), "hidden": ([], HIDDEN_COLOR),
              "output": ([], OUTPUT_COLOR), "dead": ([], DEAD_COLOR)}
@@ -371,12 +371,9 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             textfont=dict(size=max(10, min(16, base_size * 0.55)),
                           color=[f"rgba(38, 39, 48, {a})" for a in faded])))
 
-    headers = ["inputs x"] + [f"hidden layer {l}" for l in range(1, last)] + ["outputs"]
-    subheaders = (["degree = position in ordering"]
-                  + [f"{h} units, m in [{int(d.min())}, {int(d.max())}]"
-                     for h, d in zip(masks.hidden_sizes, masks.hidden_degrees)]
-                  + ["keep weight if m(out) > m(in)"])
-    subheaders[1:last] = [s + "<br>keep if m ≥ m(in)" for s in subheaders[1:last]]
+    headers = ["inputs"] + [f"hidden {l}" for l in range(1, last)] + ["outputs"]
+    subheaders = (["m = place in order"] + ["keep if m ≥ m(in)"] * (last - 1)
+                  + ["keep if m > m(in)"])
     annotations = [dict(x=l, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
                         text=f"<b>{h}</b><br><span style='font-size:12px;color:#666'>{s}</span>")
                    for l, (h, s) in enumerate(zip(headers, subheaders))]
@@ -495,16 +492,17 @@ def _image_figure(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int
 
 
 def _finish_matrix(figure: go.Figure, title: str, x_title: str, y_title: str,
-                   height: int) -> go.Figure:
+                   height: int, square: bool = True) -> go.Figure:
     figure.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
-        margin=dict(l=10, r=10, t=60, b=10), font=dict(FONT, size=13), plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=80, b=10), font=dict(FONT, size=13), plot_bgcolor="white",
         paper_bgcolor="white")
     figure.update_xaxes(title=x_title, side="bottom", showgrid=False, zeroline=False,
-                        constrain="domain")
-    figure.update_yaxes(title=y_title, autorange="reversed" if not figure.layout.yaxis.range
-                        else None, showgrid=False, zeroline=False, scaleanchor="x",
-                        constrain="domain")
+                        constrain="domain", automargin=True)
+    figure.update_yaxes(title=y_title, showgrid=False, zeroline=False, automargin=True,
+                        constrain="domain", scaleanchor="x" if square else None)
+    if not figure.layout.yaxis.range:
+        figure.update_yaxes(autorange="reversed")
     return figure
 
 
@@ -517,11 +515,12 @@ def layer_mask_figure(masks: MaskSet, l: int, *, by_degree: bool = False,
     rows = degree_sort(rows_deg) if by_degree else np.arange(mask.shape[0])
     cols = degree_sort(cols_deg) if by_degree else np.arange(mask.shape[1])
     shown = mask[np.ix_(rows, cols)]
-    rule = "m(out) > m(in)" if l + 1 == last else "m(out) ≥ m(in)"
     to_name = "output" if l + 1 == last else f"hidden {l + 1}"
     from_name = "input" if l == 0 else f"hidden {l}"
-    title = (f"W{l + 1} mask: {from_name} → {to_name}<br><span style='font-size:12px;color:#666'>"
-             f"1 where {rule}</span>")
+    short = ["x", *[f"h{k}" for k in range(1, last)], "out"]
+    rule = f"m({short[l + 1]}) {'>' if l + 1 == last else '≥'} m({short[l]})"
+    title = (f"Mask W{l + 1}: {short[l]} → {short[l + 1]}<br><span style='font-size:12px;"
+             f"color:#666'>1 where {rule}</span>")
     x_title = f"{from_name} unit" + (" (sorted by degree)" if by_degree else "")
     y_title = f"{to_name} unit" + (" (sorted by degree)" if by_degree else "")
     if max(shown.shape) <= HEATMAP_MAX_SIDE:
@@ -547,7 +546,7 @@ def layer_mask_figure(masks: MaskSet, l: int, *, by_degree: bool = False,
         small_image = _block_max(shown, IMAGE_MAX_SIDE)
         rgb = np.where(small_image[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
         figure = _image_figure(rgb, x_title, y_title, (shown.shape[1], shown.shape[0]))
-    return _finish_matrix(figure, title, x_title, y_title, height)
+    return _finish_matrix(figure, title, x_title, y_title, height, square=False)
 
 
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
@@ -568,10 +567,11 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     color_values = np.log10(1 + numeric) if use_log else numeric
     top = float(color_values.max()) or 1.0
     scale_title = "log₁₀(1 + paths)" if use_log else "paths"
-    order_words = "generation order (rows, columns permuted by the ordering)" if generation_order \
-        else "index order"
-    title = (f"Paths from input i to output o: product of the masks<br><span style='font-size:"
-             f"12px;color:#666'>{order_words}</span>")
+    order_words = ("generation order: strictly lower-triangular" if generation_order
+                   else "index order; the diagonal is always 0")
+    product = " · ".join(f"W{l}" for l in range(len(masks.layer_masks), 0, -1))
+    title = (f"Paths input → output{': ' + product if product else ''}<br><span style="
+             f"'font-size:12px;color:#666'>{order_words}</span>")
     x_title = "input x_i" + (" (in generation order)" if generation_order else "")
     y_title = "output p(x_o | ·)" + (" (in generation order)" if generation_order else "")
     if D <= HEATMAP_MAX_SIDE:
@@ -610,10 +610,7 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
         figure.add_annotation(x=D - 0.5, y=-0.5, xanchor="right", yanchor="top", showarrow=False,
                               text="above the diagonal: always 0", align="right",
                               font=dict(size=12, color=LIT_COLOR))
-    figure = _finish_matrix(figure, title, x_title, y_title, height)
-    if D > HEATMAP_MAX_SIDE:
-        figure.update_yaxes(autorange=None, range=[D - 0.5, -0.5])
-    return figure
+    return _finish_matrix(figure, title, x_title, y_title, height)
 
 
 def _colorize(values: np.ndarray) -> np.ndarray:

@@ -119,7 +119,7 @@ def build_model(config: TrainConfig, D: int) -> MADE:
                 hidden_degrees=config.hidden_degrees, direct=config.direct, seed=config.seed)
 
 
-def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str = "",
+def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str | dict = "",
           log=print) -> dict:
     """Train, early-stop on validation NLL, evaluate the best model; returns its config.json."""
     if config.threads:
@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             data.download(download_url, config.data)
         data_path = Path(config.data)
         splits = binarized_splits(data.load_mnist(data_path), config.binarization_seed)
-        digest = sha256(data_path) if data_path.is_file() else ""
+        digest = (sha256(data_path) if data_path.is_file() else
+                  {p.name: sha256(p) for p in sorted(data_path.iterdir()) if "idx" in p.name})
         train(config, splits, digest, log=lambda line: tqdm.write(line))
     except (DataError, checkpoint.CheckpointError, ValueError, OSError) as error:
         print(f"made_viz.train: error: {error}", file=sys.stderr)

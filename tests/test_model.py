@@ -154,18 +154,23 @@ def test_log_prob_with_a_mask_leaves_the_current_mask_alone():
     x = torch.bernoulli(torch.full((6, 8), 0.5))
     model.set_mask(0)
     under_0 = model.log_prob(x)
-    model.set_mask(2)
+    # Mask 1 is current: neither the first nor the last mask an ensemble loop would stop at.
+    model.set_mask(1)
     buffers = [layer.mask.clone() for layer in masked_layers(model)]
-    under_2 = model.log_prob(x)
-    assert torch.equal(model.log_prob(x, mask=0), under_0)
-    assert not torch.equal(under_0, under_2)
-    model.log_prob(x, mask="ensemble")
+    under_1 = model.log_prob(x)
+    assert not torch.equal(under_0, under_1)
+
+    def unchanged():
+        return model.mask_index == 1 and all(
+            torch.equal(a, layer.mask) for a, layer in zip(buffers, masked_layers(model)))
+    assert torch.equal(model.log_prob(x, mask=0), under_0) and unchanged()
+    assert torch.isfinite(model.log_prob(x, mask=2)).all() and unchanged()
+    assert torch.isfinite(model.log_prob(x, mask="ensemble")).all() and unchanged()
     for bad in (5, "average"):
         with pytest.raises(ValueError):
             model.log_prob(x, mask=bad)
-    assert model.mask_index == 2
-    assert all(torch.equal(a, layer.mask) for a, layer in zip(buffers, masked_layers(model)))
-    assert torch.equal(model.log_prob(x), under_2)
+        assert unchanged()
+    assert torch.equal(model.log_prob(x), under_1)
 
 
 def test_log_prob_mask_errors_name_the_choices():
@@ -190,6 +195,10 @@ def test_ensemble_averages_probabilities_not_logits():
         ensemble = model.log_prob(x, "ensemble").double().numpy()
     np.testing.assert_allclose(ensemble, manual, rtol=0, atol=1e-5)
     assert model.mask_index == 3
+    model.set_mask(1)
+    with torch.no_grad():
+        model.log_prob(x, "ensemble")
+    assert model.mask_index == 1
     # A mixture lies between its worst and best member.
     assert (ensemble <= np.max(per_mask, axis=0) + 1e-6).all()
     assert (ensemble >= np.min(per_mask, axis=0) - 1e-6).all()

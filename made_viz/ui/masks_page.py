@@ -1,14 +1,287 @@
-"""Masks page: build MADE masks and see every layer's mask and the product matrix."""
-import plotly.express as px
+"""Masks page: build MADE's masks, see the network and its matrices, check they hold.
+
+Every control is bound to the URL, so a copied link replays the view. A value that is not
+allowed, typed or in the link, gets a warning naming the field and its range, and the page keeps
+showing the last valid network.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import streamlit as st
 
-from made_viz.masks import build_masks
+from made_viz import figures
+from made_viz.masks import (DEGREE_RULES, ORDERINGS, MaskSet, build_masks, parse_hidden_sizes,
+                            parse_ordering)
+from made_viz.ui.widgets import choice, flag, int_input, parsed_input
+
+# Page limits: what the browser can show interactively (the library allows more).
+MAX_D = 1024
+MAX_LAYERS = 4
+MAX_UNITS = 2048
+MAX_SEED = 2**31 - 1
+MAX_MASKS = 32
+# Above this many multiply-adds the Jacobian check waits for a button instead of running itself.
+AUTO_JACOBIAN_FLOPS = 2e9
+
+DEFAULTS = dict(D=4, hidden="5, 5", ordering="natural", degrees="random", seed=0, direct=False,
+                K=1, mask=0)
+ORDERING_CHOICES = (*ORDERINGS, "custom")
+ORDERING_HELP = ("natural: x0 first; reverse: last first; random: a seeded permutation; columns:"
+                 " column by column for a square D (as for images); custom: type a permutation.")
+GRAPH_CONFIG = dict(displayModeBar=True, displaylogo=False, scrollZoom=False,
+                    modeBarButtonsToRemove=["select2d", "lasso2d", "zoom2d", "pan2d",
+                                            "zoomIn2d", "zoomOut2d", "autoScale2d"])
+
+
+@dataclass(frozen=True)
+class Network:
+    """Everything the masks are built from; hashable, so it keys the caches."""
+    D: int
+    hidden_sizes: tuple[int, ...]
+    ordering: str | tuple[int, ...]
+    degrees: str
+    seed: int
+    direct: bool
+    K: int
+    mask: int
+
+    def describe(self) -> str:
+        hidden = ", ".join(map(str, self.hidden_sizes)) or "none"
+        ordering = self.ordering if isinstance(self.ordering, str) else "custom"
+        return (f"D = {self.D}, hidden {hidden}, {ordering} ordering, {self.degrees} degrees,"
+                f" direct {'on' if self.direct else 'off'}; mask {self.mask} of {self.K}"
+                f" uses seed {self.seed} + {self.mask} = {self.seed + self.mask}")
+
+
+def parse_page_hidden(text: str) -> tuple[int, ...]:
+    sizes = parse_hidden_sizes(text)
+    if len(sizes) > MAX_LAYERS:
+        raise ValueError(f"hidden sizes: at most {MAX_LAYERS} hidden layers here,"
+                         f" got {len(sizes)}")
+    for layer, size in enumerate(sizes, 1):
+        if size > MAX_UNITS:
+            raise ValueError(f"hidden sizes: layer {layer} must be in 1..{MAX_UNITS}, got {size}")
+    return sizes
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_masks(D, hidden_sizes, ordering, degrees, seed, direct) -> MaskSet:
+    masks = build_masks(D, hidden_sizes, ordering=ordering, hidden_degrees=degrees, seed=seed,
+                        direct=direct)
+    masks.connectivity()  # cached with the masks
+    return masks
+
+
+def masks_for(net: Network) -> MaskSet:
+    """Mask `net.mask` of K, built with seed + k as made_viz.model.MADE does."""
+    return cached_masks(net.D, net.hidden_sizes, net.ordering, net.degrees, net.seed + net.mask,
+                        net.direct)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_jacobian(net: Network) -> dict:
+    from made_viz.model import jacobian_check  # torch loads only when the check runs
+    return jacobian_check(masks_for(net))
+
+
+def _prefill_permutation() -> None:
+    """Switching to 'custom' starts the permutation field from the current ordering."""
+    if st.session_state.get("ordering") == "custom" and not st.session_state.get("perm"):
+        shown = st.session_state.get("_masks_order")
+        if shown is not None:
+            st.session_state["perm"] = " ".join(map(str, shown))
+
+
+def _on_graph_click() -> None:
+    """A click on a node puts its name in the 'highlighted unit' field (and so in the URL)."""
+    event = st.session_state.get("graph")
+    points = event["selection"]["points"] if event else []
+    # An empty selection also arrives when the figure is redrawn: keep the highlight then.
+    for point in points:
+        data = point.get("customdata")
+        if data:
+            st.session_state["unit"] = str(data[2])
+            return
+
+
+def read_controls() -> tuple[Network | None, list[str]]:
+    """The network the controls ask for, or None with the reasons when it cannot be built."""
+    st.header("Network")
+    D = int_input("D (inputs)", "D", default=DEFAULTS["D"], low=1, high=MAX_D,
+                  help="Number of binary inputs x0..x(D-1).")
+    hidden = parsed_input("hidden sizes", "hidden", default=DEFAULTS["hidden"],
+                          parse=parse_page_hidden,
+                          expected=f"up to {MAX_LAYERS} sizes in 1..{MAX_UNITS}, such as '5, 5';"
+                                   " empty for none",
+                          help="Units per hidden layer, comma separated. Empty: direct only.")
+    ordering = choice("ordering", "ordering", ORDERING_CHOICES, default=DEFAULTS["ordering"],
+                      help=ORDERING_HELP, on_change=_prefill_permutation)
+    if ordering == "custom":
+        ordering = parsed_input(
+            "custom permutation", "perm", default="", fallback=tuple(range(D)),
+            parse=lambda text: _parse_permutation(text, D),
+            expected=f"each of 0..{D - 1} once, in generation order, such as"
+                     f" '{' '.join(map(str, reversed(range(min(D, 4)))))}{' ...' if D > 4 else ''}'",
+            help="Which input is generated first, second, ...: a permutation of 0..D-1.")
+    degrees = choice("hidden degrees", "degrees", DEGREE_RULES, default=DEFAULTS["degrees"],
+                     help="random: each hidden degree drawn uniformly (the paper). equal: spread "
+                          "evenly over 1..D-1 (TFP, pyro).")
+    seed = int_input("seed", "seed", default=DEFAULTS["seed"], low=0, high=MAX_SEED,
+                     help="Drives the random ordering and degrees; mask k uses seed + k.")
+    direct = flag("direct connections", "direct", default=DEFAULTS["direct"],
+                  help="Masked input-to-output weights: x_i reaches p(x_d) when i comes before d.")
+    st.header("Masks")
+    K = int_input("number of masks K", "K", default=DEFAULTS["K"], low=1, high=MAX_MASKS,
+                  help="MADE can train with several masks (connectivity-agnostic training).")
+    mask = int_input("mask shown", "mask", default=DEFAULTS["mask"], low=0, high=K - 1,
+                     help="Which of the K masks to draw; mask k is built with seed + k.")
+    net = Network(D, hidden, ordering, degrees, seed, direct, K, mask)
+    try:
+        masks_for(net)
+    except ValueError as error:
+        return None, [str(error)]
+    return net, []
+
+
+def _parse_permutation(text: str, D: int) -> tuple[int, ...]:
+    if not text.strip():
+        raise ValueError(f"custom permutation: type each of 0..{D - 1} once")
+    try:
+        return parse_ordering(text, D)
+    except ValueError as error:  # the library names the field "ordering"
+        raise ValueError("custom permutation" + str(error).removeprefix("ordering")) from None
 
 
 def render() -> None:
     st.title("MADE masks")
-    masks = build_masks(4, (4, 4), seed=0)
-    cols = st.columns(len(masks.layer_masks) + 1)
-    for l, (col, mask) in enumerate(zip(cols, masks.layer_masks)):
-        col.plotly_chart(px.imshow(mask, title=f"mask {l + 1}"), key=f"mask{l}")
-    cols[-1].plotly_chart(px.imshow(masks.connectivity(), title="paths"), key="paths")
+    st.caption("Germain et al., 2015: an autoencoder becomes a distribution when output d only "
+               "sees the inputs before d. Masks on the weights make sure of it.")
+    with st.sidebar:
+        net, problems = read_controls()
+    if net is None:
+        # Keep the last network that worked, and say which field stopped this one.
+        for problem in problems:
+            st.warning(f"{problem}. Still showing the last valid network.", icon=":material/warning:")
+        net = st.session_state.get("_masks_last_network") or Network(
+            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"]), DEFAULTS["ordering"],
+            DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"], DEFAULTS["K"],
+            DEFAULTS["mask"])
+    st.session_state["_masks_last_network"] = net
+    masks = masks_for(net)
+    st.session_state["_masks_order"] = [int(i) for i in masks.order]
+
+    with st.sidebar:
+        st.header("Highlight")
+        selected = parsed_input(
+            "highlighted unit", "unit", default="", keep_last=False,
+            parse=lambda text: figures.parse_unit(text, masks),
+            expected="x<i> for an input, h<layer>.<unit> for a hidden unit, o<d> for an output,"
+                     " or empty",
+            help="Click a unit in the graph, or type its name: x3, h1.2, o3.",
+            placeholder="click a unit, or type x0, h1.2, o3")
+
+    st.markdown(f"**{net.describe()}**")
+    draw_graph(net, masks, selected)
+    draw_matrices(net, masks)
+
+
+def draw_graph(net: Network, masks: MaskSet, selected) -> None:
+    graph_col, text_col = st.columns([3, 1.25], gap="medium")
+    grouped = figures.is_grouped(masks)
+    with graph_col:
+        figure = figures.connectivity_graph(masks, selected, grouped=grouped)
+        st.plotly_chart(figure, key="graph", on_select=_on_graph_click, selection_mode="points",
+                        theme=None, config={**GRAPH_CONFIG, "toImageButtonOptions": dict(
+                            format="png", filename=f"made-graph-{_slug(net)}", scale=2)})
+        if selected is not None:
+            st.markdown(f"**Highlighting {figures.selection_summary(masks, selected)}**")
+        else:
+            st.caption("Click a unit to light up every path into and out of it.")
+        if grouped:
+            st.info(f"This network has {figures.weight_count(masks):,} weights, too many to draw "
+                    "one by one: units with nearby degrees are merged into one node, and a line's "
+                    "width grows with the number of weights it stands for.", icon=":material/info:")
+    with text_col:
+        explain(masks)
+        check_panel(net, masks)
+
+
+def explain(masks: MaskSet) -> None:
+    D = masks.D
+    dead = masks.dead_units()
+    st.subheader("How to read it")
+    st.markdown(
+        f"- Each unit has a **degree** m. Input x_i gets its position in the ordering (1..{D}).\n"
+        f"- Hidden units get m in **1..{max(D - 1, 1)}**. A hidden weight is kept when "
+        "**m(unit) ≥ m(source)**: the unit may only see inputs up to its degree.\n"
+        "- An output weight is kept when **m(output) > m(source)**, strictly: p(x_d | ·) "
+        "never sees x_d itself or anything after it.\n"
+        f"- Hidden degrees stop at **D-1**: a unit of degree {D} could only feed an output of "
+        f"degree above {D}, and there is none.\n"
+        "- A **dead unit** (grey) lies on no input-to-output path; its weights are wasted. "
+        f"Here: **{len(dead)}** (the first output and the last input always are).")
+
+
+def check_panel(net: Network, masks: MaskSet) -> None:
+    st.subheader("Check")
+    if masks.is_autoregressive():
+        st.success("**Autoregressive**: no output depends on its own input or a later one "
+                   "(from the masks).", icon=":material/check_circle:")
+    else:
+        st.error("**Not autoregressive**: some output sees itself or a later input.",
+                 icon=":material/cancel:")
+    flops = net.D * sum(m.size for m in masks.layer_masks) + net.D ** 2 * net.direct
+    if flops > AUTO_JACOBIAN_FLOPS and not st.button("Run the Jacobian check", key="run_jac"):
+        st.caption("The Jacobian check for a network this big takes a few seconds: press the "
+                   "button to run it.")
+        return
+    result = cached_jacobian(net)
+    mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]
+    st.markdown("**Jacobian of a random MADE with these masks**: ∂ logit_o / ∂ x_i ≠ 0 exactly "
+                "where a path exists?")
+    st.markdown(f"| | count |\n|---|--:|\n| Jacobian entries ≠ 0 | {result['nonzero']:,} |\n"
+                f"| (o, i) pairs with a path | {result['connected']:,} |\n"
+                f"| mismatches | {mismatches:,} |")
+    if result["matches"]:
+        st.success("The Jacobian matches the masks entry by entry.", icon=":material/check:")
+    else:
+        st.error(f"The Jacobian disagrees with the masks in {mismatches} entries.",
+                 icon=":material/close:")
+
+
+def draw_matrices(net: Network, masks: MaskSet) -> None:
+    st.subheader("The masks as matrices")
+    generation = flag("order rows and columns by generation order", "gen", default=False,
+                      help="Index order: x0, x1, ... Generation order: inputs and outputs in the "
+                           "ordering, hidden units sorted by degree. The product matrix is then "
+                           "strictly lower-triangular.")
+    st.caption("Each mask has the weight's shape (units above × units below); dark = weight kept. "
+               "Their product counts the paths from each input to each output.")
+    count = len(masks.layer_masks)
+    per_row = 3 if count <= 3 else 2
+    product = figures.path_count_figure(masks, generation_order=generation, height=420)
+    product_config = {"displayModeBar": True, "displaylogo": False, "toImageButtonOptions": dict(
+        format="png", filename=f"made-paths-{_slug(net)}", scale=2)}
+    # W1, W2, ... then their product, left to right as the layers go (when they fit in a row).
+    if count <= 3:
+        cols = st.columns([1] * count + [1.5], gap="small")
+        mask_cols, product_col = cols[:count], cols[-1]
+    else:
+        mask_cols = [c for r in range(0, count, per_row) for c in st.columns(per_row)][:count]
+        product_col = st.columns([1, 1])[0]
+    for l, col in enumerate(mask_cols):
+        with col:
+            st.plotly_chart(figures.layer_mask_figure(masks, l, by_degree=generation, height=380),
+                            key=f"mask{l}", theme=None, config={
+                                "displaylogo": False, "toImageButtonOptions": dict(
+                                    format="png", filename=f"made-mask{l + 1}-{_slug(net)}")})
+    with product_col:
+        st.plotly_chart(product, key="paths", theme=None, config=product_config)
+        if not count:
+            st.caption("No hidden layer: the direct connections are the whole network.")
+
+
+def _slug(net: Network) -> str:
+    hidden = "-".join(map(str, net.hidden_sizes)) or "none"
+    return f"D{net.D}-h{hidden}-seed{net.seed + net.mask}"
