@@ -153,13 +153,16 @@ def _column_positions(widths: list[int]) -> list[np.ndarray]:
 
 
 def _segments(x0: float, y0: np.ndarray, x1: float, y1: np.ndarray):
-    """Many straight lines as one trace: x, y with None between segments."""
+    """Many straight lines as one trace: x, y with NaN (a gap) between segments.
+
+    NumPy arrays travel as compact binary in the figure JSON; lists would not.
+    """
     n = len(y0)
-    xs = np.empty(3 * n, dtype=object)
-    ys = np.empty(3 * n, dtype=object)
-    xs[0::3], xs[1::3], xs[2::3] = x0, x1, None
-    ys[0::3], ys[1::3], ys[2::3] = np.round(y0, 3), np.round(y1, 3), None
-    return xs.tolist(), ys.tolist()
+    xs = np.full(3 * n, np.nan, dtype=np.float32)
+    ys = np.full(3 * n, np.nan, dtype=np.float32)
+    xs[0::3], xs[1::3] = x0, x1
+    ys[0::3], ys[1::3] = y0, y1
+    return xs, ys
 
 
 def _arcs(x0: float, y0: np.ndarray, x1: float, y1: np.ndarray, top: float, steps: int = 16):
@@ -170,10 +173,9 @@ def _arcs(x0: float, y0: np.ndarray, x1: float, y1: np.ndarray, top: float, step
     xs = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * cx + t ** 2 * x1
     ys = (1 - t) ** 2 * y0[:, None] + 2 * (1 - t) * t * cy + t ** 2 * y1[:, None]
     xs = np.broadcast_to(xs, ys.shape)
-    pad = np.full((len(y0), 1), np.nan)
-    xs = np.hstack([np.round(xs, 3), pad]).ravel()
-    ys = np.hstack([np.round(ys, 3), pad]).ravel()
-    return [None if math.isnan(v) else v for v in xs], [None if math.isnan(v) else v for v in ys]
+    gap = np.full((len(y0), 1), np.nan)
+    return (np.hstack([xs, gap]).ravel().astype(np.float32),
+            np.hstack([ys, gap]).ravel().astype(np.float32))
 
 
 @dataclass
@@ -204,17 +206,15 @@ def _columns(masks: MaskSet, grouped: bool) -> list[_Column]:
                 [unit_name(masks, layer, i) for i in range(widths[layer])],
                 [str(int(m)) for m in degrees]))
         return columns
-    bin_width, _ = _degree_bins(masks.D)
-    groups_per_layer = []
+    # One row per degree range, the same in every column: a weight can only run level or
+    # downwards (to a higher degree), which is the >= rule made visible.
+    bin_width, bin_count = _degree_bins(masks.D)
     for layer in range(last + 1):
         degrees = masks.layer_degrees(layer)
         bins = (degrees - 1) // bin_width
-        groups_per_layer.append([np.flatnonzero(bins == b) for b in np.unique(bins)])
-    tallest = max(len(g) for g in groups_per_layer)
-    for layer, groups in enumerate(groups_per_layer):
-        degrees = masks.layer_degrees(layer)
-        y = (len(groups) - 1) / 2 - np.arange(len(groups), dtype=float)
-        y = y * (tallest / max(len(groups), 1)) if len(groups) > 1 else y
+        used = np.unique(bins)
+        groups = [np.flatnonzero(bins == b) for b in used]
+        y = (bin_count - 1) / 2 - used.astype(float)
         spans = [(int(degrees[g].min()), int(degrees[g].max())) for g in groups]
         kind = "x" if layer == 0 else "o" if layer == last else f"h{layer}"
         names = [f"{kind} m={lo}" if lo == hi else f"{kind} m={lo}–{hi}" for lo, hi in spans]
@@ -276,6 +276,11 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             continue
         name = "on a path through the selected unit" if lit else "kept weight (mask = 1)"
         color = LIT_COLOR if lit else (EDGE_DIM if dimmed else EDGE_COLOR)
+        if name not in legend_done:  # a swatch in full colour, even when the lines are dimmed
+            traces.append(go.Scatter(x=[None], y=[None], mode="lines", name=name,
+                                     hoverinfo="skip", legendgroup=name,
+                                     line=dict(color=LIT_COLOR if lit else EDGE_COLOR, width=2)))
+            legend_done.add(name)
         # Grouped: a few width classes, each one trace, width ~ sqrt(number of weights).
         level = (np.ceil(4 * np.sqrt(counts[outs, ins] / biggest)).astype(int) if grouped
                  else np.ones(len(outs), dtype=int))
@@ -284,28 +289,40 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             xs, ys = _segments(l, columns[l].y[ins[pick]], l + 1, columns[l + 1].y[outs[pick]])
             traces.append(go.Scatter(
                 x=xs, y=ys, mode="lines", hoverinfo="skip", name=name,
-                legendgroup=name, showlegend=name not in legend_done,
-                line=dict(color=color, width=(2.5 if lit else 1.2) * (w if grouped else 1))))
+                legendgroup=name, showlegend=False,
+                line=dict(color=color, width=(1.2 * w if lit else 0.9 * w) if grouped
+                          else (2.8 if lit else 1.3))))
             legend_done.add(name)
     if masks.direct:
         direct = masks.direct_mask.astype(bool)
         parts = [(False, direct)] if lit_direct is None else [(False, direct & ~lit_direct),
                                                               (True, lit_direct)]
         for lit, part in parts:
+            if grouped and not lit:
+                continue  # hundreds of arcs would hide the inputs: only the selected unit's
             if grouped:
                 part = (_group_matrix(columns[last].members, widths[last]) @ part
                         @ _group_matrix(columns[0].members, widths[0]).T)
             outs, ins = np.nonzero(part)
             if len(outs) == 0:
                 continue
-            xs, ys = _arcs(0, columns[0].y[ins], last, columns[last].y[outs], top)
-            name = "direct connection (input → output)"
-            traces.append(go.Scatter(
-                x=xs, y=ys, mode="lines", hoverinfo="skip", name=name, legendgroup=name,
-                showlegend=name not in legend_done,
-                line=dict(color=LIT_COLOR if lit else (DIRECT_DIM if dimmed else DIRECT_COLOR),
-                          width=2.2 if lit else 1.2, dash="dot")))
-            legend_done.add(name)
+            level = (np.ceil(3 * np.sqrt(part[outs, ins] / part.max())).astype(int) if grouped
+                     else np.ones(len(outs), dtype=int))
+            color = LIT_COLOR if lit else (DIRECT_DIM if dimmed or grouped else DIRECT_COLOR)
+            for w in np.unique(level):
+                pick = level == w
+                xs, ys = _arcs(0, columns[0].y[ins[pick]], last, columns[last].y[outs[pick]], top)
+                name = "direct connection (input → output)"
+                if name not in legend_done:
+                    traces.append(go.Scatter(x=[None], y=[None], mode="lines", name=name,
+                                             hoverinfo="skip", legendgroup=name, line=dict(
+                                                 color=DIRECT_COLOR, width=2, dash="dot")))
+                    legend_done.add(name)
+                traces.append(go.Scatter(
+                    x=xs, y=ys, mode="lines", hoverinfo="skip", name=name, legendgroup=name,
+                    showlegend=False,
+                    line=dict(color=color, width=(2.2 if lit else 1.2) * w, dash="dot")))
+                legend_done.add(name)
 
     # Nodes: one trace per kind, so the legend explains the colours.
     tallest = max(len(c.y) for c in columns)
@@ -340,12 +357,21 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             line_c.append(LIT_COLOR if is_selected else (DEAD_LINE if kind == "dead" else "white"))
             custom.append([layer, int(units[0]), unit_name(masks, layer, int(units[0]))])
         text_color = "white" if kind != "dead" else "#555555"
-        legend = {"input": "input x_i (number = degree = position in the ordering)",
-                  "hidden": "hidden unit (number = degree m)",
-                  "output": "output p(x_d | earlier x) (number = degree of x_d)",
-                  "dead": "dead unit: no input-to-output path (hover for why)"}[kind]
+        legend = ({"input": "inputs", "hidden": "hidden units", "output": "outputs",
+                   "dead": "dead units only (hover for why)"} if grouped else
+                  {"input": "input x_i (number = degree = position in the ordering)",
+                   "hidden": "hidden unit (number = degree m)",
+                   "output": "output p(x_d | earlier x) (number = degree of x_d)",
+                   "dead": "dead unit: no input-to-output path (hover for why)"})[kind]
+        # The legend gets its own point-less entry: a node trace's swatch would take the colour
+        # of its first point, which may be faded.
         traces.append(go.Scatter(
-            x=xs, y=ys, mode="markers+text", text=texts, name=legend, customdata=custom,
+            x=[None], y=[None], mode="markers", name=legend, hoverinfo="skip",
+            marker=dict(size=12, color=color, line=dict(width=1.5, color=DEAD_LINE
+                                                          if kind == "dead" else "white"))))
+        traces.append(go.Scatter(
+            x=xs, y=ys, mode="markers" if grouped else "markers+text", text=texts, name=legend,
+            customdata=custom, showlegend=False,
             hovertext=hovers, hoverinfo="text", textposition="middle center",
             textfont=dict(size=max(9, min(15, base_size * 0.48)) if not grouped else 10,
                           color=text_color),
@@ -357,8 +383,10 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
     # Input and output labels beside their columns.
     for layer, side, pos in ((0, -0.16, "middle left"), (last, 0.16, "middle right")):
         column = columns[layer]
+        if grouped and layer == last:
+            break  # the row labels on the left name the degree range of the whole row
         if grouped:
-            labels = [("x" if layer == 0 else "p") + f": m {t}" for t in column.labels]
+            labels = [f"m {t}" for t in column.labels]
         elif layer == 0:
             labels = [f"x{_sub(i)}" for i in range(masks.D)]
         else:
@@ -381,11 +409,14 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         annotations.append(dict(
             x=0, y=-0.02, xref="paper", yref="paper", xanchor="left", yanchor="top",
             showarrow=False, font=dict(size=12, color="#666"),
-            text="Reduced view: units grouped by degree range (label), node size = units in the"
-                 " group, line width = number of weights."))
+            text="Reduced view: one row per degree range m (left), node size = number of"
+                 " units, line width = number of weights"
+                 + ("; direct connections shown for the selected unit only." if masks.direct
+                    else ".")))
     figure = go.Figure(traces)
-    ymax = top + (0.35 * (max(c.y.max() for c in columns) - min(c.y.min() for c in columns))
-                  if masks.direct else 0.3)
+    arc_top = max((float(np.nanmax(t.y)) for t in traces
+                   if t.line.dash == "dot" and t.y is not None and len(t.y)), default=top - 0.9)
+    ymax = max(top - 0.9, arc_top) + 0.6
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=70, b=10), font=FONT,
         plot_bgcolor="white", paper_bgcolor="white", annotations=annotations,
@@ -477,7 +508,8 @@ def _block_max(image: np.ndarray, limit: int) -> np.ndarray:
     return padded.reshape(rows // step, step, cols // step, step).max(axis=(1, 3))
 
 
-def _image_figure(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int, int]) -> go.Figure:
+def _image_trace(rgb: np.ndarray, x_title: str, y_title: str,
+                 extent: tuple[int, int]) -> go.Image:
     """An RGB array as one PNG image trace spanning `extent` = (columns, rows) of the matrix."""
     from plotly.express import imshow
     image = imshow(rgb, binary_string=True).data[0]
@@ -485,7 +517,11 @@ def _image_figure(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int
     image.update(x0=-0.5 + extent[0] / cols / 2, dx=extent[0] / cols,
                  y0=-0.5 + extent[1] / rows / 2, dy=extent[1] / rows,
                  hovertemplate=f"{x_title} ≈ %{{x:.0f}}<br>{y_title} ≈ %{{y:.0f}}<extra></extra>")
-    figure = go.Figure(image)
+    return image
+
+
+def _image_figure(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int, int]) -> go.Figure:
+    figure = go.Figure(_image_trace(rgb, x_title, y_title, extent))
     figure.update_xaxes(range=[-0.5, extent[0] - 0.5])
     figure.update_yaxes(range=[extent[1] - 0.5, -0.5])
     return figure
@@ -506,47 +542,66 @@ def _finish_matrix(figure: go.Figure, title: str, x_title: str, y_title: str,
     return figure
 
 
-def layer_mask_figure(masks: MaskSet, l: int, *, by_degree: bool = False,
-                      height: int = 360) -> go.Figure:
-    """Mask l (0-based; the last one feeds the outputs): rows = units above, columns = below."""
+def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
+                       height: int = 400) -> go.Figure:
+    """Every layer's mask side by side (one figure, so the browser draws one plot).
+
+    Mask W_l has the weight's (out, in) shape: rows = units above, columns = units below.
+    by_degree sorts every layer's units by degree (inputs by their place in the ordering).
+    """
+    from plotly.subplots import make_subplots
     last = layer_count(masks) - 1
-    mask = masks.layer_masks[l]
-    rows_deg, cols_deg = masks.layer_degrees(l + 1), masks.layer_degrees(l)
-    rows = degree_sort(rows_deg) if by_degree else np.arange(mask.shape[0])
-    cols = degree_sort(cols_deg) if by_degree else np.arange(mask.shape[1])
-    shown = mask[np.ix_(rows, cols)]
-    to_name = "output" if l + 1 == last else f"hidden {l + 1}"
-    from_name = "input" if l == 0 else f"hidden {l}"
     short = ["x", *[f"h{k}" for k in range(1, last)], "out"]
-    rule = f"m({short[l + 1]}) {'>' if l + 1 == last else '≥'} m({short[l]})"
-    title = (f"Mask W{l + 1}: {short[l]} → {short[l + 1]}<br><span style='font-size:12px;"
-             f"color:#666'>1 where {rule}</span>")
-    x_title = f"{from_name} unit" + (" (sorted by degree)" if by_degree else "")
-    y_title = f"{to_name} unit" + (" (sorted by degree)" if by_degree else "")
-    if max(shown.shape) <= HEATMAP_MAX_SIDE:
-        def tick(layer, units, degrees):
-            return [f"{unit_name(masks, layer, int(u))}·{int(degrees[u])}" for u in units]
-        x_ticks, y_ticks = tick(l, cols, cols_deg), tick(l + 1, rows, rows_deg)
-        hover = np.array([[f"{y} ← {x}: {'kept' if v else 'masked'}" for x, v in zip(x_ticks, row)]
-                          for y, row in zip(y_ticks, shown)])
-        figure = go.Figure(go.Heatmap(
-            z=shown, x=list(range(len(cols))), y=list(range(len(rows))), text=hover,
-            hovertemplate="%{text}<extra></extra>", showscale=False, zmin=0, zmax=1,
-            colorscale=[[0, "rgb(%d,%d,%d)" % EMPTY_RGB], [1, "rgb(%d,%d,%d)" % KEPT_RGB]],
-            xgap=1, ygap=1))
-        small = max(shown.shape) <= 16
-        figure.update_xaxes(tickvals=list(range(len(cols))), ticktext=x_ticks if small else None,
-                            tickangle=-90 if small else 0, showticklabels=small)
-        figure.update_yaxes(tickvals=list(range(len(rows))), ticktext=y_ticks if small else None,
-                            showticklabels=small)
-        if small:
-            x_title += " · degree"
-            y_title += " · degree"
-    else:
-        small_image = _block_max(shown, IMAGE_MAX_SIDE)
-        rgb = np.where(small_image[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
-        figure = _image_figure(rgb, x_title, y_title, (shown.shape[1], shown.shape[0]))
-    return _finish_matrix(figure, title, x_title, y_title, height, square=False)
+    count = len(masks.layer_masks)
+    titles = []
+    for l in range(count):
+        rule = f"m({short[l + 1]}) {'>' if l + 1 == last else '≥'} m({short[l]})"
+        titles.append(f"<b>W{l + 1}</b>: {short[l]} → {short[l + 1]}<br><span style='font-size:"
+                      f"12px;color:#666'>1 where {rule}{', by degree' if by_degree else ''}"
+                      f"</span>")
+    widths = [m.shape[1] for m in masks.layer_masks]
+    figure = make_subplots(rows=1, cols=count, subplot_titles=titles,
+                           column_widths=[w / sum(widths) for w in widths],
+                           horizontal_spacing=0.12 / max(count - 1, 1) + 0.04)
+    small = all(max(m.shape) <= 16 for m in masks.layer_masks)
+    for l, mask in enumerate(masks.layer_masks):
+        rows_deg, cols_deg = masks.layer_degrees(l + 1), masks.layer_degrees(l)
+        rows = degree_sort(rows_deg) if by_degree else np.arange(mask.shape[0])
+        cols = degree_sort(cols_deg) if by_degree else np.arange(mask.shape[1])
+        shown = mask[np.ix_(rows, cols)]
+        x_title, y_title = f"{short[l]} unit", f"{short[l + 1]} unit"
+        if max(shown.shape) <= HEATMAP_MAX_SIDE:
+            def names(layer, units, degrees):
+                return [f"{unit_name(masks, layer, int(u))}·{int(degrees[u])}" for u in units]
+            x_names, y_names = names(l, cols, cols_deg), names(l + 1, rows, rows_deg)
+            gap = int(max(shown.shape) <= 16)
+            figure.add_trace(go.Heatmap(
+                z=shown, x=list(range(len(cols))), y=list(range(len(rows))), showscale=False,
+                zmin=0, zmax=1, xgap=gap, ygap=gap,
+                customdata=np.array([[f"{y} ← {x}" for x in x_names] for y in y_names]),
+                hovertemplate="%{customdata}: mask %{z}<extra></extra>",
+                colorscale=[[0, "rgb(%d,%d,%d)" % EMPTY_RGB], [1, "rgb(%d,%d,%d)" % KEPT_RGB]]),
+                row=1, col=l + 1)
+            figure.update_xaxes(tickvals=list(range(len(cols))), ticktext=x_names,
+                                showticklabels=small, tickangle=-90, row=1, col=l + 1)
+            figure.update_yaxes(tickvals=list(range(len(rows))), ticktext=y_names,
+                                showticklabels=small, autorange="reversed", row=1, col=l + 1)
+        else:
+            shrunk = _block_max(shown, IMAGE_MAX_SIDE)
+            rgb = np.where(shrunk[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
+            figure.add_trace(_image_trace(rgb, x_title, y_title, (shown.shape[1], shown.shape[0])),
+                             row=1, col=l + 1)
+            figure.update_xaxes(range=[-0.5, shown.shape[1] - 0.5], row=1, col=l + 1)
+            figure.update_yaxes(range=[shown.shape[0] - 0.5, -0.5], row=1, col=l + 1)
+        unit_words = " · m" if small else ""
+        figure.update_xaxes(title=dict(text=x_title + unit_words, standoff=4), row=1, col=l + 1)
+        figure.update_yaxes(title=dict(text=y_title + unit_words, standoff=2), row=1, col=l + 1)
+    figure.update_xaxes(showgrid=False, zeroline=False, automargin=True)
+    figure.update_yaxes(showgrid=False, zeroline=False, automargin=True)
+    figure.update_annotations(font=dict(size=15), yshift=8)
+    figure.update_layout(height=height, margin=dict(l=10, r=10, t=70, b=10),
+                         font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white")
+    return figure
 
 
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
@@ -567,13 +622,13 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     color_values = np.log10(1 + numeric) if use_log else numeric
     top = float(color_values.max()) or 1.0
     scale_title = "log₁₀(1 + paths)" if use_log else "paths"
-    order_words = ("generation order: strictly lower-triangular" if generation_order
+    order_words = ("generation order: strictly lower-triangular (shaded: must be 0)"
+                   if generation_order
                    else "index order; the diagonal is always 0")
     product = " · ".join(f"W{l}" for l in range(len(masks.layer_masks), 0, -1))
     title = (f"Paths input → output{': ' + product if product else ''}<br><span style="
              f"'font-size:12px;color:#666'>{order_words}</span>")
-    x_title = "input x_i" + (" (in generation order)" if generation_order else "")
-    y_title = "output p(x_o | ·)" + (" (in generation order)" if generation_order else "")
+    x_title, y_title = "input", "output"
     if D <= HEATMAP_MAX_SIDE:
         labels = [f"x{int(i)}" for i in axis_units]
         exact = np.vectorize(str, otypes=[object])(counts) if D else counts
@@ -583,9 +638,10 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
             z=color_values, x=list(range(D)), y=list(range(D)), zmin=0, zmax=top,
             text=exact if D <= 16 else hover, customdata=hover,
             texttemplate="%{text}" if D <= 16 else None, textfont=dict(size=12),
-            hovertemplate="%{customdata}<extra></extra>", colorscale=COUNT_SCALE, xgap=1, ygap=1,
+            hovertemplate="%{customdata}<extra></extra>", colorscale=COUNT_SCALE,
+            xgap=int(D <= 16), ygap=int(D <= 16),
             colorbar=dict(title=dict(text=scale_title, side="right"), thickness=12)))
-        show = D <= 32
+        show = D <= 16
         figure.update_xaxes(tickvals=list(range(D)), ticktext=labels if show else None,
                             showticklabels=show, tickangle=0)
         figure.update_yaxes(tickvals=list(range(D)),
@@ -607,9 +663,6 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     if generation_order:
         figure.add_shape(type="path", path=f"M -0.5 -0.5 L {D - 0.5} -0.5 L {D - 0.5} {D - 0.5} Z",
                          fillcolor="rgba(228, 87, 46, 0.07)", line=dict(width=0), layer="below")
-        figure.add_annotation(x=D - 0.5, y=-0.5, xanchor="right", yanchor="top", showarrow=False,
-                              text="above the diagonal: always 0", align="right",
-                              font=dict(size=12, color=LIT_COLOR))
     return _finish_matrix(figure, title, x_title, y_title, height)
 
 

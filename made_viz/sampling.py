@@ -3,28 +3,30 @@
 The rule. Every pixel has its own uniform u_d, and pixel d is 1 exactly when u_d < p_d, where
 p_d = sigmoid(logit_d) = p(x_d = 1 | x_<d). The samplers test the equivalent
 logit(u_d) < logit_d, with logit(u) = log(u) - log1p(-u) computed once per pixel in float64
-(the same up to that one rounding, about 1e-16), because in that form the test can be decided
-exactly. Both samplers compute logit_d in float64 together with a rigorous bound on its
-rounding error (the standard |fl(sum) - sum| <= gamma_K * sum |terms| for a K-term dot product,
-in any summation order, carried through the layers). When logit(u_d) is farther from logit_d
-than that bound, the float comparison is certainly right; otherwise (the bound is about 1e-13
-wide, so this almost never happens) the pixel is decided with exact integer arithmetic on the
-same weights. Every decision is therefore the one exact arithmetic would make, whatever order
-BLAS summed in, so "fast" and "naive" give identical images for identical uniforms: always, not
+(the same test up to that one rounding, about 1e-16), because in this form it can be decided
+exactly. Both samplers compute logit_d in float64, and each output has a rigorous bound on the
+rounding error of that computation, valid for any input image and any summation order (the
+standard |fl(sum) - sum| <= gamma_K * sum|terms| for K terms, carried through the layers with
+the largest values the layers can take). When logit(u_d) is farther from logit_d than that bound
+the float comparison is certainly right; otherwise (the bound is around 1e-10 or smaller, so
+this almost never happens) the pixel is decided with exact integer arithmetic on the same
+weights. Every decision is therefore the one exact arithmetic would make, whatever order BLAS
+summed in, and "fast" and "naive" give identical images for identical uniforms: always, not
 almost always. The probabilities they report agree to about 1e-13.
 
 The weights are the model's masked weights in float64. The first layer's weights and biases are
 snapped to a grid of 2^-g (g about 40; no weight moves by more than 2^-(g+1), far below float32
-resolution) chosen so that every partial sum of a row is exact in float64: the first layer's
-pre-activations are then exact in both samplers, and the fast sampler can add one weight column
-per drawn pixel without any drift.
+resolution) chosen so that every partial sum of a row is exact in float64: first-layer
+pre-activations are then exact in both samplers, whatever pixels are on and in whatever order
+they are summed.
 
 The fast sampler sorts hidden units by degree. A unit of degree m sees only pixels of degree
-<= m, so it is final once those are drawn, and output d needs only units and pixels of degree
-< m(d). Each step therefore costs one dot product over a prefix of a state vector laid out by
-degree (bias, then per degree: last-layer units, then the pixel), one column added to the
-first layer's pre-activations, and the units that just became final: deeper layers are computed
-once per unit, not once per pixel. The naive sampler runs one full forward pass per pixel.
+<= m, so it is final once those are drawn, and output d reads only units and pixels of degree
+< m(d). Each unit is therefore computed once, when it becomes final (a first-layer unit as one
+dot product of its weight row with the pixels drawn so far), and each step costs one dot product
+of output d's weight row with a prefix of a state vector laid out by degree: the bias, then for
+each degree the last hidden layer's units of that degree and the pixel of that degree. The
+naive sampler runs one full forward pass over all D outputs per pixel.
 """
 from __future__ import annotations
 
@@ -79,10 +81,11 @@ def _align(a, a_exp: int, b, b_exp: int):
 # One mask's network as the samplers compute it.
 
 class _Net:
-    """A MADE with one mask, in float64 numpy, in the model's own layout (the naive sampler).
+    """A MADE with one mask in float64 numpy, in the model's own layout (the naive sampler's).
 
-    hidden[l] = (W, b) masked; the first layer snapped to its exact grid. c is the output bias,
-    out_W the masked output weights (D, H_L), direct_W the masked direct weights (D, D) or zeros.
+    hidden[l] = (W, b) masked, the first layer snapped to its exact grid; c the output bias;
+    out_W the masked output weights (D, H_L); direct_W the masked direct weights (D, D), zeros
+    without direct connections. error_bound[d] bounds |computed logit_d - exact logit_d|.
     """
 
     def __init__(self, model, k: int):
@@ -110,41 +113,50 @@ class _Net:
             # Every partial sum of a row stays below 2^(53-g), so sums of grid values are exact.
             row_sum = float((np.abs(b1) + np.abs(W1).sum(axis=1)).max())
             g = 51 - (math.ceil(math.log2(row_sum)) if row_sum > 0 else 0)
-            self.grid_bits = g
-            self.hidden[0] = (np.round(W1 * 2.0 ** g) * 2.0 ** -g, np.round(b1 * 2.0 ** g) * 2.0 ** -g)
-        fan_in = max([D + 1, 1 + self.out_W.shape[1] + D] + [W.shape[1] + 1 for W, _ in self.hidden])
-        # Factor 2 covers the rounding of the bound computations themselves.
-        self.gamma = 2.0 * (fan_in + 2) * _UNIT_ROUNDOFF
-        self.hidden_abs = [(np.abs(W), np.abs(b)) for W, b in self.hidden]
+            scale = 2.0 ** g
+            self.hidden[0] = (np.round(W1 * scale) / scale, np.round(b1 * scale) / scale)
+        self.error_bound = self._error_bound()
         self._exact_layers = None
 
     @property
     def depth(self) -> int:
         return len(self.hidden)
 
-    def forward(self, x: np.ndarray):
-        """Logits (n, D) of 0/1 images x (n, D), and (h_L, e_L): last hidden layer, error bound."""
-        h, err = x, None
-        for l, (W, b) in enumerate(self.hidden):
-            a = h @ W.T + b
-            if l:  # the first layer is exact on its grid; deeper ones carry a bound
-                W_abs, b_abs = self.hidden_abs[l]
-                q = self.gamma * h if err is None else self.gamma * h + err
-                err = q @ W_abs.T + self.gamma * b_abs
-            h = np.maximum(a, 0.0)
-        logits = h @ self.out_W.T + x @ self.direct_W.T + self.c
-        return logits, h, err
+    def _error_bound(self) -> np.ndarray:
+        """Per output, a bound on the rounding error of its logit for every 0/1 image.
 
-    def logit_bound(self, d: int, x: np.ndarray, h: np.ndarray, err) -> np.ndarray:
-        """Bound on |computed logit_d - exact logit_d| for each row, from forward's (h, err)."""
-        V_abs = np.abs(self.out_W[d])
-        bound = self.gamma * (abs(self.c[d]) + h @ V_abs + x @ np.abs(self.direct_W[d]))
-        if err is not None:
-            bound = bound + err @ V_abs
-        return bound
+        largest: the largest |value| each unit can take (the network with |weights|);
+        error: the rounding error each unit can carry. A K-term dot product in any order is
+        within gamma_K * sum|terms| of exact; gamma is doubled to cover these sums' own rounding.
+        """
+        D = self.D
+        fan_in = max([D + 1, 1 + self.out_W.shape[1] + D] + [W.shape[1] + 1 for W, _ in self.hidden])
+        gamma = 2.0 * (fan_in + 2) * _UNIT_ROUNDOFF
+        largest, error = np.ones(D), np.zeros(D)  # the pixels: 0 or 1, exact
+        if not self.hidden:  # then the output reads no hidden units
+            largest, error = np.zeros(0), np.zeros(0)
+        for l, (W, b) in enumerate(self.hidden):
+            W_abs, b_abs = np.abs(W), np.abs(b)
+            reach = W_abs @ (largest + error) + b_abs
+            error = W_abs @ error + (gamma * reach if l else 0.0)  # the first layer is exact
+            largest = W_abs @ largest + b_abs
+        V_abs = np.abs(self.out_W)
+        bound = V_abs @ error + gamma * (
+            np.abs(self.c) + V_abs @ (largest + error) + np.abs(self.direct_W).sum(axis=1))
+        return bound * 1.01
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits (n, D) of 0/1 images x (n, D): one full forward pass in float64."""
+        logits = x @ self.direct_W.T + self.c
+        if self.hidden:
+            h = x
+            for W, b in self.hidden:
+                h = np.maximum(h @ W.T + b, 0.0)
+            logits += h @ self.out_W.T
+        return logits
 
     def exact_logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
-        """logit_d of a 0/1 image (pixels after d may hold anything), exactly: (int, exponent)."""
+        """logit_d of a 0/1 image exactly, as (int, exponent): int * 2**exponent."""
         x = np.asarray(image, dtype=np.float64)
         if self.hidden:
             W1, b1 = self.hidden[0]
@@ -162,15 +174,13 @@ class _Net:
         direct_part = int(Wd.dot(np.asarray(image, dtype=np.int64).astype(object)))
         c, c_exp = _dyadic(self.c[d:d + 1])
         s1, s2, e = _align(hidden_part, hidden_exp, direct_part, Wd_exp)
-        s12, c0, e = _align(s1 + s2, e, int(c[0]), c_exp)
-        return s12 + c0, e
+        total, c0, e = _align(s1 + s2, e, int(c[0]), c_exp)
+        return total + c0, e
 
     def exact_decision(self, image: np.ndarray, d: int, noise: float) -> bool:
-        """Is logistic noise < logit_d, decided exactly?"""
-        if noise == -np.inf:
-            return True
-        if noise == np.inf:
-            return False
+        """noise < logit_d, decided exactly; image holds the pixels drawn before d (0 elsewhere)."""
+        if noise == -np.inf or noise == np.inf:
+            return noise < 0
         logit, logit_exp = self.exact_logit(image, d)
         t, t_exp = _dyadic(np.array([noise]))
         t_int, logit_int, _ = _align(int(t[0]), t_exp, logit, logit_exp)
@@ -178,149 +188,171 @@ class _Net:
 
 
 class _FastPlan:
-    """A _Net rearranged by degree for the incremental sampler (see the module docstring)."""
+    """A _Net rearranged by degree for the incremental sampler (see the module docstring).
+
+    weights[l]: layer l's rows sorted by degree, with the bias as column 0; its other columns
+    are the pixels in generation order (l = 0) or the layer below sorted by degree. Inputs are
+    kept the same way, with a leading 1. finalize[s]: the blocks of units that become final once
+    the pixel of step s is drawn, as (layer, rows lo..hi, inputs read, destination offset).
+    """
 
     def __init__(self, net: _Net):
         D, order, masks = net.D, net.order, net.masks
-        self.net, self.D, self.depth, self.gamma = net, D, net.depth, net.gamma
+        self.net, self.D, self.depth = net, D, net.depth
         perms = [np.argsort(deg, kind="stable") for deg in masks.hidden_degrees]
         sorted_degrees = [deg[p] for deg, p in zip(masks.hidden_degrees, perms)]
         # count_le[l][m]: units of hidden layer l with degree <= m, for m = 0..D
         count_le = [np.searchsorted(sd, np.arange(D + 1), side="right") for sd in sorted_degrees]
-        steps = np.arange(D)
-        if self.depth:
-            W1, b1 = net.hidden[0]
-            self.first_columns = np.ascontiguousarray(W1[perms[0]][:, order].T)  # (D, H1)
-            self.first_bias = b1[perms[0]]
-            # the pixel drawn at step s (degree s+1) reaches units of degree >= s+1
-            self.first_start = count_le[0][:D].tolist()
-        self.deeper = []
-        for l in range(1, self.depth):
-            W, b = net.hidden[l]
-            W = W[perms[l]][:, perms[l - 1]]
-            self.deeper.append((np.ascontiguousarray(W.T), b[perms[l]],
-                                np.ascontiguousarray(np.abs(W).T), np.abs(b[perms[l]])))
+        self.weights = []
+        for l, (W, b) in enumerate(net.hidden):
+            W = W[perms[l]][:, order if l == 0 else perms[l - 1]]
+            self.weights.append(np.ascontiguousarray(np.column_stack([b[perms[l]], W])))
         # The state vector z: z[0] = 1 (bias), then for degree m = 1..D the last hidden layer's
-        # units of degree m and the pixel of degree m. Output s reads the prefix of degree <= s.
+        # units of degree m followed by the pixel of degree m (drawn at step m - 1).
         last_le = count_le[-1] if self.depth else np.zeros(D + 1, dtype=np.int64)
+        steps = np.arange(D)
         H_last = net.out_W.shape[1]
         self.z_size = 1 + H_last + D
         self.z_pixel = (1 + last_le[1:] + steps).tolist()
-        self.prefix = (1 + last_le[:D] + steps).tolist()
+        self.prefix = (1 + last_le[:D] + steps).tolist()  # output s reads degrees <= s
         z_hidden = np.arange(H_last) + (sorted_degrees[-1] if self.depth else 0)
-        R = np.zeros((D, self.z_size))
-        R[:, 0] = net.c[order]
+        rows = np.zeros((D, self.z_size))
+        rows[:, 0] = net.c[order]
         if H_last:
-            R[:, z_hidden] = net.out_W[order][:, perms[-1]]
-        R[:, self.z_pixel] = net.direct_W[order][:, order]
-        if (R * (np.arange(self.z_size)[None, :] >= np.asarray(self.prefix)[:, None])).any():
-            raise AssertionError("masks are not autoregressive in their own ordering")
-        self.output_rows = np.ascontiguousarray(np.stack([R, np.abs(R)], axis=-1))  # (D, K, 2)
-        # finalize[s]: units that become final once step s is drawn (degree m = s + 1), per
-        # layer as (lo, hi, inputs): sorted rows lo..hi, which read the layer below's first
-        # `inputs` units. The last layer's block sits at z[lo + m : hi + m].
-        self.finalize = []
-        for s in range(D):
+            rows[:, z_hidden] = net.out_W[order][:, perms[-1]]
+        rows[:, self.z_pixel] = net.direct_W[order][:, order]
+        beyond = np.arange(self.z_size)[None, :] >= np.asarray(self.prefix)[:, None]
+        if np.any(rows[beyond]):
+            raise AssertionError("these masks are not autoregressive in their own ordering")
+        self.output_rows = rows
+        self.error_bound = net.error_bound[order].tolist()
+        self.finalize = [[] for _ in range(D)]
+        for s in range(D - 1):  # nothing is read after the last step
             m = s + 1
-            blocks = [(int(cl[m - 1]), int(cl[m]), int(count_le[l - 1][m]) if l else 0)
-                      for l, cl in enumerate(count_le)] if m < D else []
-            self.finalize.append(blocks if any(lo < hi for lo, hi, _ in blocks) else [])
+            for l, le in enumerate(count_le):
+                lo, hi = int(le[m - 1]), int(le[m])
+                if lo < hi:
+                    inputs = 1 + (m if l == 0 else int(count_le[l - 1][m]))
+                    offset = m if l == self.depth - 1 else 1
+                    self.finalize[s].append((l, lo, hi, inputs, offset))
 
-    def run(self, noise: np.ndarray, forced: np.ndarray | None, forced_values: np.ndarray | None):
-        """Draw n images. noise, forced, forced_values: (n, D) in generation order.
+    def run_one(self, noise: np.ndarray, forced_values: np.ndarray):
+        """Draw one image. noise (D,) and forced_values (the observed prefix) in generation order.
 
-        Returns (x, logits, exact_count): x bool (n, D) and logits (n, D) in generation order.
+        Returns (x bool (D,), logits (D,), exact_count), in generation order.
         """
-        n, D = noise.shape
-        net, gamma, depth = self.net, self.gamma, self.depth
-        z = np.zeros((n, self.z_size))
-        z[:, 0] = 1.0
-        deep = depth >= 2
-        if deep:  # zq: per-entry error allowance, gamma * value + propagated error
-            zq = np.zeros((n, self.z_size))
-            zq[:, 0] = gamma
-            hidden = [np.zeros((n, len(b))) for b in [self.first_bias] + [b for _, b, _, _ in self.deeper]]
-            hidden_q = [np.zeros_like(h) for h in hidden]
-        if depth:
-            a1 = np.repeat(self.first_bias[None, :], n, axis=0)
-        x_all = np.zeros((n, D), dtype=bool)
-        logits = np.empty((n, D))
-        forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
+        D, net = self.D, self.net
+        z = np.zeros(self.z_size)
+        z[0] = 1.0
+        # inputs[l]: what layer l reads, with a leading 1: the pixels for l = 0, else layer l - 1
+        inputs = [np.zeros(1 + (D if l == 0 else W.shape[1] - 1)) for l, W in enumerate(self.weights)]
+        for v in inputs:
+            v[0] = 1.0
+        outputs = inputs[1:] + [z]
+        x_all = np.zeros(D, dtype=bool)
+        logits = np.empty(D)
+        noise, bounds, forced = noise.tolist(), self.error_bound, len(forced_values)
+        rows, prefix, z_pixel, weights = self.output_rows, self.prefix, self.z_pixel, self.weights
+        pixels = inputs[0] if self.depth else None
         exact_count = 0
-        rows, prefix, z_pixel = self.output_rows, self.prefix, self.z_pixel
         for s in range(D):
             k = prefix[s]
-            out = z[:, :k] @ rows[s, :k]
-            logit = out[:, 0]
-            bound = zq[:, :k] @ rows[s, :k, 1] if deep else gamma * out[:, 1]
-            diff = noise[:, s] - logit
-            x = diff < 0
-            unsure = np.abs(diff) <= bound
-            if s < forced_until:
-                x = np.where(forced[:, s], forced_values[:, s], x)
-                unsure &= ~forced[:, s]
-            if unsure.any():
-                for i in np.flatnonzero(unsure):
+            logit = float(rows[s, :k] @ z[:k])
+            logits[s] = logit
+            if s < forced:
+                x = bool(forced_values[s])
+            else:
+                diff = noise[s] - logit
+                if -bounds[s] <= diff <= bounds[s]:
                     image = np.zeros(D)
-                    image[net.order[:s]] = x_all[i, :s]
-                    x[i] = net.exact_decision(image, int(net.order[s]), float(noise[i, s]))
+                    image[net.order[:s]] = x_all[:s]
+                    x = net.exact_decision(image, int(net.order[s]), noise[s])
                     exact_count += 1
-            x_all[:, s] = x
-            logits[:, s] = logit
-            z[:, z_pixel[s]] = x
-            if deep:
-                zq[:, z_pixel[s]] = gamma * x
-            if not depth or s + 1 == D:
-                continue
-            lo = self.first_start[s]
-            if x.any():
-                np.add(a1[:, lo:], self.first_columns[s, lo:], out=a1[:, lo:], where=x[:, None])
-            blocks = self.finalize[s]
-            if not blocks:
-                continue
-            m = s + 1
-            if not deep:
-                lo, hi, _ = blocks[0]
-                if lo < hi:
-                    np.maximum(a1[:, lo:hi], 0.0, out=z[:, lo + m:hi + m])
-                continue
-            lo, hi, _ = blocks[0]
-            np.maximum(a1[:, lo:hi], 0.0, out=hidden[0][:, lo:hi])
-            np.multiply(hidden[0][:, lo:hi], gamma, out=hidden_q[0][:, lo:hi])
-            for l in range(1, depth):
-                lo, hi, inputs = blocks[l]
-                if lo == hi:
-                    continue
-                W_T, b, W_abs_T, b_abs = self.deeper[l - 1]
-                a = hidden[l - 1][:, :inputs] @ W_T[:inputs, lo:hi] + b[lo:hi]
-                err = hidden_q[l - 1][:, :inputs] @ W_abs_T[:inputs, lo:hi] + gamma * b_abs[lo:hi]
-                h = np.maximum(a, 0.0)
-                if l + 1 < depth:
-                    hidden[l][:, lo:hi] = h
-                    hidden_q[l][:, lo:hi] = gamma * h + err
                 else:
-                    z[:, lo + m:hi + m] = h
-                    zq[:, lo + m:hi + m] = gamma * h + err
+                    x = diff < 0
+            if x:
+                x_all[s] = True
+                z[z_pixel[s]] = 1.0
+                if pixels is not None:
+                    pixels[s + 1] = 1.0
+            for l, lo, hi, n_in, offset in self.finalize[s]:
+                np.maximum(weights[l][lo:hi, :n_in] @ inputs[l][:n_in], 0.0,
+                           out=outputs[l][lo + offset:hi + offset])
         return x_all, logits, exact_count
+
+    def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values):
+        """Draw n images: the same steps with a column per image. noise, forced, forced_values:
+        (n, D) in generation order. Returns (x bool, logits, exact_count), (n, D) each."""
+        n, D = noise.shape
+        net = self.net
+        noise = np.ascontiguousarray(noise.T)
+        z = np.zeros((self.z_size, n))
+        z[0] = 1.0
+        inputs = [np.zeros((1 + (D if l == 0 else W.shape[1] - 1), n))
+                  for l, W in enumerate(self.weights)]
+        for v in inputs:
+            v[0] = 1.0
+        outputs = inputs[1:] + [z]
+        x_all = np.zeros((D, n), dtype=bool)
+        logits = np.empty((D, n))
+        forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
+        if forced_until:
+            forced, forced_values = forced.T, forced_values.T
+        rows, prefix, z_pixel, weights = self.output_rows, self.prefix, self.z_pixel, self.weights
+        bounds = self.error_bound
+        pixels = inputs[0] if self.depth else None
+        exact_count = 0
+        for s in range(D):
+            k = prefix[s]
+            logit = rows[s, :k] @ z[:k]
+            diff = noise[s] - logit
+            x = diff < 0
+            unsure = np.abs(diff) <= bounds[s]
+            if s < forced_until:
+                x = np.where(forced[s], forced_values[s], x)
+                unsure &= ~forced[s]
+            if unsure.any():
+                for i in np.flatnonzero(unsure).tolist():
+                    image = np.zeros(D)
+                    image[net.order[:s]] = x_all[:s, i]
+                    x[i] = net.exact_decision(image, int(net.order[s]), float(noise[s, i]))
+                    exact_count += 1
+            x_all[s] = x
+            logits[s] = logit
+            z[z_pixel[s]] = x
+            if pixels is not None:
+                pixels[s + 1] = x
+            for l, lo, hi, n_in, offset in self.finalize[s]:
+                np.maximum(weights[l][lo:hi, :n_in] @ inputs[l][:n_in], 0.0,
+                           out=outputs[l][lo + offset:hi + offset])
+        return x_all.T, logits.T, exact_count
 
 
 def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
     """The reference: one full forward pass per pixel, in the model's own layout."""
     n, D = noise.shape
+    order = net.order
     images = np.zeros((n, D))
     x_all = np.zeros((n, D), dtype=bool)
     logits = np.empty((n, D))
     exact_count = 0
-    for s, d in enumerate(net.order.tolist()):
-        all_logits, h, err = net.forward(images)
-        logit = all_logits[:, d]
+    # Pixels every row observes need no draw: one pass gives all their conditionals, the same
+    # floats as a pass per pixel (later pixels meet zero weights either way).
+    start = int(forced.sum(axis=1).min()) if forced is not None else 0
+    if start:
+        x_all[:, :start] = forced_values[:, :start]
+        images[:, order[:start]] = x_all[:, :start]
+        logits[:, :start] = net.forward(images)[:, order[:start]]
+    for s in range(start, D):
+        d = int(order[s])
+        logit = net.forward(images)[:, d]
         diff = noise[:, s] - logit
         x = diff < 0
-        unsure = np.abs(diff) <= net.logit_bound(d, images, h, err)
+        unsure = np.abs(diff) <= net.error_bound[d]
         if forced is not None:
             x = np.where(forced[:, s], forced_values[:, s], x)
             unsure &= ~forced[:, s]
-        for i in np.flatnonzero(unsure):
+        for i in np.flatnonzero(unsure).tolist():
             x[i] = net.exact_decision(images[i], d, float(noise[i, s]))
             exact_count += 1
         images[:, d] = x
@@ -447,7 +479,7 @@ def _check_prefix(observed: np.ndarray, order: np.ndarray, k: int, rows=None) ->
         row = int(np.flatnonzero(~ok)[0])
         missing = int(np.argmin(in_order[row]))
         later = missing + int(np.argmax(in_order[row, missing:]))
-        which = f" (row {rows[row] if rows is not None else row})" if len(observed) > 1 else ""
+        which = f" (row {rows[row]})" if rows is not None else ""
         raise ValueError(
             f"given: observed pixels must be the first k in the ordering of mask {k}{which};"
             f" pixel {order[later]} is observed but pixel {order[missing]}, before it in the"
@@ -470,7 +502,7 @@ def _resolve_mask(model, mask):
     return int(mask)
 
 
-def _ensemble_masks(model, rng, n: int, given) -> np.ndarray:
+def _ensemble_masks(model, rng, n: int, given, rows) -> np.ndarray:
     """One mask per image. Without observed pixels uniformly; with them from the posterior
     p(k | x_obs) proportional to p_k(x_obs), which makes the draw exact for the mixture's
     conditional p(x_rest | x_obs) = sum_k p(k | x_obs) p_k(x_rest | x_obs)."""
@@ -481,8 +513,8 @@ def _ensemble_masks(model, rng, n: int, given) -> np.ndarray:
     log_weights = np.empty((n, K))
     for k in range(K):
         net = _network(model, k, fast=False)
-        _check_prefix(observed, net.order, k)
-        logits, _, _ = net.forward((given == 1).astype(np.float64))
+        _check_prefix(observed, net.order, k, rows)
+        logits = net.forward((given == 1).astype(np.float64))
         per_pixel = -_softplus(np.where(given == 1, -logits, logits))
         log_weights[:, k] = np.where(observed, per_pixel, 0.0).sum(axis=1)
     weights = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
@@ -508,10 +540,12 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     mask = _resolve_mask(model, mask)
     D = model.D
+    per_row = given is not None and np.ndim(given) == 2  # errors then name the row
     given = None if given is None else _check_given(given, n, D)
     rng = np.random.default_rng(seed)
     uniforms = rng.random((n, D)) if uniforms is None else _check_uniforms(uniforms, n, D)
-    masks = (_ensemble_masks(model, rng, n, given) if mask == "ensemble"
+    masks = (_ensemble_masks(model, rng, n, given, np.arange(n) if per_row else None)
+             if mask == "ensemble"
              else np.full(n, mask, dtype=np.int64))
     noise = logistic_noise(uniforms)
     images = np.empty((n, D), dtype=np.uint8)
@@ -525,11 +559,16 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
         forced = forced_values = None
         if given is not None:
             observed = given[rows] >= 0
-            given_counts[rows] = _check_prefix(observed, order, k, rows)
+            given_counts[rows] = _check_prefix(observed, order, k, rows if per_row else None)
             if observed.any():
                 forced, forced_values = observed[:, order], given[rows][:, order] == 1
-        if method == "fast":
-            x, group_logits, count = _network(model, k, fast=True).run(
+        if method == "fast" and len(rows) == 1:
+            x, group_logits, count = _network(model, k, fast=True).run_one(
+                noise[rows[0], order], forced_values[0, :given_counts[rows[0]]]
+                if forced is not None else np.zeros(0, dtype=bool))
+            x, group_logits = x[None], group_logits[None]
+        elif method == "fast":
+            x, group_logits, count = _network(model, k, fast=True).run_many(
                 noise[rows][:, order], forced, forced_values)
         else:
             x, group_logits, count = _run_naive(net, noise[rows][:, order], forced, forced_values)

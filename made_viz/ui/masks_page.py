@@ -136,6 +136,8 @@ def read_controls() -> tuple[Network | None, list[str]]:
                   help="MADE can train with several masks (connectivity-agnostic training).")
     mask = int_input("mask shown", "mask", default=DEFAULTS["mask"], low=0, high=K - 1,
                      help="Which of the K masks to draw; mask k is built with seed + k.")
+    if mask >= K:  # the field kept its last value, which this K no longer allows (warned above)
+        return None, []
     net = Network(D, hidden, ordering, degrees, seed, direct, K, mask)
     try:
         masks_for(net)
@@ -202,9 +204,9 @@ def draw_graph(net: Network, masks: MaskSet, selected) -> None:
             st.info(f"This network has {figures.weight_count(masks):,} weights, too many to draw "
                     "one by one: units with nearby degrees are merged into one node, and a line's "
                     "width grows with the number of weights it stands for.", icon=":material/info:")
+        check_panel(net, masks)
     with text_col:
         explain(masks)
-        check_panel(net, masks)
 
 
 def explain(masks: MaskSet) -> None:
@@ -212,42 +214,49 @@ def explain(masks: MaskSet) -> None:
     dead = masks.dead_units()
     st.subheader("How to read it")
     st.markdown(
-        f"- Each unit has a **degree** m. Input x_i gets its position in the ordering (1..{D}).\n"
-        f"- Hidden units get m in **1..{max(D - 1, 1)}**. A hidden weight is kept when "
-        "**m(unit) ≥ m(source)**: the unit may only see inputs up to its degree.\n"
-        "- An output weight is kept when **m(output) > m(source)**, strictly: p(x_d | ·) "
-        "never sees x_d itself or anything after it.\n"
-        f"- Hidden degrees stop at **D-1**: a unit of degree {D} could only feed an output of "
+        f"- Every unit has a **degree** $m$. Input $x_i$ gets its place in the ordering "
+        f"($1..{D}$).\n"
+        f"- A hidden unit gets $m$ in $1..{max(D - 1, 1)}$ and keeps a weight when "
+        "$m(\\text{unit}) \\ge m(\\text{source})$: it sees only inputs up to its degree.\n"
+        "- An output keeps a weight only when $m(\\text{output}) > m(\\text{source})$, "
+        "strictly: $p(x_d \\mid \\cdot)$ never sees $x_d$ itself or anything after it.\n"
+        f"- Hidden degrees stop at $D-1$: a unit of degree {D} could only feed an output of "
         f"degree above {D}, and there is none.\n"
-        "- A **dead unit** (grey) lies on no input-to-output path; its weights are wasted. "
-        f"Here: **{len(dead)}** (the first output and the last input always are).")
+        "- A **dead unit** (grey) is on no input-to-output path, so its weights are wasted. "
+        f"Here: **{len(dead)}**. The first output and the last input always are: the first "
+        "output has nothing to see, the last input nobody to tell.")
 
 
 def check_panel(net: Network, masks: MaskSet) -> None:
     st.subheader("Check")
-    if masks.is_autoregressive():
-        st.success("**Autoregressive**: no output depends on its own input or a later one "
-                   "(from the masks).", icon=":material/check_circle:")
-    else:
-        st.error("**Not autoregressive**: some output sees itself or a later input.",
-                 icon=":material/cancel:")
-    flops = net.D * sum(m.size for m in masks.layer_masks) + net.D ** 2 * net.direct
-    if flops > AUTO_JACOBIAN_FLOPS and not st.button("Run the Jacobian check", key="run_jac"):
-        st.caption("The Jacobian check for a network this big takes a few seconds: press the "
-                   "button to run it.")
-        return
-    result = cached_jacobian(net)
-    mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]
-    st.markdown("**Jacobian of a random MADE with these masks**: ∂ logit_o / ∂ x_i ≠ 0 exactly "
-                "where a path exists?")
-    st.markdown(f"| | count |\n|---|--:|\n| Jacobian entries ≠ 0 | {result['nonzero']:,} |\n"
-                f"| (o, i) pairs with a path | {result['connected']:,} |\n"
-                f"| mismatches | {mismatches:,} |")
-    if result["matches"]:
-        st.success("The Jacobian matches the masks entry by entry.", icon=":material/check:")
-    else:
-        st.error(f"The Jacobian disagrees with the masks in {mismatches} entries.",
-                 icon=":material/close:")
+    from_masks, from_jacobian = st.columns(2, gap="medium")
+    with from_masks:
+        if masks.is_autoregressive():
+            st.success("**Autoregressive**, from the masks: no output depends on its own input "
+                       "or a later one.", icon=":material/check_circle:")
+        else:
+            st.error("**Not autoregressive**: some output sees itself or a later input.",
+                     icon=":material/cancel:")
+        st.caption("Read off the product matrix: in generation order nothing lies on or above "
+                   "the diagonal.")
+    with from_jacobian:
+        flops = net.D * sum(m.size for m in masks.layer_masks) + net.D ** 2 * net.direct
+        if flops > AUTO_JACOBIAN_FLOPS and not st.button("Run the Jacobian check", key="run_jac"):
+            st.caption("The Jacobian check for a network this big takes a few seconds: press "
+                       "the button to run it.")
+            return
+        result = cached_jacobian(net)
+        mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]
+        st.markdown(
+            "**Confirmed numerically**: the Jacobian $\\partial\\,\\mathrm{logit}_o / "
+            "\\partial x_i$ of a randomly initialized MADE with these masks is nonzero exactly "
+            "where a path exists.\n\n"
+            f"| | count |\n|---|--:|\n| Jacobian entries ≠ 0 | {result['nonzero']:,} |\n"
+            f"| (o, i) pairs with a path | {result['connected']:,} |\n"
+            f"| mismatches | {mismatches:,} |")
+        if not result["matches"]:
+            st.error(f"The Jacobian disagrees with the masks in {mismatches} entries.",
+                     icon=":material/close:")
 
 
 def draw_matrices(net: Network, masks: MaskSet) -> None:
@@ -258,28 +267,21 @@ def draw_matrices(net: Network, masks: MaskSet) -> None:
                            "strictly lower-triangular.")
     st.caption("Each mask has the weight's shape (units above × units below); dark = weight kept. "
                "Their product counts the paths from each input to each output.")
-    count = len(masks.layer_masks)
-    per_row = 3 if count <= 3 else 2
-    product = figures.path_count_figure(masks, generation_order=generation, height=420)
-    product_config = {"displayModeBar": True, "displaylogo": False, "toImageButtonOptions": dict(
-        format="png", filename=f"made-paths-{_slug(net)}", scale=2)}
-    # W1, W2, ... then their product, left to right as the layers go (when they fit in a row).
-    if count <= 3:
-        cols = st.columns([1] * count + [1.5], gap="small")
-        mask_cols, product_col = cols[:count], cols[-1]
+    product = figures.path_count_figure(masks, generation_order=generation, height=440)
+    if not masks.layer_masks:
+        mask_col, product_col = st.columns([1, 1])
+        mask_col.caption("No hidden layer: the direct connections are the whole network.")
     else:
-        mask_cols = [c for r in range(0, count, per_row) for c in st.columns(per_row)][:count]
-        product_col = st.columns([1, 1])[0]
-    for l, col in enumerate(mask_cols):
-        with col:
-            st.plotly_chart(figures.layer_mask_figure(masks, l, by_degree=generation, height=380),
-                            key=f"mask{l}", theme=None, config={
+        mask_col, product_col = st.columns([len(masks.layer_masks) + 0.5, 2], gap="medium")
+        with mask_col:
+            st.plotly_chart(figures.layer_masks_figure(masks, by_degree=generation, height=440),
+                            key="masks", theme=None, config={
                                 "displaylogo": False, "toImageButtonOptions": dict(
-                                    format="png", filename=f"made-mask{l + 1}-{_slug(net)}")})
+                                    format="png", filename=f"made-masks-{_slug(net)}", scale=2)})
     with product_col:
-        st.plotly_chart(product, key="paths", theme=None, config=product_config)
-        if not count:
-            st.caption("No hidden layer: the direct connections are the whole network.")
+        st.plotly_chart(product, key="paths", theme=None, config={
+            "displayModeBar": True, "displaylogo": False, "toImageButtonOptions": dict(
+                format="png", filename=f"made-paths-{_slug(net)}", scale=2)})
 
 
 def _slug(net: Network) -> str:

@@ -27,6 +27,7 @@ function prepare(S, data) {
   S.final = Uint8Array.from(data.final, (ch) => ch === "1" ? 1 : 0);
   S.probs = Float64Array.from(data.probs);
   S.loglik = Float64Array.from(data.loglik);
+  S.uniforms = Float64Array.from(data.uniforms);
   S.rank = new Int32Array(D);
   S.order.forEach((pixel, k) => { S.rank[pixel] = k; });
   S.llMin = Math.min(...S.loglik, -1e-9);
@@ -86,8 +87,10 @@ function markNext(ctx, S, pixel, cell) {
   ctx.strokeRect(x + w / 2, y + w / 2, cell - w, cell - w);
 }
 
-function paintOverlay(ctx, S, views, kind, cell) {
-  const { D, side } = S;
+// Overlay colours over the digit; ink pixels are redrawn as an inner square on top, so the
+// digit stays readable under the colours.
+function paintOverlay(ctx, S, views, kind, cell, pos) {
+  const { D, side, final, rank } = S;
   for (let i = 0; i < D; i++) {
     const x = (i % side) * cell, y = Math.floor(i / side) * cell;
     if (kind === "receptive") {
@@ -102,6 +105,14 @@ function paintOverlay(ctx, S, views, kind, cell) {
                               : `rgba(43,108,176,${(-0.9 * s).toFixed(3)})`;
         ctx.fillRect(x, y, cell, cell);
       }
+    }
+  }
+  const inset = Math.max(1, Math.round(cell * 0.28));
+  ctx.fillStyle = INK;
+  for (let i = 0; i < D; i++) {
+    if (rank[i] < pos && final[i]) {
+      ctx.fillRect((i % side) * cell + inset, Math.floor(i / side) * cell + inset,
+                   cell - 2 * inset, cell - 2 * inset);
     }
   }
 }
@@ -155,14 +166,17 @@ function draw(root, S) {
   const data = S.data, pos = S.pos, D = S.D;
   const cell = Math.max(4, Math.floor(data.size / S.side));
   const digit = setupCanvas(root.querySelector("canvas.digit"), cell * S.side, cell * S.side);
+  // The views (receptive field, sensitivity) are computed on the server for its position:
+  // after a Step they are one rerun behind, so keep the last ones until the new ones arrive;
+  // while playing they would be far behind, so hide them.
   const views = data.views;
-  const fresh = views && views.position === pos;
+  const fresh = views && !S.playing && views.receptive.length > 0;
   paintDigit(digit, S, pos, cell, false);
   if (fresh && data.overlay !== "none") {
-    paintOverlay(digit, S, views, data.overlay, cell);
+    paintOverlay(digit, S, views, data.overlay, cell, pos);
     if (pos < D) markNext(digit, S, S.order[pos], cell);
   }
-  root.classList.toggle("stale", !fresh);
+  root.classList.toggle("stale", S.playing);
   root.dataset.position = String(pos);
   root.dataset.playing = S.playing ? "true" : "false";
 
@@ -180,18 +194,26 @@ function draw(root, S) {
     pvalue.textContent = "–";
     fill.style.width = "0";
   }
+  const last = root.querySelector(".lastline");
+  if (pos > data.start) {
+    const pixel = S.order[pos - 1], u = S.uniforms[pixel], p = S.probs[pixel];
+    last.textContent = `last pixel: u = ${formatP(u)} ${u < p ? "<" : "≥"} p = ${formatP(p)},` +
+      ` so x = ${S.final[pixel]}`;
+  } else {
+    last.textContent = "each pixel is 1 exactly when its uniform draw u < p";
+  }
   root.querySelector(".llvalue").textContent = S.loglik[pos].toFixed(2);
   if (data.lecture) return;  // lecture mode hides the secondary views: skip drawing them
 
   const panel = root.querySelector(".panel");
   paintCurve(root.querySelector("canvas.llcurve"), S, pos, data.start, Math.max(260, panel.clientWidth - 4));
-  const small = 6;
+  const small = 5;
   paintProbMap(setupCanvas(root.querySelector("canvas.probmap"), small * S.side, small * S.side), S, pos, small);
   for (const kind of ["receptive", "sensitivity"]) {
     const ctx = setupCanvas(root.querySelector(kind === "receptive" ? "canvas.rf" : "canvas.sens"),
                             small * S.side, small * S.side);
     paintDigit(ctx, S, pos, small, true);
-    if (fresh) paintOverlay(ctx, S, views, kind, small);
+    if (fresh) paintOverlay(ctx, S, views, kind, small, pos);
     if (pos < D) markNext(ctx, S, S.order[pos], small);
   }
   const rfCount = root.querySelector(".rfcount");
@@ -199,53 +221,130 @@ function draw(root, S) {
     ? `(${[...views.receptive].filter((ch) => ch === "1").length} pixels)` : "";
 }
 
+// The position the server's buttons will produce, applied at once (optimistic update): the run
+// is precomputed, so the browser knows the result and need not wait for the rerun. The rerun
+// then confirms it; `moves` counts the server's position changes, so we know when it has.
+function optimisticTarget(S, move) {
+  if (move === "end") return S.D;
+  if (move === "start") return S.start;
+  return Math.min(S.D, S.pos + move);
+}
+
+function tick(S, now) {
+  S.raf = 0;
+  if (!S.playing) return;
+  const ticks = Math.floor((now - S.lastTick) / TICK_MS);
+  if (ticks > 0) {
+    S.lastTick = ticks > MAX_TICKS ? now : S.lastTick + ticks * TICK_MS;
+    S.pos = Math.min(S.D, S.pos + Math.min(ticks, MAX_TICKS) * S.data.speed);
+    S.frames.push(now);
+    while (S.frames.length && now - S.frames[0] > 1000) S.frames.shift();
+    S.root.dataset.fps = String(S.frames.length);
+    if (S.pos >= S.D) {
+      S.playing = false;
+      S.report(S.pos);
+    }
+    draw(S.root, S);
+    if (!S.playing) return;
+  }
+  S.raf = requestAnimationFrame((t) => tick(S, t));
+}
+
+function onClick(S, event) {
+  const button = event.target instanceof Element ? event.target.closest("button") : null;
+  if (!button || S.playing || S.reported !== null) return;
+  for (const [key, move] of Object.entries(S.data.optimistic || {})) {
+    if (!button.closest(`.st-key-${key}`)) continue;
+    if (!S.optimistic) S.optimistic = { base: S.moves, clicks: 0 };
+    S.optimistic.clicks += 1;
+    S.pos = optimisticTarget(S, move);
+    draw(S.root, S);
+    clearTimeout(S.optimisticTimer);
+    // A click the server never ran must not leave us ahead of it for good.
+    S.optimisticTimer = setTimeout(() => {
+      if (S.optimistic) { S.optimistic = null; S.pos = S.serverPos; draw(S.root, S); }
+    }, 4000);
+    return;
+  }
+}
+
+// A presenter's clicker sends arrow keys: Right steps, Shift+Right steps a row, "p" plays.
+function onKey(S, event) {
+  const keys = S.data.keys, target = event.target;
+  if (!keys || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (target instanceof Element &&
+      target.closest("input, textarea, select, [role=slider], [contenteditable]")) return;
+  const key = event.key === "ArrowRight" || event.key === "PageDown"
+    ? (event.shiftKey ? keys.step_row : keys.step)
+    : (event.key === "p" ? keys.play : null);
+  const button = key && document.querySelector(`.st-key-${key} button`);
+  if (button && !button.disabled) { event.preventDefault(); button.click(); }
+}
+
+// Streamlit calls this again on every data change but runs the returned cleanup only when the
+// component unmounts: listeners and the animation loop are therefore installed once, on S.
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".made-player");
   if (!root || !data) return undefined;
-  const S = parentElement.__madePlayer ||
-    (parentElement.__madePlayer = { runId: null, serverPos: -1, pos: 0, playing: false, raf: 0 });
+  const S = parentElement.__madePlayer || (parentElement.__madePlayer = {
+    runId: null, moves: -1, serverPos: 0, pos: 0, playing: false, raf: 0, frames: [],
+    reported: null, optimistic: null, listeners: null,
+  });
   const newRun = S.runId !== data.run_id;
+  const moved = data.moves !== S.moves;
   if (newRun) prepare(S, data);
-  if (newRun || data.position !== S.serverPos) S.pos = data.position;
   S.runId = data.run_id;
+  S.moves = data.moves;
   S.serverPos = data.position;
+  S.start = data.start;
   S.data = data;
+  S.root = root;
+  S.report = (position) => { S.reported = position; setTriggerValue("position", position); };
+  if (newRun) {
+    Object.assign(S, { pos: data.position, playing: false, reported: null, optimistic: null });
+  } else if (S.optimistic) {
+    // Keep the local position until the server has answered every click made here.
+    if (data.moves - S.optimistic.base >= S.optimistic.clicks) {
+      S.optimistic = null;
+      S.pos = data.position;
+    }
+  } else if (S.playing || S.reported !== null) {
+    // Our position runs ahead of the server's (playing, or a report in flight); the server
+    // wins only when it moved the run itself (Reset, or our report arrived).
+    if (moved) { S.pos = data.position; S.reported = null; }
+  } else {
+    S.pos = data.position;  // idle: the server is the authority
+  }
   root.classList.toggle("lecture", !!data.lecture);
 
-  const report = (position) => setTriggerValue("position", position);
-  const tick = (now) => {
-    if (!S.playing) return;
-    const ticks = Math.floor((now - S.lastTick) / TICK_MS);
-    if (ticks > 0) {
-      S.lastTick = ticks > MAX_TICKS ? now : S.lastTick + ticks * TICK_MS;
-      S.pos = Math.min(S.D, S.pos + Math.min(ticks, MAX_TICKS) * S.data.speed);
-      draw(root, S);
-      S.frames.push(now);
-      while (S.frames.length && now - S.frames[0] > 1000) S.frames.shift();
-      root.dataset.fps = String(S.frames.length);
-      if (S.pos >= S.D) {
-        S.playing = false;
-        draw(root, S);
-        report(S.pos);
-        return;
-      }
-    }
-    S.raf = requestAnimationFrame(tick);
-  };
-
-  if (data.playing && S.pos < S.D) {
-    if (!S.playing) {
+  if (data.playing) {
+    if (!S.playing && S.reported === null && S.pos < S.D) {
       S.playing = true;
       S.lastTick = performance.now();
       S.frames = [];
     }
-    S.raf = requestAnimationFrame(tick);
-  } else if (S.playing || (data.playing && S.pos !== data.position)) {
-    // Pause arrived (or the run ended here first): tell the server where we stopped.
-    S.playing = false;
-    if (S.pos !== data.position || data.playing) report(S.pos);
+  } else if (S.playing) {
+    S.playing = false;  // Pause: tell the server where we stopped
+    if (S.pos !== data.position) S.report(S.pos);
+  }
+  if (S.playing && !S.raf) S.raf = requestAnimationFrame((t) => tick(S, t));
+
+  if (!S.listeners) {
+    S.listeners = { click: (e) => onClick(S, e), keydown: (e) => onKey(S, e) };
+    document.addEventListener("click", S.listeners.click, true);
+    document.addEventListener("keydown", S.listeners.keydown);
   }
   draw(root, S);
-  return () => cancelAnimationFrame(S.raf);
+  return () => {
+    cancelAnimationFrame(S.raf);
+    S.raf = 0;
+    S.playing = false;
+    clearTimeout(S.optimisticTimer);
+    if (S.listeners) {
+      document.removeEventListener("click", S.listeners.click, true);
+      document.removeEventListener("keydown", S.listeners.keydown);
+      S.listeners = null;
+    }
+  };
 }

@@ -29,9 +29,12 @@ def _short(values: np.ndarray, digits: int = 4) -> list[float]:
     return [float(f"{v:.{digits}g}") for v in np.asarray(values, dtype=np.float64)]
 
 
-def run_payload(run_id: str, order, final_image, probs, loglik, *, start: int = 0,
+def run_payload(run_id: str, order, final_image, probs, loglik, uniforms, *, start: int = 0,
                 side: int = 28) -> dict:
-    """What stays fixed for a run; build it once per run and reuse it on every rerun."""
+    """What stays fixed for a run; build it once per run and reuse it on every rerun.
+
+    probs and uniforms are per pixel; loglik[k] is the log-likelihood after k pixels (D + 1).
+    """
     return {
         "run_id": run_id,
         "side": side,
@@ -40,6 +43,7 @@ def run_payload(run_id: str, order, final_image, probs, loglik, *, start: int = 
         "final": "".join("1" if v else "0" for v in np.asarray(final_image)),
         "probs": _short(probs),
         "loglik": _short(loglik, 6),
+        "uniforms": _short(uniforms),
     }
 
 
@@ -56,11 +60,21 @@ def views_payload(position: int, receptive: np.ndarray | None,
             "sensitivity": [round(float(v), 3) for v in scaled]}
 
 
-def player(run: dict, *, position: int, playing: bool, speed: int, size: int, lecture: bool,
-           overlay: str, views: dict, on_position: Callable[[], None], key: str = "player"):
-    """Mount the player. `run` comes from run_payload, `views` from views_payload."""
+def player(run: dict, *, position: int, moves: int, playing: bool, speed: int, size: int,
+           lecture: bool, overlay: str, views: dict, on_position: Callable[[], None],
+           optimistic: dict[str, int | str] | None = None, keys: dict[str, str] | None = None,
+           key: str = "player"):
+    """Mount the player. `run` comes from run_payload, `views` from views_payload.
+
+    moves: a counter the page bumps whenever it moves the run (a button, the slider, a report
+    from the player), so the player can tell the server's moves from its own.
+    optimistic: {widget key: pixels to step, "end" or "start"} for buttons whose result the
+    player shows at once on click, before the rerun confirms it.
+    keys: widget keys of the buttons that keyboard shortcuts press: step, step_row, play.
+    """
     if overlay not in OVERLAYS:
         raise ValueError(f"overlay must be one of {', '.join(OVERLAYS)}, got {overlay!r}")
-    data = {**run, "position": int(position), "playing": bool(playing), "speed": int(speed),
-            "size": int(size), "lecture": bool(lecture), "overlay": overlay, "views": views}
+    data = {**run, "position": int(position), "moves": int(moves), "playing": bool(playing),
+            "speed": int(speed), "size": int(size), "lecture": bool(lecture), "overlay": overlay,
+            "views": views, "optimistic": optimistic or {}, "keys": keys}
     return _component(key=key, data=data, on_position_change=on_position)

@@ -7,7 +7,6 @@ sensitivity view), and Play runs in the browser from the whole run sent once (pl
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +31,8 @@ COMPLETIONS = 6
 HALVES = {"natural": "the bottom half (raster order)", "columns": "the right half (column order)"}
 
 STYLE = """<style>
-[data-testid="stImage"] img { image-rendering: pixelated; }
+[data-testid="stImage"] img { image-rendering: pixelated; border: 1px solid #d5dbe6; border-radius: 2px; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 .st-key-sampling_controls button { min-width: 6.5rem; }
 </style>"""
 # Lecture mode: big controls readable from the back row of a lecture hall.
@@ -45,14 +45,13 @@ LECTURE_STYLE = """<style>
 
 @dataclass(frozen=True)
 class Bundled:
-    """A pretrained model shared by every session: read-only, used under its lock."""
+    """A pretrained model shared by every session, read-only: nobody calls its set_mask (the
+    samplers read mask_sets; the sensitivity view has its own single-mask copies)."""
 
     name: str
     model: MADE
     mask_names: tuple[str, ...]
     stand_in: bool
-    # set_mask followed by a forward pass must not interleave with another session's.
-    lock: threading.Lock
 
     def orderings(self) -> list[str]:
         return list(dict.fromkeys(self.mask_names))
@@ -68,13 +67,27 @@ class Bundled:
 
 @st.cache_resource(show_spinner="Loading the pretrained model...")
 def bundled(name: str) -> Bundled:
+    # A server's torch work is many tiny tensors from many sessions: intra-op threads only
+    # contend for the cores (a 1x784 backward pass takes ~150 ms with 2 threads on a busy
+    # 2-core machine, ~3 ms with one).
+    torch.set_num_threads(1)
     model, config = checkpoint.load_pretrained(name)
-    model.requires_grad_(False)  # gradients are only ever taken with respect to the input
+    model.requires_grad_(False)
     names = config.get("mask_names")
     if not (isinstance(names, list) and len(names) == model.num_masks
             and all(isinstance(n, str) and n for n in names)):
         names = [f"mask {k}" for k in range(model.num_masks)]
-    return Bundled(name, model, tuple(names), bool(config.get("stand_in")), threading.Lock())
+    return Bundled(name, model, tuple(names), bool(config.get("stand_in")))
+
+
+@st.cache_resource(show_spinner=False)
+def single_mask_model(name: str, mask: int) -> MADE:
+    """The bundled weights with one mask fixed, for the sensitivity view: a click then costs
+    one forward and one backward pass, with no set_mask and no lock on the shared model."""
+    shared = bundled(name).model
+    model = MADE(shared.D, shared.hidden_sizes, mask_sets=[shared.mask_sets[mask]])
+    model.load_state_dict(shared.state_dict())
+    return model.eval().requires_grad_(False)
 
 
 @st.cache_resource(show_spinner=False)
@@ -82,19 +95,9 @@ def test_digits():
     return load_test_subset()
 
 
-def running_log_likelihood(order, final_image, probs) -> np.ndarray:
-    """log p(x_<k) in nats for k = 0..D: entry k sums the first k conditionals of the run."""
-    p = np.clip(np.asarray(probs, dtype=np.float64)[order], 1e-12, 1 - 1e-12)
-    x = np.asarray(final_image)[order]
-    return np.concatenate([[0.0], np.cumsum(np.where(x == 1, np.log(p), np.log1p(-p)))])
-
-
-def logit_gradient(model: MADE, mask: int, image: np.ndarray, index: int) -> np.ndarray:
-    """d logit_index / d x at x = image: how much each pixel pushes the next pixel's odds.
-
-    One forward and one backward pass; torch.autograd.grad leaves the shared model's .grad alone.
-    """
-    model.set_mask(mask)
+def logit_gradient(model: MADE, image: np.ndarray, index: int) -> np.ndarray:
+    """d logit_index / d x at x = image, by autograd: how much each pixel moves the next pixel's
+    log-odds. Only the input requires a gradient, so the model's weights are left alone."""
     x = torch.tensor(np.asarray(image), dtype=torch.float32, requires_grad=True)
     logit = model(x[None])[0, index]
     (gradient,) = torch.autograd.grad(logit, x)
@@ -112,28 +115,34 @@ def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
     ss = st.session_state
     key = (b.name, mask, seed)
     if ss.get("sampling_run_key") != key:
-        with b.lock:
-            run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
+        run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
         ss["sampling_run"], ss["sampling_run_key"] = run, key
         ss["sampling_payload"] = player.run_payload(
             f"{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
-            running_log_likelihood(run.order, run.final_image, run.probs))
+            run.log_likelihood_curve, run.uniforms, start=run.start)
         ss["sampling_playing"] = False
     return ss["sampling_run"]
 
 
+def _moved() -> None:
+    """Count the server's moves of the run; the player adopts the server's position on each."""
+    st.session_state["sampling_moves"] = st.session_state.get("sampling_moves", 0) + 1
+
+
 def _step(pixels: int) -> None:
-    run = _run()
-    run.step(min(pixels, len(run.order) - run.position))
+    _run().step(pixels)  # steps at most to the end
+    _moved()
 
 
 def _finish() -> None:
     _run().finish()
+    _moved()
 
 
 def _reset() -> None:
     _run().reset()
     st.session_state["sampling_playing"] = False
+    _moved()
 
 
 def _play_pause() -> None:
@@ -143,11 +152,13 @@ def _play_pause() -> None:
         return
     if _run().done:
         _run().reset()
+        _moved()
     ss["sampling_playing"] = True
 
 
 def _seek_history() -> None:
     _run().seek(int(st.session_state["sampling_history"]))
+    _moved()
 
 
 def _player_stopped() -> None:
@@ -155,9 +166,10 @@ def _player_stopped() -> None:
     ss = st.session_state
     position = ss["sampling_player"].get("position")
     run = _run()
-    if isinstance(position, int) and 0 <= position <= len(run.order):
+    if isinstance(position, int) and run.start <= position <= len(run.order):
         run.seek(position)
     ss["sampling_playing"] = False
+    _moved()
 
 
 def next_pixel_views(b: Bundled, mask: int, run) -> dict:
@@ -165,8 +177,7 @@ def next_pixel_views(b: Bundled, mask: int, run) -> dict:
         return player.views_payload(run.position, None, None)
     index = run.next_index
     receptive = b.model.mask_sets[mask].connectivity()[index] > 0
-    with b.lock:
-        gradient = logit_gradient(b.model, mask, run.image, index)
+    gradient = logit_gradient(single_mask_model(b.name, mask), run.image, index)
     return player.views_payload(run.position, receptive, gradient * run.drawn)
 
 
@@ -198,20 +209,29 @@ def studio(name: str, mask: int, lecture: bool) -> None:
                            key="sampling_overlay", width=360,
                            help="the next pixel's receptive field (the pixels it may depend on)"
                                 " or its sensitivity (gradient of its logit)")
-    player.player(ss["sampling_payload"], position=run.position, playing=playing,
-                  speed=ss["sampling_speed"], size=DIGIT_PX[lecture], lecture=lecture,
-                  overlay=OVERLAYS[overlay], views=next_pixel_views(b, mask, run),
-                  on_position=_player_stopped, key="sampling_player")
+    player.player(ss["sampling_payload"], position=run.position,
+                  moves=ss.get("sampling_moves", 0), playing=playing, speed=ss["sampling_speed"],
+                  size=DIGIT_PX[lecture], lecture=lecture, overlay=OVERLAYS[overlay],
+                  views=next_pixel_views(b, mask, run), on_position=_player_stopped,
+                  optimistic={"sampling_step": 1, "sampling_step_row": ROW,
+                              "sampling_finish": "end", "sampling_reset": "start"},
+                  keys={"step": "sampling_step", "step_row": "sampling_step_row",
+                        "play": "sampling_play"},
+                  key="sampling_player")
 
 
 # --- 16 at once, completion, export ------------------------------------------------------------
 
 @st.cache_data(max_entries=64, show_spinner="Sampling 16 digits...")
 def grid_samples(name: str, mask: int, seeds: tuple[int, ...]) -> np.ndarray:
-    """One digit per seed, each the very digit that seed gives in the step-by-step view."""
-    b = bundled(name)
-    with b.lock:
-        return np.stack([sampling.sample(b.model, 1, seed=s, mask=mask)[0] for s in seeds])
+    """One digit per seed, all drawn at once, each the very digit its seed draws step by step.
+
+    sample() draws a seed's uniforms as default_rng(seed).random(D); stacking one row per
+    seed makes row i the digit of seeds[i] alone.
+    """
+    model = bundled(name).model
+    uniforms = np.stack([np.random.default_rng(s).random(model.D) for s in seeds])
+    return sampling.sample(model, len(seeds), uniforms=uniforms, mask=mask)
 
 
 def _open_seed(seed: int) -> None:
@@ -248,8 +268,7 @@ def completions(name: str, mask: int, index: int, seed: int, n: int):
     kept = order[: len(order) // 2]
     given = np.full(len(order), -1, dtype=np.int64)
     given[kept] = original[kept]
-    with b.lock:
-        drawn = sampling.sample(b.model, n, seed=seed, mask=mask, given=given)
+    drawn = sampling.sample(b.model, n, seed=seed, mask=mask, given=given)
     return original, kept, drawn
 
 
@@ -336,47 +355,44 @@ def render() -> None:
         st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
                  " `python -m made_viz.train` or restore the pretrained/ folder.")
         return
-    top = st.container()
-    settings = st.columns([2, 2, 2, 2])
-    with settings[0]:
+    header = st.container()
+    with st.sidebar:
+        st.subheader("Sampling studio")
         name = choice("model", "model", available,
                       default="mnist" if "mnist" in available else available[0],
                       help="a bundled pretrained MADE")
-    try:
-        b = bundled(name)
-    except (checkpoint.CheckpointError, OSError) as error:
-        st.error(f"model {name!r} could not be loaded: {error}")
-        return
-    orderings = b.orderings()
-    if st.session_state.get("ordering") not in (None, *orderings):
-        st.session_state["ordering"] = orderings[0]  # the previous model's ordering is not here
-    with settings[1]:
+        try:
+            b = bundled(name)
+        except (checkpoint.CheckpointError, OSError) as error:
+            st.error(f"model {name!r} could not be loaded: {error}")
+            return
+        orderings = b.orderings()
+        if st.session_state.get("ordering") not in (None, *orderings):
+            st.session_state["ordering"] = orderings[0]  # the previous model's ordering is gone
         ordering = choice("ordering", "ordering", orderings, default=orderings[0],
                           help="the orderings this model was trained with")
-    with settings[2]:
         seed = int_input("seed", "seed", default=0, low=0, high=SEED_MAX,
                          help="the same seed draws the same digit")
-    with settings[3]:
         lecture = flag("Lecture mode", "lecture", default=False,
                        help="a big digit and big controls for a projector; hides secondary panels")
-    mask = b.pick_mask(ordering, seed)
-    with top:
+        mask = b.pick_mask(ordering, seed)
+        same = len(b.masks_with(ordering))
+        st.caption(f"Mask {mask} of {b.model.num_masks}" +
+                   (f": the seed picks one of the {same} masks in {ordering} order." if same > 1
+                    else ".") + " The address bar holds model, ordering and seed: the link"
+                   " replays this exact digit.")
+        if b.stand_in:
+            st.info("These bundled weights are stand-ins, not a trained model: the digits look"
+                    " like noise until the trained weights are installed.", icon="ℹ️")
+    with header:
         if lecture:
             st.html(LECTURE_STYLE)
         else:
             st.title("Sampling studio")
-            st.caption("MADE draws each pixel from p(x_d = 1 | x_<d), read off one forward pass,"
-                       " in the order its masks were built for. The whole run is drawn the moment"
-                       " you choose a seed; Step, Play and the history slider reveal it.")
-    same = len(b.masks_with(ordering))
-    which = (f"mask {mask} of {b.model.num_masks}" +
-             (f" (the seed picks one of the {same} masks in {ordering} order)" if same > 1 else ""))
-    if not lecture:
-        st.caption(f"Model **{name}** · {ordering} order · {which} · seed **{seed}**. The link"
-                   " in the address bar replays this exact digit.")
-        if b.stand_in:
-            st.info("These bundled weights are stand-ins, not a trained model: the digits look"
-                    " like noise until the trained weights are installed.", icon="ℹ️")
+            st.caption(f"**{name}**, {ordering} order, seed **{seed}**. MADE draws each pixel from"
+                       " p(x_d = 1 | x_<d), read off one forward pass, in the order its masks"
+                       " were built for. The whole digit is drawn the moment the seed is chosen;"
+                       " Step, Play and the history slider reveal it.")
     current_run(b, mask, seed)
     tabs = st.tabs(VIEWS, key="sampling_view", on_change="rerun")
     with tabs[0]:

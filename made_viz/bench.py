@@ -1,0 +1,308 @@
+"""`python -m made_viz.bench`: the performance figures, each against its target.
+
+Times are medians over --repeat runs (the machine is small, shared and noisy), measured with
+time.perf_counter in this process after a warm-up call, with --threads torch and OpenBLAS
+threads (default 1: on two shared cores a second thread mostly waits for a core; log_prob is
+also shown with torch's own default). Peak memory of the large mask build is measured in a
+fresh subprocess: its peak resident set (VmHWM, reset through /proc/self/clear_refs after the
+imports) and tracemalloc's peak (NumPy reports its buffers to tracemalloc) as a cross-check;
+the larger is held against the target. --quick runs every measurement at small sizes to check
+that the bench works; its figures are not held against the targets.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import glob
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import checkpoint, data, sampling
+from .masks import build_masks
+from .model import MADE
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Sizes:
+    small_masks: tuple[int, tuple[int, ...]]
+    large_masks: tuple[int, tuple[int, ...]]
+    batch: int
+    quick: bool
+
+
+FULL = Sizes((784, (500, 500)), (4096, (8192,)), 64, quick=False)
+QUICK = Sizes((64, (100, 100)), (256, (512,)), 8, quick=True)
+
+
+@dataclass
+class Result:
+    name: str
+    value: float
+    unit: str
+    target: str          # e.g. "<= 50 ms"
+    passed: bool | None  # None: no target at these sizes
+    note: str = ""
+
+
+def median_seconds(call: Callable[[], object], repeat: int) -> float:
+    call()  # warm-up: caches, plans, lazy imports
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def check(value: float, limit: float, at_most: bool, sizes: Sizes) -> bool | None:
+    if sizes.quick:
+        return None
+    return value <= limit if at_most else value >= limit
+
+
+# ru_maxrss would not do: a child inherits its parent's high-water mark across fork and exec.
+_MEMORY_CHILD = r"""
+import json, sys, tracemalloc
+from made_viz.masks import build_masks
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
+
+D, hidden = json.loads(sys.argv[1])
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak resident set to the current one
+baseline = status("VmRSS:")
+tracemalloc.start()
+masks = build_masks(D, hidden, seed=0)
+masks.connectivity()
+_, traced_peak = tracemalloc.get_traced_memory()
+print(json.dumps({"peak_rss": status("VmHWM:"), "baseline_rss": baseline,
+                  "traced_peak": traced_peak}))
+"""
+
+
+def mask_build_memory(D: int, hidden: tuple[int, ...]) -> dict:
+    """Peak memory of build_masks + connectivity in a fresh process, in bytes."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, json.dumps([D, list(hidden)])],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    if done.returncode:
+        raise RuntimeError(f"memory measurement failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+def bench_masks(sizes: Sizes, repeat: int) -> list[Result]:
+    results = []
+    for (D, hidden), limit in ((sizes.small_masks, 0.050), (sizes.large_masks, 2.0)):
+        seconds = median_seconds(lambda: build_masks(D, hidden, seed=0).connectivity(), repeat)
+        results.append(Result(f"masks + connectivity, D={D} hidden {list(hidden)}",
+                              seconds * 1e3, "ms", f"<= {limit * 1e3:.0f} ms",
+                              check(seconds, limit, True, sizes), f"median of {repeat}"))
+    D, hidden = sizes.large_masks
+    memory = mask_build_memory(D, hidden)
+    peak = max(memory["peak_rss"], memory["traced_peak"])
+    results.append(Result(
+        f"  peak memory of that step (D={D})", peak / 2**20, "MiB", "<= 1024 MiB",
+        check(peak, 2**30, True, sizes),
+        f"fresh process: peak RSS {memory['peak_rss'] / 2**20:.0f} MiB (of which"
+        f" {memory['baseline_rss'] / 2**20:.0f} MiB before the step), tracemalloc peak"
+        f" {memory['traced_peak'] / 2**20:.0f} MiB"))
+    return results
+
+
+def load_model(sizes: Sizes) -> tuple[MADE, str]:
+    if sizes.quick:
+        return MADE(64, [32], seed=0).eval(), "a fresh MADE 64-32-64 (--quick)"
+    try:
+        model, _ = checkpoint.load_pretrained("mnist")
+        return model, f"bundled 'mnist' ({model.D}-{'-'.join(map(str, model.hidden_sizes))})"
+    except checkpoint.CheckpointError as error:
+        return (MADE(784, [500], seed=0).eval(),
+                f"a freshly initialized MADE 784-500 (no bundled model: {error})")
+
+
+
+
+def bench_sampling(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
+    n = sizes.batch
+    slow_repeat = max(1, repeat // 5)  # the naive samplers take seconds per run
+    start = time.perf_counter()
+    sampling._cache.pop(model, None)
+    sampling.sample(model, 1, seed=0)
+    plan_seconds = time.perf_counter() - start
+    fast_1 = median_seconds(lambda: sampling.sample(model, 1, seed=1), repeat * 4)
+    fast_n = median_seconds(lambda: sampling.sample(model, n, seed=1), repeat)
+    naive_1 = median_seconds(lambda: sampling.sample(model, 1, seed=1, method="naive"), slow_repeat)
+    naive_n = median_seconds(lambda: sampling.sample(model, n, seed=1, method="naive"), slow_repeat)
+    # A plain loop calls model(x) once per pixel on a batch of the same size: D times one call.
+    x = torch.zeros(n, model.D)
+    with torch.inference_mode():
+        torch_n = model.D * median_seconds(lambda: model(x), repeat * 4)
+    return [
+        Result("first sample call (builds and caches the plan)", plan_seconds * 1e3, "ms", "-", None,
+               "once per model and mask"),
+        Result("fast sampler, one full digit (n=1)", fast_1 * 1e3, "ms", "<= 10 ms",
+               check(fast_1, 0.010, True, sizes), f"median of {repeat * 4}"),
+        Result(f"fast sampler, {n} digits", fast_n * 1e3, "ms", "<= 50 ms",
+               check(fast_n, 0.050, True, sizes), f"median of {repeat}"),
+        Result("naive sampler, one digit (n=1)", naive_1 * 1e3, "ms", "-", None,
+               f"median of {slow_repeat}; D full float64 forward passes"),
+        Result(f"naive sampler, {n} digits", naive_n * 1e3, "ms", "-", None,
+               f"median of {slow_repeat}"),
+        Result("  fast / naive speed-up, n=1", naive_1 / fast_1, "x", "-", None, "same run"),
+        Result(f"  fast / naive speed-up, n={n}", naive_n / fast_n, "x", ">= 10 x",
+               check(naive_n / fast_n, 10, False, sizes), "same run"),
+        Result(f"plain torch float32 loop (model(x) per pixel), {n} digits", torch_n * 1e3, "ms",
+               "-", None, f"D x median of {repeat * 4} model(x) calls; not exact, for comparison"),
+        Result(f"  fast / plain torch loop speed-up, n={n}", torch_n / fast_n, "x", "-", None,
+               "same run"),
+    ]
+
+
+def bench_log_prob(model: MADE, sizes: Sizes, repeat: int, default_threads: int) -> list[Result]:
+    if sizes.quick:
+        images = np.random.default_rng(0).integers(0, 2, size=(1000, model.D), dtype=np.uint8)
+        source = "1000 random images"
+    else:
+        images = data.load_test_subset().images
+        source = f"the bundled test subset ({len(images)} images)"
+    x = torch.from_numpy(images.astype(np.float32))
+
+    def score():
+        with torch.inference_mode():
+            return model.log_prob(x)
+
+    seconds = median_seconds(score, repeat * 4)
+    rate = len(images) / seconds
+    results = [Result("log_prob throughput", rate, "images/s", ">= 20000 images/s",
+                      check(rate, 20_000, False, sizes),
+                      f"{source} in one batch, median of {repeat * 4}")]
+    if default_threads != torch.get_num_threads():
+        chosen = torch.get_num_threads()
+        torch.set_num_threads(default_threads)
+        try:
+            rate = len(images) / median_seconds(score, repeat * 4)
+        finally:
+            torch.set_num_threads(chosen)
+        results.append(Result(f"  the same with torch's default {default_threads} threads", rate,
+                              "images/s", "-", None, "for comparison"))
+    return results
+
+
+def _openblas():
+    """numpy's bundled OpenBLAS thread controls (what threadpoolctl uses), or None."""
+    pattern = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*.so*")
+    for path in glob.glob(pattern):
+        lib = ctypes.CDLL(path)  # already loaded by numpy: this returns the same library
+        for prefix in ("scipy_openblas", "openblas"):
+            get = getattr(lib, f"{prefix}_get_num_threads64_", None) or getattr(
+                lib, f"{prefix}_get_num_threads", None)
+            set_ = getattr(lib, f"{prefix}_set_num_threads64_", None) or getattr(
+                lib, f"{prefix}_set_num_threads", None)
+            if get is not None and set_ is not None:
+                get.restype = ctypes.c_int
+                return get, set_
+    return None
+
+
+def run(repeat: int = 5, quick: bool = False, threads: int = 1,
+        progress: Callable[[str], None] | None = None) -> tuple[list[Result], dict]:
+    """Every measurement; returns (results, context) where context says what ran where.
+
+    Runs with `threads` torch and OpenBLAS threads and puts the previous settings back.
+    """
+    sizes = QUICK if quick else FULL
+    say = progress or (lambda message: None)
+    model, model_note = load_model(sizes)
+    blas = _openblas()
+    default_torch, default_blas = torch.get_num_threads(), blas[0]() if blas else None
+    context = {
+        "model": model_note, "repeat": repeat, "quick": quick, "threads": threads,
+        "blas_threads": threads if blas else "not controlled (OpenBLAS not found)",
+        "default_torch_threads": default_torch, "default_blas_threads": default_blas,
+        "cpus": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+    torch.set_num_threads(threads)
+    if blas:
+        blas[1](ctypes.c_int(threads))
+    try:
+        say("masks ...")
+        results = bench_masks(sizes, repeat)
+        say("sampling ...")
+        results += bench_sampling(model, sizes, repeat)
+        say("log_prob ...")
+        results += bench_log_prob(model, sizes, repeat, default_torch)
+    finally:
+        torch.set_num_threads(default_torch)
+        if blas:
+            blas[1](ctypes.c_int(default_blas))
+    context["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    return results, context
+
+
+def format_table(results: list[Result], context: dict) -> str:
+    def shown(r: Result) -> str:
+        digits = 0 if r.value >= 100 else 1 if r.value >= 10 else 2
+        return f"{r.value:,.{digits}f} {r.unit}"
+
+    status = {True: "PASS", False: "MISS", None: "-"}
+    name_width = max(len(r.name) for r in results)
+    value_width = max(len(shown(r)) for r in results)
+    target_width = max(len(r.target) for r in results)
+    lines = [f"made-viz bench: {context['model']}; median of {context['repeat']} unless noted",
+             f"{context['cpus']} CPUs, load average {context['load_average'][0]} before and"
+             f" {context['load_average_after'][0]} after; torch threads {context['threads']},"
+             f" OpenBLAS threads {context['blas_threads']}"]
+    if context["quick"]:
+        lines.append("--quick: small sizes, targets not checked")
+    lines.append("")
+    lines.append(f"{'measurement':<{name_width}}  {'measured':>{value_width}}  "
+                 f"{'target':<{target_width}}  status  note")
+    for r in results:
+        lines.append(f"{r.name:<{name_width}}  {shown(r):>{value_width}}  "
+                     f"{r.target:<{target_width}}  {status[r.passed]:<6}  {r.note}")
+    return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not a usage dump
+        self.exit(2, f"made_viz.bench: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m made_viz.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the bench")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and OpenBLAS threads while measuring (default 1)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if not 1 <= args.repeat <= 1000:
+        parser.error(f"--repeat must be in 1..1000, got {args.repeat}")
+    if not 1 <= args.threads <= 256:
+        parser.error(f"--threads must be in 1..256, got {args.threads}")
+    progress = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    results, context = run(args.repeat, args.quick, args.threads, progress)
+    if args.json:
+        print(json.dumps({"context": context, "results": [asdict(r) for r in results]}, indent=1))
+    else:
+        print(format_table(results, context))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The Masks page in real headless Chromium: load, edit, click a unit, share a link, export.
+
+Update timings and figure payloads are measured here (not asserted: speed is for benchmarks)
+and written to test-artifacts/masks-timings.json.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from made_viz import figures
+from made_viz.masks import build_masks
+
+from conftest import ARTIFACTS, exceptions, open_app, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+TIMINGS: dict[str, float] = {}
+GRAPH = ".st-key-graph .js-plotly-plot"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def write_timings():
+    yield
+    if TIMINGS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "masks-timings.json").write_text(json.dumps(TIMINGS, indent=2))
+
+
+def node_names(page) -> list[str]:
+    """Names of the units drawn in the graph (from the Plotly figure in the page)."""
+    return page.evaluate(f"""() => {{
+        const gd = document.querySelector("{GRAPH}");
+        return gd.data.flatMap(t => (t.customdata || []).map(c => c[2])); }}""")
+
+
+def view_text(page) -> str:
+    return page.locator("strong", has_text="D = ").first.inner_text()
+
+
+def set_text(page, key: str, value: str) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(value)
+    field.press("Enter")
+
+
+class Frames:
+    """Bytes the server sends over the websocket (what a change costs on the wire)."""
+
+    def __init__(self, page):
+        self.received = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._count))
+
+    def _count(self, payload) -> None:
+        self.received += len(payload)
+
+
+def timed_change(page, key: str, value: str, expected_nodes: int, frames: Frames | None = None):
+    """Seconds from committing a field to the graph showing the new network, and bytes sent."""
+    before = frames.received if frames else 0
+    start = time.perf_counter()
+    set_text(page, key, value)
+    page.wait_for_function(f"""n => {{
+        const gd = document.querySelector("{GRAPH}");
+        return gd && gd.data && gd.data.flatMap(t => t.customdata || []).length === n; }}""",
+                           arg=expected_nodes, timeout=30_000)
+    elapsed = time.perf_counter() - start
+    wait_idle(page)
+    return elapsed, (frames.received - before) if frames else 0
+
+
+def click_unit(page, name: str) -> None:
+    """Click the SVG point of unit `name` in the graph."""
+    trace, point = page.evaluate(f"""name => {{
+        const gd = document.querySelector("{GRAPH}");
+        for (let t = 0; t < gd.data.length; t++) {{
+            const i = (gd.data[t].customdata || []).findIndex(c => c[2] === name);
+            if (i >= 0) return [t, i];
+        }}
+        return null; }}""", name)
+    page.locator(f"{GRAPH} .scatterlayer .trace").nth(trace).locator(".point").nth(point).click(
+        force=True)
+
+
+def test_page_loads_with_graph_matrices_and_checks(page, app_url):
+    open_app(page, app_url)
+    expect(page.get_by_role("heading", name="MADE masks")).to_be_visible()
+    page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+    assert sorted(node_names(page)) == sorted(
+        [f"x{i}" for i in range(4)] + [f"h{l}.{i}" for l in (1, 2) for i in range(5)]
+        + [f"o{i}" for i in range(4)])
+    assert page.locator(".js-plotly-plot").count() == 3  # graph, masks, path counts
+    expect(page.get_by_text("Autoregressive", exact=False).first).to_be_visible()
+    expect(page.get_by_text("The Jacobian matches the masks entry by entry.")).to_be_visible()
+    assert exceptions(page) == []
+
+
+def expected_nodes(D: int, hidden: tuple[int, ...], **options) -> int:
+    """How many nodes the page should draw for this network (grouped or not)."""
+    figure = figures.connectivity_graph(build_masks(D, hidden, **options))
+    return sum(len(t.customdata) for t in figure.data if t.customdata is not None)
+
+
+def test_changing_D_and_hidden_sizes_updates_the_figures(page, app_url):
+    frames = Frames(page)
+    open_app(page, app_url)
+    page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+    TIMINGS["D=4 h=5,5: D -> 6, graph redrawn (s)"], TIMINGS["D=4 h=5,5: D -> 6 bytes"] = \
+        timed_change(page, "D", "6", expected_nodes(6, (5, 5)), frames)
+    timed_change(page, "hidden", "3, 3", expected_nodes(6, (3, 3)))
+    assert view_text(page).startswith("D = 6, hidden 3, 3")
+    assert page.locator(".st-key-masks .js-plotly-plot").count() == 1
+    # D up to 32 with two hidden layers of 64: drawn grouped by degree.
+    timed_change(page, "hidden", "64, 64", expected_nodes(6, (64, 64)))
+    for D in (32, 24, 31):
+        key = f"D={D} h=64,64: D changed, graph redrawn"
+        TIMINGS[f"{key} (s)"], TIMINGS[f"{key} bytes"] = timed_change(
+            page, "D", str(D), expected_nodes(D, (64, 64)), frames)
+    expect(page.get_by_text("too many to draw one by one", exact=False)).to_be_visible()
+    assert exceptions(page) == []
+
+
+def test_clicking_a_unit_lights_its_paths(page, app_url):
+    open_app(page, app_url)
+    page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+    start = time.perf_counter()
+    click_unit(page, "h1.3")
+    expect(page.locator(".st-key-unit input")).to_have_value("h1.3")
+    expect(page.get_by_text("Highlighting h1.3", exact=False)).to_be_visible()
+    page.wait_for_function(f"""() => document.querySelector("{GRAPH}").data
+        .some(t => t.name === "on a path through the selected unit")""")
+    TIMINGS["click a unit -> paths lit (s)"] = time.perf_counter() - start
+    wait_idle(page)
+    assert "unit=h1.3" in page.url
+    click_unit(page, "o2")
+    expect(page.get_by_text("Highlighting o2", exact=False)).to_be_visible()
+    assert exceptions(page) == []
+
+
+def test_a_copied_link_reproduces_the_view(page, browser, app_url):
+    open_app(page, app_url)
+    set_text(page, "D", "5")
+    expect(page.locator("strong", has_text="D = 5")).to_be_visible()
+    set_text(page, "seed", "7")
+    expect(page.locator("strong", has_text="seed 7")).to_be_visible()
+    page.locator(".st-key-direct label").click()
+    expect(page.locator("strong", has_text="direct on")).to_be_visible()
+    set_text(page, "unit", "o3")
+    expect(page.get_by_text("Highlighting o3", exact=False)).to_be_visible()
+    wait_idle(page)
+    link, view = page.url, view_text(page)
+    assert "D=5" in link and "seed=7" in link and "direct=true" in link
+    names = sorted(node_names(page))
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_app(other, link)
+        other.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+        assert view_text(other) == view
+        assert sorted(node_names(other)) == names
+        for key, value in [("D", "5"), ("seed", "7"), ("unit", "o3")]:
+            expect(other.locator(f".st-key-{key} input")).to_have_value(value)
+        expect(other.get_by_text("Highlighting o3", exact=False)).to_be_visible()
+        assert exceptions(other) == []
+    finally:
+        other.close()
+
+
+def test_bad_values_typed_or_linked_warn_and_keep_the_view(page, app_url):
+    open_app(page, app_url + "/?ordering=bogus&K=0")
+    alerts = page.locator("[data-testid='stAlert']")
+    expect(alerts.filter(has_text="bogus")).to_be_visible()
+    expect(alerts.filter(has_text="number of masks K")).to_contain_text("1..32")
+    view = view_text(page)
+    set_text(page, "D", "0")
+    expect(alerts.filter(has_text="D (inputs)")).to_contain_text("1..1024")
+    assert view_text(page) == view
+    assert exceptions(page) == []
+
+
+def test_big_network_stays_small_on_the_wire(page, app_url):
+    frames = Frames(page)
+    open_app(page, app_url + "/?hidden=500&ordering=random")
+    page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+    key = "D=784 h=500: D changed, graph redrawn"
+    TIMINGS[f"{key} (s)"], TIMINGS[f"{key} bytes"] = timed_change(
+        page, "D", "784", expected_nodes(784, (500,), ordering="random"), frames)
+    expect(page.get_by_text("too many to draw one by one", exact=False)).to_be_visible()
+    start = time.perf_counter()
+    click_unit(page, node_names(page)[30])
+    expect(page.get_by_text("Highlighting", exact=False)).to_be_visible(timeout=30_000)
+    page.wait_for_function(f"""() => document.querySelector("{GRAPH}").data
+        .some(t => t.name === "on a path through the selected unit")""")
+    TIMINGS["D=784 h=500: click, paths lit (s)"] = time.perf_counter() - start
+    wait_idle(page)
+    assert TIMINGS[f"{key} bytes"] < 3 * 2**20
+    assert exceptions(page) == []
+
+
+def test_png_export_of_graph_and_path_counts(page, app_url):
+    open_app(page, app_url)
+    for key, prefix in (("graph", "made-graph-D4"), ("paths", "made-paths-D4")):
+        chart = page.locator(f".st-key-{key} .js-plotly-plot")
+        chart.hover()
+        with page.expect_download() as download:
+            chart.locator(".modebar-btn[data-title='Download plot as a PNG']").click()
+        name = download.value.suggested_filename
+        assert name.startswith(prefix) and name.endswith(".png")
+        assert download.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

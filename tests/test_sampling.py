@@ -1,0 +1,446 @@
+"""Samplers: fast == naive exactly, the right distribution, completion, ensembles, SamplingRun."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from made_viz import checkpoint, data, sampling
+from made_viz.model import MADE
+
+
+def random_made(D, hidden, *, scale=3.0, seed=0, **kwargs) -> MADE:
+    """A MADE with weights spread wide enough that the conditionals are far from 1/2."""
+    torch.manual_seed(seed)
+    model = MADE(D, hidden, seed=seed, **kwargs)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(scale)
+    return model.eval()
+
+
+def all_images(D: int) -> np.ndarray:
+    return np.array(list(itertools.product([0, 1], repeat=D)), dtype=np.uint8)
+
+
+def model_logits(model, images, mask) -> np.ndarray:
+    current = model.mask_index
+    model.set_mask(mask)
+    try:
+        with torch.no_grad():
+            return model(torch.from_numpy(images.astype(np.float32))).numpy()
+    finally:
+        model.set_mask(current)
+
+
+def assert_same_draws(model, n, **kwargs):
+    fast = sampling.sample_with_probs(model, n, method="fast", **kwargs)
+    naive = sampling.sample_with_probs(model, n, method="naive", **kwargs)
+    np.testing.assert_array_equal(fast.images, naive.images)
+    np.testing.assert_array_equal(fast.masks, naive.masks)
+    np.testing.assert_allclose(fast.logits, naive.logits, rtol=0, atol=1e-9)
+    # Both describe the model itself, not just each other.
+    for k in np.unique(fast.masks):
+        rows = fast.masks == k
+        np.testing.assert_allclose(fast.logits[rows], model_logits(model, fast.images[rows], int(k)),
+                                   rtol=1e-4, atol=1e-4)
+    return fast, naive
+
+
+CONFIGS = [  # D, hidden sizes, MADE keyword arguments
+    (1, [3], dict()),
+    (5, [], dict()),
+    (6, [], dict(ordering="random")),
+    (9, [12], dict(direct=False, ordering="columns")),
+    (9, [12], dict(direct=True, ordering="reverse", num_masks=2)),
+    (10, [16, 16], dict(direct=True, ordering="random", num_masks=3)),
+    (10, [16, 16], dict(direct=False, hidden_degrees="equal")),
+    (12, [20, 8, 20], dict(direct=True, ordering="random", num_masks=2)),
+    (16, [4, 24, 24], dict(direct=False, ordering=["natural", "reverse", "columns"], num_masks=3)),
+]
+
+
+@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS)
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_fast_equals_naive_on_every_mask(D, hidden, kwargs, n):
+    model = random_made(D, hidden, seed=D + len(hidden), **kwargs)
+    for mask in [*range(model.num_masks), "ensemble"]:
+        fast, _ = assert_same_draws(model, n, seed=n + D, mask=mask)
+        assert fast.exact_decisions == 0  # random uniforms never land within ~1e-12 of p
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(D=st.integers(1, 12), hidden=st.lists(st.integers(1, 16), max_size=3),
+       direct=st.booleans(), ordering=st.sampled_from(["natural", "reverse", "random"]),
+       degrees=st.sampled_from(["random", "equal"]), num_masks=st.integers(1, 3),
+       n=st.integers(1, 64), seed=st.integers(0, 2**16), observed=st.integers(0, 12))
+def test_fast_equals_naive_property(D, hidden, direct, ordering, degrees, num_masks, n, seed,
+                                    observed):
+    model = random_made(D, hidden, seed=seed, direct=direct, ordering=ordering,
+                        hidden_degrees=degrees, num_masks=num_masks)
+    mask = seed % num_masks
+    given_pixels = np.full((n, D), -1)
+    rng = np.random.default_rng(seed)
+    for row in range(n):  # each row observes its own prefix of the ordering
+        first = model.mask_sets[mask].order[:rng.integers(0, min(observed, D) + 1)]
+        given_pixels[row, first] = rng.integers(0, 2, size=len(first))
+    fast, _ = assert_same_draws(model, n, seed=seed, mask=mask, given=given_pixels)
+    kept = given_pixels >= 0
+    np.testing.assert_array_equal(fast.images[kept], given_pixels[kept])
+
+
+def test_pixel_is_one_exactly_when_uniform_below_its_probability():
+    model = random_made(10, [16, 16], seed=4, ordering="random")
+    drawn = sampling.sample_with_probs(model, 64, seed=1)
+    u, p = drawn.uniforms, drawn.probs
+    certain = np.abs(u - p) > 1e-12
+    assert certain.mean() > 0.99
+    np.testing.assert_array_equal(drawn.images[certain] == 1, (u < p)[certain])
+
+
+def tie_uniforms(model, mask=0, seed=0, steps=slice(None), given=None) -> np.ndarray:
+    """Uniforms equal to the float probability of the pixels at `steps` of the ordering along
+    the digit they produce: every such pixel sits exactly on its threshold."""
+    u = np.random.default_rng(seed).random((1, model.D))
+    for d in model.mask_sets[mask].order[steps]:
+        u[0, d] = sampling.sample_with_probs(model, 1, uniforms=u, mask=mask, given=given).probs[0, d]
+    return u
+
+
+@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS[1:])
+def test_uniforms_on_the_threshold_are_decided_exactly_and_identically(D, hidden, kwargs):
+    model = random_made(D, hidden, seed=7, **kwargs)
+    u = tie_uniforms(model)
+    fast, naive = assert_same_draws(model, 1, uniforms=u, mask=0)
+    assert fast.exact_decisions >= D // 2 and naive.exact_decisions == fast.exact_decisions
+
+
+@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS)
+def test_exact_arithmetic_agrees_with_every_certain_float_decision(D, hidden, kwargs):
+    model = random_made(D, hidden, seed=11, **kwargs)
+    expected = sampling.sample_with_probs(model, 16, seed=3, mask=0)
+    net = sampling._network(model, 0, fast=False)
+    plan = sampling._network(model, 0, fast=True)
+    saved = net.error_bound, plan.error_bound
+    net.error_bound, plan.error_bound = np.full(D, np.inf), [math.inf] * D  # nothing is certain
+    try:
+        for method in sampling.METHODS:
+            forced = sampling.sample_with_probs(model, 16, seed=3, mask=0, method=method)
+            assert forced.exact_decisions == 16 * D
+            np.testing.assert_array_equal(forced.images, expected.images)
+    finally:
+        net.error_bound, plan.error_bound = saved
+
+
+def test_exact_logit_matches_float_logit():
+    model = random_made(12, [20, 8, 20], seed=2, ordering="random")
+    net = sampling._network(model, 0, fast=False)
+    images = np.random.default_rng(0).integers(0, 2, size=(5, 12)).astype(np.float64)
+    logits = net.forward(images)
+    for image, row in zip(images, logits):
+        for d in range(12):
+            value, exponent = net.exact_logit(image, d)
+            assert abs(math.ldexp(value, exponent) - row[d]) <= net.error_bound[d]
+
+
+def test_error_bounds_are_small_on_the_bundled_model():
+    model, _ = checkpoint.load_pretrained("mnist")
+    net = sampling._network(model, 0, fast=False)
+    assert 0 < net.error_bound.max() < 1e-8
+
+
+# --- the distribution ----------------------------------------------------------------------
+
+def assert_frequencies(images, probabilities, N):
+    states = all_images(images.shape[1])
+    counts = (images[:, None, :] == states[None, :, :]).all(axis=2).sum(axis=0)
+    sigma = np.sqrt(probabilities * (1 - probabilities) / N)
+    assert np.all(np.abs(counts / N - probabilities) <= 5 * sigma + 1e-4), (
+        counts / N, probabilities)
+
+
+@pytest.mark.parametrize("hidden, direct", [([], True), ([6], True), ([6], False), ([5, 5], True)])
+def test_draws_follow_the_model_distribution(hidden, direct):
+    model = random_made(3, hidden, seed=5, direct=direct, ordering="random")
+    N = 40_000
+    images = sampling.sample(model, N, seed=123)
+    with torch.no_grad():
+        p = model.log_prob(torch.from_numpy(all_images(3).astype(np.float32))).exp().numpy()
+    assert abs(p.sum() - 1) < 1e-5
+    assert_frequencies(images, p, N)
+
+
+def test_ensemble_draws_follow_the_mixture():
+    model = random_made(3, [6], seed=9, num_masks=3,
+                        ordering=[[0, 1, 2], [2, 1, 0], [1, 2, 0]])
+    N = 60_000
+    drawn = sampling.sample_with_probs(model, N, seed=4, mask="ensemble")
+    with torch.no_grad():
+        p = model.log_prob(torch.from_numpy(all_images(3).astype(np.float32)),
+                           mask="ensemble").exp().numpy()
+    assert_frequencies(drawn.images, p, N)
+    assert np.all(np.abs(np.bincount(drawn.masks, minlength=3) / N - 1 / 3) < 0.01)
+
+
+def test_completion_follows_the_conditional():
+    model = random_made(3, [6], seed=6, ordering=[2, 0, 1])
+    N = 40_000
+    images = sampling.sample(model, N, seed=8, given=np.array([-1, -1, 1]))
+    assert (images[:, 2] == 1).all()
+    with torch.no_grad():
+        p = model.log_prob(torch.from_numpy(all_images(3).astype(np.float32))).exp().numpy()
+    p = np.where(all_images(3)[:, 2] == 1, p, 0)
+    assert_frequencies(images, p / p.sum(), N)
+
+
+def test_ensemble_completion_follows_the_mixture_conditional():
+    # Both orderings start with pixel 0, so observing it is a prefix for either mask.
+    model = random_made(3, [6], seed=3, num_masks=2, ordering=[[0, 1, 2], [0, 2, 1]])
+    N = 60_000
+    images = sampling.sample(model, N, seed=2, mask="ensemble", given=np.array([0, -1, -1]))
+    with torch.no_grad():
+        p = model.log_prob(torch.from_numpy(all_images(3).astype(np.float32)),
+                           mask="ensemble").exp().numpy()
+    p = np.where(all_images(3)[:, 0] == 0, p, 0)
+    assert_frequencies(images, p / p.sum(), N)
+
+
+# --- masks, seeds, uniforms ----------------------------------------------------------------
+
+def test_ensemble_masks_come_from_the_seed_and_each_image_matches_its_mask():
+    model = random_made(9, [12], seed=1, num_masks=4, ordering="random")
+    first = sampling.sample_with_probs(model, 40, seed=17, mask="ensemble")
+    again = sampling.sample_with_probs(model, 40, seed=17, mask="ensemble")
+    other = sampling.sample_with_probs(model, 40, seed=18, mask="ensemble")
+    np.testing.assert_array_equal(first.masks, again.masks)
+    np.testing.assert_array_equal(first.images, again.images)
+    assert set(first.masks.tolist()) == {0, 1, 2, 3}
+    assert (first.masks != other.masks).any()
+    # the seed's stream gives the uniforms first, so they do not depend on the mask choice
+    np.testing.assert_array_equal(first.uniforms, sampling.sample_with_probs(
+        model, 40, seed=17, mask=2).uniforms)
+    for i in range(0, 40, 7):
+        alone = sampling.sample(model, 1, uniforms=first.uniforms[i:i + 1], mask=int(first.masks[i]))
+        np.testing.assert_array_equal(alone[0], first.images[i])
+
+
+def test_sampling_leaves_the_model_mask_alone():
+    model = random_made(9, [12], seed=1, num_masks=3, ordering="random")
+    model.set_mask(2)
+    current = sampling.sample(model, 5, seed=3)
+    for mask in (0, 1, "ensemble"):
+        sampling.sample(model, 5, seed=3, mask=mask, method="naive")
+        sampling.sample(model, 5, seed=3, mask=mask)
+        assert model.mask_index == 2
+    np.testing.assert_array_equal(current, sampling.sample(model, 5, seed=3, mask=2))
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_same_seed_same_images_and_explicit_uniforms():
+    model = random_made(8, [10], seed=0)
+    a = sampling.sample(model, 6, seed=5)
+    np.testing.assert_array_equal(a, sampling.sample(model, 6, seed=5))
+    u = np.random.default_rng(5).random((6, 8))
+    np.testing.assert_array_equal(a, sampling.sample(model, 6, uniforms=u))
+    assert a.dtype == np.uint8 and a.shape == (6, 8) and set(np.unique(a)) <= {0, 1}
+    assert not np.array_equal(a, sampling.sample(model, 6, seed=6))
+    # u = 0 always draws a 1 and u = 1 a 0, whatever p is
+    np.testing.assert_array_equal(sampling.sample(model, 1, uniforms=np.zeros((1, 8))), 1)
+    np.testing.assert_array_equal(sampling.sample(model, 1, uniforms=np.ones((1, 8))), 0)
+
+
+def test_plans_follow_weight_changes():
+    model = random_made(6, [8], seed=0)
+    before = sampling.sample_with_probs(model, 4, seed=1)
+    with torch.no_grad():
+        model.output.bias.add_(2.0)
+    after = sampling.sample_with_probs(model, 4, seed=1)
+    assert not np.allclose(before.logits, after.logits)
+    np.testing.assert_allclose(after.logits, model_logits(model, after.images, 0), atol=1e-5)
+
+
+def test_bundled_model_fast_equals_naive_even_on_thresholds():
+    model, _ = checkpoint.load_pretrained("mnist-orders" if "mnist-orders" in
+                                          checkpoint.list_pretrained() else "mnist")
+    mask = model.num_masks - 1
+    # A real digit's first 700 pixels in this ordering are given (the naive sampler then makes
+    # 84 forward passes, not 784); the next 40 sit on their thresholds.
+    order = model.mask_sets[mask].order
+    given_pixels = np.full(784, -1)
+    given_pixels[order[:700]] = data.load_test_subset().images[0, order[:700]]
+    u = tie_uniforms(model, mask, steps=slice(700, 740), given=given_pixels)
+    fast, naive = assert_same_draws(model, 1, uniforms=u, mask=mask, given=given_pixels)
+    assert fast.exact_decisions >= 20 and naive.exact_decisions == fast.exact_decisions
+    np.testing.assert_array_equal(fast.images[0, order[:700]], given_pixels[order[:700]])
+    with torch.no_grad():
+        log_prob = model.log_prob(torch.from_numpy(fast.images.astype(np.float32)), mask=mask)
+    np.testing.assert_allclose(fast.log_likelihood, log_prob.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n=0), r"n must be in 1\.\.100000, got 0"),
+    (dict(n=2.5), r"n must be a whole number"),
+    (dict(seed=-1), r"seed must be a whole number >= 0"),
+    (dict(method="slow"), r"method must be one of fast, naive, got 'slow'"),
+    (dict(mask=3), r"mask must be .* 0\.\.2, got 3"),
+    (dict(mask=-1), r"mask must be .* 0\.\.2, got -1"),
+    (dict(mask="mixture"), r"mask must be None, 'ensemble' or a mask index in 0\.\.2"),
+    (dict(uniforms=np.zeros((2, 5))), r"uniforms must have shape \(n, D\) = \(2, 6\)"),
+    (dict(uniforms=np.full((2, 6), 1.5)), r"uniforms must be in \[0, 1\]; uniforms\[0, 0\] is 1\.5"),
+    (dict(uniforms=np.full((2, 6), np.nan)), r"uniforms must be in \[0, 1\]"),
+    (dict(given=np.zeros(5)), r"given must have shape \(D,\) = \(6,\)"),
+    (dict(given=np.array([0, 1, 2, -1, -1, -1])), r"given\[2\] is 2"),
+    (dict(given=np.ones(6, dtype=bool)), r"given must hold integers"),
+])
+def test_bad_arguments_are_refused_with_the_range(kwargs, message):
+    model = random_made(6, [8], seed=0, num_masks=3)
+    arguments = dict(n=2, seed=0) | kwargs
+    with pytest.raises(ValueError, match=message):
+        sampling.sample(model, arguments.pop("n"), **arguments)
+
+
+# --- completion ----------------------------------------------------------------------------
+
+def test_completion_keeps_observed_pixels_and_agrees_with_naive():
+    model = random_made(16, [24, 24], seed=3, ordering="columns")
+    order = model.mask_sets[0].order
+    given_pixels = np.full(16, -1)
+    given_pixels[order[:6]] = [1, 0, 1, 1, 0, 0]
+    fast, _ = assert_same_draws(model, 32, seed=2, given=given_pixels)
+    assert (fast.images[:, order[:6]] == [1, 0, 1, 1, 0, 0]).all()
+    assert (fast.given_counts == 6).all()
+    assert len({row.tobytes() for row in fast.images}) > 1  # the rest is drawn
+    # Without the observed pixels the same uniforms draw the same rest only by chance: the
+    # observed ones must feed the conditionals.
+    free = sampling.sample_with_probs(model, 32, seed=2)
+    assert not np.allclose(free.logits[:, order[6:]], fast.logits[:, order[6:]])
+
+
+def test_non_prefix_observations_are_refused():
+    model = random_made(20, [8], seed=0)  # natural order
+    given_pixels = np.full(20, -1)
+    given_pixels[[0, 1, 2, 17]] = 1
+    with pytest.raises(ValueError, match="pixel 17 is observed but pixel 3, before it in the"
+                                         " ordering, is not"):
+        sampling.sample(model, 2, seed=0, given=given_pixels)
+    rows = np.full((3, 20), -1)
+    rows[2, 5] = 0
+    with pytest.raises(ValueError, match=r"mask 0 \(row 2\); pixel 5 is observed but pixel 0"):
+        sampling.sample(model, 3, seed=0, given=rows)
+
+
+def test_ensemble_completion_needs_a_prefix_of_every_ordering():
+    model = random_made(6, [8], seed=0, num_masks=2, ordering=["natural", "reverse"])
+    given_pixels = np.array([1, -1, -1, -1, -1, -1])
+    sampling.sample(model, 2, seed=0, given=given_pixels, mask=0)
+    with pytest.raises(ValueError, match="ordering of mask 1; pixel 0 is observed but pixel 5"):
+        sampling.sample(model, 2, seed=0, given=given_pixels, mask="ensemble")
+
+
+# --- SamplingRun ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundled():
+    return checkpoint.load_pretrained("mnist")[0]
+
+
+def test_sampling_run_state_machine(bundled):
+    run = sampling.SamplingRun(bundled, seed=3, mask=0)
+    D = 784
+    np.testing.assert_array_equal(run.order, bundled.mask_sets[0].order)
+    np.testing.assert_array_equal(run.final_image, sampling.sample(bundled, 1, seed=3, mask=0)[0])
+    assert run.position == 0 and not run.done and run.log_likelihood == 0
+    assert run.next_index == run.order[0] and run.image.sum() == 0 and not run.drawn.any()
+    assert run.next_prob == pytest.approx(run.probs[run.order[0]])
+    assert run.step() == 1 and run.position == 1 and run.drawn.sum() == 1
+    assert run.step(100) == 100 and run.position == 101
+    np.testing.assert_array_equal(run.image, np.where(run.drawn, run.final_image, 0))
+    assert run.drawn[run.order[:101]].all()
+    assert run.back(10) == 10 and run.position == 91
+    steps = np.where(run.final_image[run.order[:91]] == 1, np.log(run.probs[run.order[:91]]),
+                     np.log1p(-run.probs[run.order[:91]]))
+    assert run.log_likelihood == pytest.approx(steps.sum(), rel=1e-9)
+    run.seek(500)
+    assert run.position == 500 and run.next_index == run.order[500]
+    assert run.step(D) == D - 500 and run.done and run.next_index is None
+    assert run.next_prob is None and run.step() == 0
+    np.testing.assert_array_equal(run.image, run.final_image)
+    with torch.no_grad():
+        log_prob = bundled.log_prob(torch.from_numpy(run.final_image[None].astype(np.float32)))
+    assert run.log_likelihood == pytest.approx(float(log_prob), rel=1e-5)
+    curve = run.log_likelihood_curve
+    assert curve.shape == (D + 1,) and curve[0] == 0 and np.all(np.diff(curve) <= 0)
+    assert curve[-1] == run.log_likelihood
+    run.reset()
+    assert run.position == 0 and run.image.sum() == 0
+    assert run.back() == 0
+    run.finish()
+    assert run.done
+    run.position = 12
+    assert run.position == 12
+    np.testing.assert_array_equal(run.image_at(12), run.image)
+
+
+def test_sampling_run_same_seed_same_digit(bundled):
+    a, b = (sampling.SamplingRun(bundled, seed=11, mask=0) for _ in range(2))
+    np.testing.assert_array_equal(a.final_image, b.final_image)
+    np.testing.assert_array_equal(a.probs, b.probs)
+    assert not np.array_equal(a.final_image, sampling.SamplingRun(bundled, seed=12).final_image)
+
+
+def test_sampling_run_with_given_pixels(bundled):
+    given_pixels = np.full(784, -1)
+    given_pixels[:300] = np.random.default_rng(0).integers(0, 2, 300)
+    run = sampling.SamplingRun(bundled, seed=1, mask=0, given=given_pixels)
+    assert run.start == 300 and run.position == 300
+    np.testing.assert_array_equal(run.image[:300], given_pixels[:300])
+    assert run.image[300:].sum() == 0 and run.drawn[:300].all() and not run.drawn[300:].any()
+    assert run.log_likelihood < 0  # the given pixels count
+    np.testing.assert_array_equal(run.final_image[:300], given_pixels[:300])
+    assert run.back(5) == 0
+    run.finish()
+    run.reset()
+    assert run.position == 300
+    with pytest.raises(ValueError, match=r"position must be a whole number in 300\.\.784, got 299"):
+        run.seek(299)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda run: run.step(-1), r"k must be in 0\.\.784, got -1"),
+    (lambda run: run.back(-2), r"k must be in 0\.\.784, got -2"),
+    (lambda run: run.step(1.5), r"k must be a whole number in 0\.\.784"),
+    (lambda run: run.seek(785), r"position must be a whole number in 0\.\.784, got 785"),
+    (lambda run: run.seek(-1), r"position must be a whole number in 0\.\.784, got -1"),
+    (lambda run: run.image_at(800), r"position must be in 0\.\.784, got 800"),
+])
+def test_sampling_run_bad_arguments(bundled, call, message):
+    run = sampling.SamplingRun(bundled, seed=0)
+    with pytest.raises(ValueError, match=message):
+        call(run)
+    assert run.position == 0
+
+
+def test_sampling_run_bad_construction(bundled):
+    with pytest.raises(ValueError, match=r"mask must be .* 0\.\.0, got 1"):
+        sampling.SamplingRun(bundled, seed=0, mask=1)
+    with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
+        sampling.SamplingRun(bundled, seed=None)
+
+
+def test_sampling_run_ensemble_picks_its_mask_from_the_seed():
+    model = random_made(9, [12], seed=1, num_masks=4, ordering="random")
+    masks = {sampling.SamplingRun(model, seed=s, mask="ensemble").mask for s in range(30)}
+    assert masks == {0, 1, 2, 3}
+    run = sampling.SamplingRun(model, seed=4, mask="ensemble")
+    np.testing.assert_array_equal(run.order, model.mask_sets[run.mask].order)
+    np.testing.assert_array_equal(
+        run.final_image, sampling.sample(model, 1, seed=4, mask="ensemble")[0])
+    run.finish()
+    with torch.no_grad():
+        log_prob = model.log_prob(torch.from_numpy(run.final_image[None].astype(np.float32)),
+                                  mask=run.mask)
+    assert run.log_likelihood == pytest.approx(float(log_prob), rel=1e-5, abs=1e-5)
