@@ -313,3 +313,33 @@ def load_test_subset(path=None) -> Split:
     if images.shape != (len(labels), 784):
         raise DataError(f"{path}: images of shape {images.shape} do not match {len(labels)} labels")
     return Split(images, labels)
+
+
+def subset_index(labels: np.ndarray, per_label: int = 100) -> np.ndarray:
+    """The first `per_label` digits of each label, in their original order."""
+    return np.sort(np.concatenate([np.flatnonzero(labels == d)[:per_label] for d in range(10)]))
+
+
+def main(argv=None) -> int:
+    """`python -m made_viz.data --data PATH --out FILE`: write the bundled test subset."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m made_viz.data", description=main.__doc__)
+    parser.add_argument("--data", default=str(DEFAULT_NPZ))
+    parser.add_argument("--out", default="pretrained/" + SUBSET_FILE)
+    parser.add_argument("--per-label", type=int, default=100)
+    parser.add_argument("--binarization-seed", type=int, default=BINARIZATION_SEED)
+    args = parser.parse_args(argv)
+    try:
+        test = binarized_splits(load_mnist(args.data), args.binarization_seed)["test"]
+        save_test_subset(args.out, test, subset_index(test.labels, args.per_label),
+                         args.binarization_seed)
+    except (DataError, OSError) as error:
+        print(f"made_viz.data: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -415,7 +415,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                     else ".")))
     figure = go.Figure(traces)
     arc_top = max((float(np.nanmax(t.y)) for t in traces
-                   if t.line.dash == "dot" and t.y is not None and len(t.y)), default=top - 0.9)
+                   if t.line.dash == "dot" and t.showlegend is False), default=top - 0.9)
     ymax = max(top - 0.9, arc_top) + 0.6
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=70, b=10), font=FONT,

@@ -157,10 +157,10 @@ class _Net:
 
     def exact_logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
         """logit_d of a 0/1 image exactly, as (int, exponent): int * 2**exponent."""
-        x = np.asarray(image, dtype=np.float64)
+        on = np.flatnonzero(image)
         if self.hidden:
             W1, b1 = self.hidden[0]
-            h, h_exp = _dyadic(np.maximum(x @ W1.T + b1, 0.0))  # exact on the grid
+            h, h_exp = _dyadic(np.maximum(b1 + W1[:, on].sum(axis=1), 0.0))  # exact on the grid
             if self._exact_layers is None:
                 self._exact_layers = [(_dyadic(W), _dyadic(b)) for W, b in self.hidden[1:]]
             for (W, W_exp), (b, b_exp) in self._exact_layers:
@@ -171,7 +171,7 @@ class _Net:
         else:
             hidden_part, hidden_exp = 0, 0
         Wd, Wd_exp = _dyadic(self.direct_W[d])
-        direct_part = int(Wd.dot(np.asarray(image, dtype=np.int64).astype(object)))
+        direct_part = int(sum(Wd[on].tolist()))
         c, c_exp = _dyadic(self.c[d:d + 1])
         s1, s2, e = _align(hidden_part, hidden_exp, direct_part, Wd_exp)
         total, c0, e = _align(s1 + s2, e, int(c[0]), c_exp)

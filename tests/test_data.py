@@ -407,3 +407,20 @@ def test_download_from_file_url_then_load_mnist(tmp_path, mirror):
     assert set(status.values()) == {"downloaded"}
     with pytest.raises(DataError, match="the training files hold 30 images"):
         data.load_mnist(tmp_path / "copy")  # 30 images cannot spare the default 10,000
+
+
+def test_subset_cli_writes_the_first_digits_of_each_label(tmp_path):
+    splits = write_npz(tmp_path / "m.npz", sizes=(30, 10, 60))
+    out = tmp_path / "subset.npz"
+    assert data.main(["--data", str(tmp_path / "m.npz"), "--out", str(out), "--per-label", "2"]) == 0
+    subset = data.load_test_subset(out)
+    test = data.binarized_splits(splits)["test"]
+    index = data.subset_index(test.labels, 2)
+    assert all((subset.labels == d).sum() == min(2, (test.labels == d).sum()) for d in range(10))
+    np.testing.assert_array_equal(subset.images, test.images[index])
+
+
+def test_subset_cli_bad_data_is_one_line(tmp_path, capsys):
+    assert data.main(["--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.npz" in err[0]

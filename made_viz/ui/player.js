@@ -221,10 +221,12 @@ function draw(root, S) {
     ? `(${[...views.receptive].filter((ch) => ch === "1").length} pixels)` : "";
 }
 
-// The position the server's buttons will produce, applied at once (optimistic update): the run
-// is precomputed, so the browser knows the result and need not wait for the rerun. The rerun
-// then confirms it; `moves` counts the server's position changes, so we know when it has.
-function optimisticTarget(S, move) {
+// Step, Step row, Finish and Reset are Streamlit buttons, but their result is already known
+// here (the run is precomputed). So a click on one is taken over: the new position is drawn at
+// once and sent to the server as an absolute position, like a Pause report. Absolute positions
+// survive Streamlit merging quick clicks into one rerun, where counting clicks would not. Where
+// this code is not running (tests without a browser), the buttons work on the server as usual.
+function buttonTarget(S, move) {
   if (move === "end") return S.D;
   if (move === "start") return S.start;
   return Math.min(S.D, S.pos + move);
@@ -252,18 +254,17 @@ function tick(S, now) {
 
 function onClick(S, event) {
   const button = event.target instanceof Element ? event.target.closest("button") : null;
-  if (!button || S.playing || S.reported !== null) return;
+  if (!button || button.disabled || S.playing) return;
   for (const [key, move] of Object.entries(S.data.optimistic || {})) {
     if (!button.closest(`.st-key-${key}`)) continue;
-    if (!S.optimistic) S.optimistic = { base: S.moves, clicks: 0 };
-    S.optimistic.clicks += 1;
-    S.pos = optimisticTarget(S, move);
-    draw(S.root, S);
-    clearTimeout(S.optimisticTimer);
-    // A click the server never ran must not leave us ahead of it for good.
-    S.optimisticTimer = setTimeout(() => {
-      if (S.optimistic) { S.optimistic = null; S.pos = S.serverPos; draw(S.root, S); }
-    }, 4000);
+    event.preventDefault();
+    event.stopPropagation();  // Streamlit never sees this click: the report below replaces it
+    const target = buttonTarget(S, move);
+    if (target !== S.pos) {
+      S.pos = target;
+      draw(S.root, S);
+      S.report(target);
+    }
     return;
   }
 }
@@ -289,7 +290,7 @@ export default function (component) {
   if (!root || !data) return undefined;
   const S = parentElement.__madePlayer || (parentElement.__madePlayer = {
     runId: null, moves: -1, serverPos: 0, pos: 0, playing: false, raf: 0, frames: [],
-    reported: null, optimistic: null, listeners: null,
+    inflight: [], listeners: null,
   });
   const newRun = S.runId !== data.run_id;
   const moved = data.moves !== S.moves;
@@ -300,26 +301,31 @@ export default function (component) {
   S.start = data.start;
   S.data = data;
   S.root = root;
-  S.report = (position) => { S.reported = position; setTriggerValue("position", position); };
+  // Positions we sent and the server has not confirmed yet, oldest first.
+  S.report = (position) => {
+    S.inflight.push(position);
+    clearTimeout(S.inflightTimer);
+    S.inflightTimer = setTimeout(() => {  // never stay ahead of the server for good
+      if (S.inflight.length && !S.playing) { S.inflight = []; S.pos = S.serverPos; draw(S.root, S); }
+    }, 5000);
+    setTriggerValue("position", position);
+  };
   if (newRun) {
-    Object.assign(S, { pos: data.position, playing: false, reported: null, optimistic: null });
-  } else if (S.optimistic) {
-    // Keep the local position until the server has answered every click made here.
-    if (data.moves - S.optimistic.base >= S.optimistic.clicks) {
-      S.optimistic = null;
-      S.pos = data.position;
-    }
-  } else if (S.playing || S.reported !== null) {
-    // Our position runs ahead of the server's (playing, or a report in flight); the server
-    // wins only when it moved the run itself (Reset, or our report arrived).
-    if (moved) { S.pos = data.position; S.reported = null; }
-  } else {
+    Object.assign(S, { pos: data.position, playing: false, inflight: [] });
+  } else if (moved && S.inflight.includes(data.position)) {
+    // The server confirmed one of our positions; later ones may still be on their way.
+    S.inflight = S.inflight.slice(S.inflight.lastIndexOf(data.position) + 1);
+    if (!S.inflight.length && !S.playing) S.pos = data.position;
+  } else if (moved) {
+    S.inflight = [];  // the server moved the run itself (the slider, Reset while playing)
+    S.pos = data.position;
+  } else if (!S.playing && !S.inflight.length) {
     S.pos = data.position;  // idle: the server is the authority
   }
   root.classList.toggle("lecture", !!data.lecture);
 
   if (data.playing) {
-    if (!S.playing && S.reported === null && S.pos < S.D) {
+    if (!S.playing && !S.inflight.length && S.pos < S.D) {
       S.playing = true;
       S.lastTick = performance.now();
       S.frames = [];
@@ -340,7 +346,7 @@ export default function (component) {
     cancelAnimationFrame(S.raf);
     S.raf = 0;
     S.playing = false;
-    clearTimeout(S.optimisticTimer);
+    clearTimeout(S.inflightTimer);
     if (S.listeners) {
       document.removeEventListener("click", S.listeners.click, true);
       document.removeEventListener("keydown", S.listeners.keydown);

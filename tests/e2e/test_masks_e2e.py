@@ -94,7 +94,8 @@ def test_page_loads_with_graph_matrices_and_checks(page, app_url):
         + [f"o{i}" for i in range(4)])
     assert page.locator(".js-plotly-plot").count() == 3  # graph, masks, path counts
     expect(page.get_by_text("Autoregressive", exact=False).first).to_be_visible()
-    expect(page.get_by_text("The Jacobian matches the masks entry by entry.")).to_be_visible()
+    expect(page.get_by_text("Confirmed numerically", exact=False)).to_be_visible()
+    expect(page.get_by_role("row", name="mismatches")).to_contain_text("0")
     assert exceptions(page) == []
 
 
