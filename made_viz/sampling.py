@@ -8,9 +8,9 @@ exactly. Both samplers compute logit_d in float64, and each output has a rigorou
 rounding error of that computation, valid for any input image and any summation order (the
 standard |fl(sum) - sum| <= gamma_K * sum|terms| for K terms, carried through the layers with
 the largest values the layers can take). When logit(u_d) is farther from logit_d than that bound
-the float comparison is certainly right; otherwise (the bound is around 1e-10 or smaller, so
-this almost never happens) the pixel is decided with exact integer arithmetic on the same
-weights. Every decision is therefore the one exact arithmetic would make, whatever order BLAS
+the float comparison is certainly right; otherwise (the bound is below 1e-10 for the bundled
+model, so this almost never happens) the pixel is decided with exact integer arithmetic on the
+same weights. Every decision is therefore the one exact arithmetic would make, whatever order BLAS
 summed in, and "fast" and "naive" give identical images for identical uniforms: always, not
 almost always. The probabilities they report agree to about 1e-13.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -80,8 +81,63 @@ def _align(a, a_exp: int, b, b_exp: int):
 # ---------------------------------------------------------------------------------------------
 # One mask's network as the samplers compute it.
 
+def _masked_weights(model, masks):
+    """float64 masked weights: hidden [(W, b)], output bias c (D,), out_W (D, H_L) and
+    direct_W (D, D) (zeros where the model has none). The first layer is snapped to its grid."""
+    def array(tensor):
+        return tensor.detach().cpu().to(torch.float64).numpy()
+
+    with torch.inference_mode():
+        hidden = [(array(layer.weight) * mask, array(layer.bias))
+                  for layer, mask in zip(model.hidden, masks.layer_masks)]
+        D = model.D
+        c, out_W, direct_W = np.zeros(D), np.zeros((D, 0)), np.zeros((D, D))
+        if model.output is not None:
+            out_W = array(model.output.weight) * masks.layer_masks[-1]
+            c += array(model.output.bias)
+        if model.direct_layer is not None:
+            direct_W = array(model.direct_layer.weight) * masks.direct_mask
+            if model.direct_layer.bias is not None:
+                c += array(model.direct_layer.bias)
+    if not all(np.isfinite(a).all() for layer in hidden for a in layer) or not (
+            np.isfinite(c).all() and np.isfinite(out_W).all() and np.isfinite(direct_W).all()):
+        raise ValueError("the model's weights are not all finite; it cannot be sampled")
+    if hidden:
+        W1, b1 = hidden[0]
+        # Every partial sum of a row stays below 2^(53-g), so sums of grid values are exact.
+        row_sum = float((np.abs(b1) + np.abs(W1).sum(axis=1)).max())
+        scale = 2.0 ** (51 - (math.ceil(math.log2(row_sum)) if row_sum > 0 else 0))
+        hidden[0] = (np.round(W1 * scale) / scale, np.round(b1 * scale) / scale)
+    return hidden, c, out_W, direct_W
+
+
+def _error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
+    """Per output, a bound on the rounding error of its float64 logit, for every 0/1 image.
+
+    largest: the largest |value| each unit can take (the network with |weights|); error: the
+    rounding error each unit can carry. A K-term dot product summed in any order is within
+    gamma_K * sum|terms| of exact; gamma is doubled to cover these sums' own rounding.
+    """
+    D = len(c)
+    fan_in = max([D + 1, 1 + out_W.shape[1] + D] + [W.shape[1] + 1 for W, _ in hidden])
+    gamma = 2.0 * (fan_in + 2) * _UNIT_ROUNDOFF
+    largest, error = np.ones(D), np.zeros(D)  # the pixels: 0 or 1, exact
+    if not hidden:  # then the output reads no hidden units
+        largest, error = np.zeros(0), np.zeros(0)
+    for l, (W, b) in enumerate(hidden):
+        W_abs, b_abs = np.abs(W), np.abs(b)
+        reach = W_abs @ (largest + error) + b_abs
+        error = W_abs @ error + (gamma * reach if l else 0.0)  # the first layer is exact
+        largest = W_abs @ largest + b_abs
+    V_abs = np.abs(out_W)
+    bound = V_abs @ error + gamma * (
+        np.abs(c) + V_abs @ (largest + error) + np.abs(direct_W).sum(axis=1))
+    return bound * 1.01
+
+
 class _Net:
-    """A MADE with one mask in float64 numpy, in the model's own layout (the naive sampler's).
+    """A MADE with one mask in float64 numpy, in the model's own layout: the naive sampler,
+    and the exact arithmetic both samplers fall back on.
 
     hidden[l] = (W, b) masked, the first layer snapped to its exact grid; c the output bias;
     out_W the masked output weights (D, H_L); direct_W the masked direct weights (D, D), zeros
@@ -90,60 +146,9 @@ class _Net:
 
     def __init__(self, model, k: int):
         masks = model.mask_sets[k]
-        self.D, self.order, self.masks = model.D, np.asarray(masks.order), masks
-
-        def array(tensor):
-            return tensor.detach().cpu().to(torch.float64).numpy()
-
-        self.hidden = [(array(layer.weight) * mask, array(layer.bias))
-                       for layer, mask in zip(model.hidden, masks.layer_masks)]
-        D = self.D
-        self.c = np.zeros(D)
-        self.out_W = np.zeros((D, 0))
-        if model.output is not None:
-            self.out_W = array(model.output.weight) * masks.layer_masks[-1]
-            self.c += array(model.output.bias)
-        self.direct_W = np.zeros((D, D))
-        if model.direct_layer is not None:
-            self.direct_W = array(model.direct_layer.weight) * masks.direct_mask
-            if model.direct_layer.bias is not None:
-                self.c += array(model.direct_layer.bias)
-        if self.hidden:
-            W1, b1 = self.hidden[0]
-            # Every partial sum of a row stays below 2^(53-g), so sums of grid values are exact.
-            row_sum = float((np.abs(b1) + np.abs(W1).sum(axis=1)).max())
-            g = 51 - (math.ceil(math.log2(row_sum)) if row_sum > 0 else 0)
-            scale = 2.0 ** g
-            self.hidden[0] = (np.round(W1 * scale) / scale, np.round(b1 * scale) / scale)
-        self.error_bound = self._error_bound()
-        self._exact_layers = None
-
-    @property
-    def depth(self) -> int:
-        return len(self.hidden)
-
-    def _error_bound(self) -> np.ndarray:
-        """Per output, a bound on the rounding error of its logit for every 0/1 image.
-
-        largest: the largest |value| each unit can take (the network with |weights|);
-        error: the rounding error each unit can carry. A K-term dot product in any order is
-        within gamma_K * sum|terms| of exact; gamma is doubled to cover these sums' own rounding.
-        """
-        D = self.D
-        fan_in = max([D + 1, 1 + self.out_W.shape[1] + D] + [W.shape[1] + 1 for W, _ in self.hidden])
-        gamma = 2.0 * (fan_in + 2) * _UNIT_ROUNDOFF
-        largest, error = np.ones(D), np.zeros(D)  # the pixels: 0 or 1, exact
-        if not self.hidden:  # then the output reads no hidden units
-            largest, error = np.zeros(0), np.zeros(0)
-        for l, (W, b) in enumerate(self.hidden):
-            W_abs, b_abs = np.abs(W), np.abs(b)
-            reach = W_abs @ (largest + error) + b_abs
-            error = W_abs @ error + (gamma * reach if l else 0.0)  # the first layer is exact
-            largest = W_abs @ largest + b_abs
-        V_abs = np.abs(self.out_W)
-        bound = V_abs @ error + gamma * (
-            np.abs(self.c) + V_abs @ (largest + error) + np.abs(self.direct_W).sum(axis=1))
-        return bound * 1.01
+        self.D, self.order = model.D, np.asarray(masks.order)
+        self.hidden, self.c, self.out_W, self.direct_W = _masked_weights(model, masks)
+        self.error_bound = _error_bound(self.hidden, self.c, self.out_W, self.direct_W)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits (n, D) of 0/1 images x (n, D): one full forward pass in float64."""
@@ -161,10 +166,9 @@ class _Net:
         if self.hidden:
             W1, b1 = self.hidden[0]
             h, h_exp = _dyadic(np.maximum(b1 + W1[:, on].sum(axis=1), 0.0))  # exact on the grid
-            if self._exact_layers is None:
-                self._exact_layers = [(_dyadic(W), _dyadic(b)) for W, b in self.hidden[1:]]
-            for (W, W_exp), (b, b_exp) in self._exact_layers:
-                a, bias, a_exp = _align(W.dot(h), W_exp + h_exp, b, b_exp)
+            for W, b in self.hidden[1:]:  # rare enough not to keep these conversions around
+                (W_int, W_exp), (b_int, b_exp) = _dyadic(W), _dyadic(b)
+                a, bias, a_exp = _align(W_int.dot(h), W_exp + h_exp, b_int, b_exp)
                 h, h_exp = np.maximum(a + bias, 0), a_exp
             V, V_exp = _dyadic(self.out_W[d])
             hidden_part, hidden_exp = int(V.dot(h)), V_exp + h_exp
@@ -188,44 +192,47 @@ class _Net:
 
 
 class _FastPlan:
-    """A _Net rearranged by degree for the incremental sampler (see the module docstring).
+    """One mask's weights rearranged by degree for the incremental sampler (module docstring).
 
-    weights[l]: layer l's rows sorted by degree, with the bias as column 0; its other columns
-    are the pixels in generation order (l = 0) or the layer below sorted by degree. Inputs are
-    kept the same way, with a leading 1. finalize[s]: the blocks of units that become final once
-    the pixel of step s is drawn, as (layer, rows lo..hi, inputs read, destination offset).
+    Every layer reads a vector with a leading 1 (for the bias): the pixels in generation order
+    for the first layer, the layer below sorted by degree otherwise. finalize[s] lists the
+    blocks of units that become final once step s is drawn, as (layer, weights, inputs read,
+    destination lo..hi); output_rows[s] is output s's weight row over the prefix of z it reads.
+    Only the weights a unit can use are kept, about half of each matrix. `net` gives this mask's _Net, built only when
+    a pixel needs exact arithmetic.
     """
 
-    def __init__(self, net: _Net):
-        D, order, masks = net.D, net.order, net.masks
-        self.net, self.D, self.depth = net, D, net.depth
+    def __init__(self, model, k: int, net: Callable[[], _Net]):
+        masks = model.mask_sets[k]
+        hidden, c, out_W, direct_W = _masked_weights(model, masks)
+        D, order = model.D, np.asarray(masks.order)
+        self.D, self.order, self.depth, self.net = D, order, len(hidden), net
         perms = [np.argsort(deg, kind="stable") for deg in masks.hidden_degrees]
         sorted_degrees = [deg[p] for deg, p in zip(masks.hidden_degrees, perms)]
         # count_le[l][m]: units of hidden layer l with degree <= m, for m = 0..D
         count_le = [np.searchsorted(sd, np.arange(D + 1), side="right") for sd in sorted_degrees]
-        self.weights = []
-        for l, (W, b) in enumerate(net.hidden):
-            W = W[perms[l]][:, order if l == 0 else perms[l - 1]]
-            self.weights.append(np.ascontiguousarray(np.column_stack([b[perms[l]], W])))
+        layers = [np.column_stack([b[perms[l]], W[perms[l]][:, order if l == 0 else perms[l - 1]]])
+                  for l, (W, b) in enumerate(hidden)]
+        self.input_sizes = [W.shape[1] for W in layers]
         # The state vector z: z[0] = 1 (bias), then for degree m = 1..D the last hidden layer's
         # units of degree m followed by the pixel of degree m (drawn at step m - 1).
         last_le = count_le[-1] if self.depth else np.zeros(D + 1, dtype=np.int64)
         steps = np.arange(D)
-        H_last = net.out_W.shape[1]
+        H_last = out_W.shape[1]
         self.z_size = 1 + H_last + D
         self.z_pixel = (1 + last_le[1:] + steps).tolist()
-        self.prefix = (1 + last_le[:D] + steps).tolist()  # output s reads degrees <= s
-        z_hidden = np.arange(H_last) + (sorted_degrees[-1] if self.depth else 0)
+        prefix = 1 + last_le[:D] + steps  # output s reads degrees <= s
         rows = np.zeros((D, self.z_size))
-        rows[:, 0] = net.c[order]
+        rows[:, 0] = c[order]
         if H_last:
-            rows[:, z_hidden] = net.out_W[order][:, perms[-1]]
-        rows[:, self.z_pixel] = net.direct_W[order][:, order]
-        beyond = np.arange(self.z_size)[None, :] >= np.asarray(self.prefix)[:, None]
-        if np.any(rows[beyond]):
+            rows[:, np.arange(H_last) + sorted_degrees[-1]] = out_W[order][:, perms[-1]]
+        rows[:, self.z_pixel] = direct_W[order][:, order]
+        if np.any(rows[np.arange(self.z_size)[None, :] >= prefix[:, None]]):
             raise AssertionError("these masks are not autoregressive in their own ordering")
-        self.output_rows = rows
-        self.error_bound = net.error_bound[order].tolist()
+        flat = rows[np.arange(self.z_size)[None, :] < prefix[:, None]]  # the rows' prefixes
+        ends = np.cumsum(prefix).tolist()
+        self.output_rows = [flat[end - k:end] for end, k in zip(ends, prefix.tolist())]
+        self.error_bound = _error_bound(hidden, c, out_W, direct_W)[order].tolist()
         self.finalize = [[] for _ in range(D)]
         for s in range(D - 1):  # nothing is read after the last step
             m = s + 1
@@ -234,98 +241,94 @@ class _FastPlan:
                 if lo < hi:
                     inputs = 1 + (m if l == 0 else int(count_le[l - 1][m]))
                     offset = m if l == self.depth - 1 else 1
-                    self.finalize[s].append((l, lo, hi, inputs, offset))
+                    self.finalize[s].append((l, np.ascontiguousarray(layers[l][lo:hi, :inputs]),
+                                             inputs, lo + offset, hi + offset))
+
+    def _exact(self, z: np.ndarray, s: int, noise: float) -> bool:
+        """Decide step s exactly for one image, whose state vector is z."""
+        image = np.zeros(self.D)
+        image[self.order[:s]] = z[self.z_pixel[:s]]
+        return self.net().exact_decision(image, int(self.order[s]), noise)
+
+    def _start(self, n: int | None):
+        """Fresh buffers: z, and what each layer reads (both with a leading 1); shape (size,)
+        for one image, (size, n) for n."""
+        shape = () if n is None else (n,)
+        z = np.zeros((self.z_size, *shape))
+        inputs = [np.zeros((size, *shape)) for size in self.input_sizes]
+        for v in [z, *inputs]:
+            v[0] = 1.0
+        return z, inputs, inputs[1:] + [z]
 
     def run_one(self, noise: np.ndarray, forced_values: np.ndarray):
         """Draw one image. noise (D,) and forced_values (the observed prefix) in generation order.
 
         Returns (x bool (D,), logits (D,), exact_count), in generation order.
         """
-        D, net = self.D, self.net
-        z = np.zeros(self.z_size)
-        z[0] = 1.0
-        # inputs[l]: what layer l reads, with a leading 1: the pixels for l = 0, else layer l - 1
-        inputs = [np.zeros(1 + (D if l == 0 else W.shape[1] - 1)) for l, W in enumerate(self.weights)]
-        for v in inputs:
-            v[0] = 1.0
-        outputs = inputs[1:] + [z]
-        x_all = np.zeros(D, dtype=bool)
-        logits = np.empty(D)
-        noise, bounds, forced = noise.tolist(), self.error_bound, len(forced_values)
-        rows, prefix, z_pixel, weights = self.output_rows, self.prefix, self.z_pixel, self.weights
+        z, inputs, outputs = self._start(None)
         pixels = inputs[0] if self.depth else None
+        logits = []
+        noise, bounds, forced = noise.tolist(), self.error_bound, len(forced_values)
+        rows, z_pixel, finalize = self.output_rows, self.z_pixel, self.finalize
         exact_count = 0
-        for s in range(D):
-            k = prefix[s]
-            logit = float(rows[s, :k] @ z[:k])
-            logits[s] = logit
+        for s in range(self.D):
+            row = rows[s]
+            logit = float(row @ z[:len(row)])
+            logits.append(logit)
             if s < forced:
-                x = bool(forced_values[s])
+                x = forced_values[s]
             else:
                 diff = noise[s] - logit
                 if -bounds[s] <= diff <= bounds[s]:
-                    image = np.zeros(D)
-                    image[net.order[:s]] = x_all[:s]
-                    x = net.exact_decision(image, int(net.order[s]), noise[s])
+                    x = self._exact(z, s, noise[s])
                     exact_count += 1
                 else:
                     x = diff < 0
             if x:
-                x_all[s] = True
                 z[z_pixel[s]] = 1.0
                 if pixels is not None:
                     pixels[s + 1] = 1.0
-            for l, lo, hi, n_in, offset in self.finalize[s]:
-                np.maximum(weights[l][lo:hi, :n_in] @ inputs[l][:n_in], 0.0,
-                           out=outputs[l][lo + offset:hi + offset])
-        return x_all, logits, exact_count
+            for l, W, n_in, lo, hi in finalize[s]:
+                np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
+        return z[z_pixel] == 1.0, np.array(logits), exact_count
 
-    def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values):
+    def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values,
+                 steps: int | None = None):
         """Draw n images: the same steps with a column per image. noise, forced, forced_values:
-        (n, D) in generation order. Returns (x bool, logits, exact_count), (n, D) each."""
+        (n, D) in generation order. Returns (x bool, logits, exact_count), (n, D) each; with
+        `steps`, only the first steps are drawn (the rest of x and logits is 0)."""
         n, D = noise.shape
-        net = self.net
         noise = np.ascontiguousarray(noise.T)
-        z = np.zeros((self.z_size, n))
-        z[0] = 1.0
-        inputs = [np.zeros((1 + (D if l == 0 else W.shape[1] - 1), n))
-                  for l, W in enumerate(self.weights)]
-        for v in inputs:
-            v[0] = 1.0
-        outputs = inputs[1:] + [z]
-        x_all = np.zeros((D, n), dtype=bool)
-        logits = np.empty((D, n))
+        z, inputs, outputs = self._start(n)
+        pixels = inputs[0] if self.depth else None
+        logits = np.zeros((D, n))
         forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
         if forced_until:
             forced, forced_values = forced.T, forced_values.T
-        rows, prefix, z_pixel, weights = self.output_rows, self.prefix, self.z_pixel, self.weights
-        bounds = self.error_bound
-        pixels = inputs[0] if self.depth else None
+        rows, z_pixel, finalize, bounds = self.output_rows, self.z_pixel, self.finalize, \
+            self.error_bound
         exact_count = 0
-        for s in range(D):
-            k = prefix[s]
-            logit = rows[s, :k] @ z[:k]
+        for s in range(D if steps is None else steps):
+            row = rows[s]
+            logit = logits[s]
+            np.matmul(row, z[:len(row)], out=logit)
             diff = noise[s] - logit
             x = diff < 0
-            unsure = np.abs(diff) <= bounds[s]
             if s < forced_until:
                 x = np.where(forced[s], forced_values[s], x)
-                unsure &= ~forced[s]
-            if unsure.any():
+            if np.abs(diff).min() <= bounds[s]:  # rare: then find which images and decide them
+                unsure = np.abs(diff) <= bounds[s]
+                if s < forced_until:
+                    unsure &= ~forced[s]
                 for i in np.flatnonzero(unsure).tolist():
-                    image = np.zeros(D)
-                    image[net.order[:s]] = x_all[:s, i]
-                    x[i] = net.exact_decision(image, int(net.order[s]), float(noise[s, i]))
+                    x[i] = self._exact(z[:, i], s, float(noise[s, i]))
                     exact_count += 1
-            x_all[s] = x
-            logits[s] = logit
             z[z_pixel[s]] = x
             if pixels is not None:
                 pixels[s + 1] = x
-            for l, lo, hi, n_in, offset in self.finalize[s]:
-                np.maximum(weights[l][lo:hi, :n_in] @ inputs[l][:n_in], 0.0,
-                           out=outputs[l][lo + offset:hi + offset])
-        return x_all.T, logits.T, exact_count
+            for l, W, n_in, lo, hi in finalize[s]:
+                np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
+        return (z[z_pixel] == 1.0).T, logits.T, exact_count
 
 
 def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
@@ -373,17 +376,20 @@ def _weights_key(model) -> tuple:
 
 
 def _network(model, k: int, fast: bool):
+    """Mask k's _FastPlan (fast) or _Net, cached until the model's weights change."""
     key = _weights_key(model)
     entry = _cache.get(model)
     if entry is None or entry["key"] != key:
         entry = {"key": key, "nets": {}, "plans": {}}
         _cache[model] = entry
-    with torch.inference_mode():
-        if k not in entry["nets"]:
-            entry["nets"][k] = _Net(model, k)
-        if fast and k not in entry["plans"]:
-            entry["plans"][k] = _FastPlan(entry["nets"][k])
-    return entry["plans"][k] if fast else entry["nets"][k]
+    if fast:
+        if k not in entry["plans"]:
+            model_ref = weakref.ref(model)  # the cache must not keep its own key alive
+            entry["plans"][k] = _FastPlan(model, k, lambda: _network(model_ref(), k, fast=False))
+        return entry["plans"][k]
+    if k not in entry["nets"]:
+        entry["nets"][k] = _Net(model, k)
+    return entry["nets"][k]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,11 +518,13 @@ def _ensemble_masks(model, rng, n: int, given, rows) -> np.ndarray:
     observed = given >= 0
     log_weights = np.empty((n, K))
     for k in range(K):
-        net = _network(model, k, fast=False)
-        _check_prefix(observed, net.order, k, rows)
-        logits = net.forward((given == 1).astype(np.float64))
-        per_pixel = -_softplus(np.where(given == 1, -logits, logits))
-        log_weights[:, k] = np.where(observed, per_pixel, 0.0).sum(axis=1)
+        plan = _network(model, k, fast=True)
+        counts = _check_prefix(observed, plan.order, k, rows)
+        # The observed prefix's conditionals: the fast sampler's first steps, forced throughout.
+        forced, values = observed[:, plan.order], (given == 1)[:, plan.order]
+        _, logits, _ = plan.run_many(np.zeros((n, model.D)), forced, values, int(counts.max()))
+        per_pixel = -_softplus(np.where(values, -logits, logits))
+        log_weights[:, k] = np.where(forced, per_pixel, 0.0).sum(axis=1)
     weights = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
     cumulative = np.cumsum(weights, axis=1)
     picks = rng.random(n) * cumulative[:, -1]
@@ -554,8 +562,7 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
     exact = 0
     for k in np.unique(masks).tolist():
         rows = np.flatnonzero(masks == k)
-        net = _network(model, k, fast=False)
-        order = net.order
+        order = np.asarray(model.mask_sets[k].order)
         forced = forced_values = None
         if given is not None:
             observed = given[rows] >= 0
@@ -571,9 +578,10 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
             x, group_logits, count = _network(model, k, fast=True).run_many(
                 noise[rows][:, order], forced, forced_values)
         else:
-            x, group_logits, count = _run_naive(net, noise[rows][:, order], forced, forced_values)
+            x, group_logits, count = _run_naive(_network(model, k, fast=False),
+                                                noise[rows][:, order], forced, forced_values)
         if not np.isfinite(group_logits).all():
-            raise ValueError("the model produced non-finite logits; its weights are not usable")
+            raise ValueError("the model's logits overflow float64; it cannot be sampled")
         images[np.ix_(rows, order)] = x
         logits[np.ix_(rows, order)] = group_logits
         exact += count

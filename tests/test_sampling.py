@@ -46,8 +46,8 @@ def assert_same_draws(model, n, **kwargs):
     # Both describe the model itself, not just each other.
     for k in np.unique(fast.masks):
         rows = fast.masks == k
-        np.testing.assert_allclose(fast.logits[rows], model_logits(model, fast.images[rows], int(k)),
-                                   rtol=1e-4, atol=1e-4)
+        expected = model_logits(model, fast.images[rows], int(k))
+        np.testing.assert_allclose(fast.logits[rows], expected, rtol=1e-4, atol=1e-4)
     return fast, naive
 
 
@@ -107,7 +107,8 @@ def tie_uniforms(model, mask=0, seed=0, steps=slice(None), given=None) -> np.nda
     the digit they produce: every such pixel sits exactly on its threshold."""
     u = np.random.default_rng(seed).random((1, model.D))
     for d in model.mask_sets[mask].order[steps]:
-        u[0, d] = sampling.sample_with_probs(model, 1, uniforms=u, mask=mask, given=given).probs[0, d]
+        drawn = sampling.sample_with_probs(model, 1, uniforms=u, mask=mask, given=given)
+        u[0, d] = drawn.probs[0, d]
     return u
 
 
@@ -224,7 +225,8 @@ def test_ensemble_masks_come_from_the_seed_and_each_image_matches_its_mask():
     np.testing.assert_array_equal(first.uniforms, sampling.sample_with_probs(
         model, 40, seed=17, mask=2).uniforms)
     for i in range(0, 40, 7):
-        alone = sampling.sample(model, 1, uniforms=first.uniforms[i:i + 1], mask=int(first.masks[i]))
+        alone = sampling.sample(model, 1, uniforms=first.uniforms[i:i + 1],
+                                mask=int(first.masks[i]))
         np.testing.assert_array_equal(alone[0], first.images[i])
 
 
@@ -290,7 +292,8 @@ def test_bundled_model_fast_equals_naive_even_on_thresholds():
     (dict(mask=-1), r"mask must be .* 0\.\.2, got -1"),
     (dict(mask="mixture"), r"mask must be None, 'ensemble' or a mask index in 0\.\.2"),
     (dict(uniforms=np.zeros((2, 5))), r"uniforms must have shape \(n, D\) = \(2, 6\)"),
-    (dict(uniforms=np.full((2, 6), 1.5)), r"uniforms must be in \[0, 1\]; uniforms\[0, 0\] is 1\.5"),
+    (dict(uniforms=np.full((2, 6), 1.5)),
+     r"uniforms must be in \[0, 1\]; uniforms\[0, 0\] is 1\.5"),
     (dict(uniforms=np.full((2, 6), np.nan)), r"uniforms must be in \[0, 1\]"),
     (dict(given=np.zeros(5)), r"given must have shape \(D,\) = \(6,\)"),
     (dict(given=np.array([0, 1, 2, -1, -1, -1])), r"given\[2\] is 2"),
@@ -301,6 +304,14 @@ def test_bad_arguments_are_refused_with_the_range(kwargs, message):
     arguments = dict(n=2, seed=0) | kwargs
     with pytest.raises(ValueError, match=message):
         sampling.sample(model, arguments.pop("n"), **arguments)
+
+
+def test_non_finite_weights_are_refused():
+    model = random_made(6, [8], seed=0)
+    with torch.no_grad():
+        model.hidden[0].weight[2, 0] = float("nan")
+    with pytest.raises(ValueError, match="weights are not all finite"):
+        sampling.sample(model, 1, seed=0)
 
 
 # --- completion ----------------------------------------------------------------------------

@@ -85,6 +85,21 @@ def cached_jacobian(net: Network) -> dict:
     return jacobian_check(masks_for(net))
 
 
+# Figures are pure functions of (network, view): cached so that a click or a toggle rebuilds
+# only what changed. Shared, not copied: st.plotly_chart only reads a figure.
+@st.cache_resource(max_entries=48, show_spinner=False)
+def graph_figure(net: Network, selected: tuple[int, int] | None):
+    return figures.connectivity_graph(masks_for(net), selected)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def matrix_figures(net: Network, generation: bool):
+    masks = masks_for(net)
+    layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
+                   if masks.layer_masks else None)
+    return layer_masks, figures.path_count_figure(masks, generation_order=generation, height=440)
+
+
 def _prefill_permutation() -> None:
     """Switching to 'custom' starts the permutation field from the current ordering."""
     if st.session_state.get("ordering") == "custom" and not st.session_state.get("perm"):
@@ -184,16 +199,17 @@ def render() -> None:
             placeholder="click a unit, or type x0, h1.2, o3")
 
     st.markdown(f"**{net.describe()}**")
-    draw_graph(net, masks, selected)
+    jacobian_slot = draw_graph(net, masks, selected)
     draw_matrices(net, masks)
+    with jacobian_slot:  # last: the figures reach the browser while torch works
+        jacobian_check_panel(net, masks)
 
 
-def draw_graph(net: Network, masks: MaskSet, selected) -> None:
+def draw_graph(net: Network, masks: MaskSet, selected):
     graph_col, text_col = st.columns([3, 1.25], gap="medium")
     grouped = figures.is_grouped(masks)
     with graph_col:
-        figure = figures.connectivity_graph(masks, selected, grouped=grouped)
-        st.plotly_chart(figure, key="graph", on_select=_on_graph_click, selection_mode="points",
+        st.plotly_chart(graph_figure(net, selected), key="graph", on_select=_on_graph_click, selection_mode="points",
                         theme=None, config={**GRAPH_CONFIG, "toImageButtonOptions": dict(
                             format="png", filename=f"made-graph-{_slug(net)}", scale=2)})
         if selected is not None:
@@ -204,9 +220,10 @@ def draw_graph(net: Network, masks: MaskSet, selected) -> None:
             st.info(f"This network has {figures.weight_count(masks):,} weights, too many to draw "
                     "one by one: units with nearby degrees are merged into one node, and a line's "
                     "width grows with the number of weights it stands for.", icon=":material/info:")
-        check_panel(net, masks)
+        jacobian_slot = check_panel(masks)
     with text_col:
         explain(masks)
+    return jacobian_slot
 
 
 def explain(masks: MaskSet) -> None:
@@ -227,7 +244,8 @@ def explain(masks: MaskSet) -> None:
         "output has nothing to see, the last input nobody to tell.")
 
 
-def check_panel(net: Network, masks: MaskSet) -> None:
+def check_panel(masks: MaskSet):
+    """The check from the masks; returns the slot where the Jacobian check goes."""
     st.subheader("Check")
     from_masks, from_jacobian = st.columns(2, gap="medium")
     with from_masks:
@@ -239,7 +257,11 @@ def check_panel(net: Network, masks: MaskSet) -> None:
                      icon=":material/cancel:")
         st.caption("Read off the product matrix: in generation order nothing lies on or above "
                    "the diagonal.")
-    with from_jacobian:
+    return from_jacobian.empty()
+
+
+def jacobian_check_panel(net: Network, masks: MaskSet) -> None:
+    with st.container():
         flops = net.D * sum(m.size for m in masks.layer_masks) + net.D ** 2 * net.direct
         if flops > AUTO_JACOBIAN_FLOPS and not st.button("Run the Jacobian check", key="run_jac"):
             st.caption("The Jacobian check for a network this big takes a few seconds: press "
@@ -266,16 +288,17 @@ def draw_matrices(net: Network, masks: MaskSet) -> None:
                            "ordering, hidden units sorted by degree. The product matrix is then "
                            "strictly lower-triangular.")
     st.caption("Each mask has the weight's shape (units above × units below); dark = weight kept. "
-               "Their product counts the paths from each input to each output.")
-    product = figures.path_count_figure(masks, generation_order=generation, height=440)
-    if not masks.layer_masks:
+               "Their product counts the paths from each input to each output. "
+               + ("Units are sorted by degree: inputs and outputs in the ordering."
+                  if generation else "Units are in index order."))
+    layer_masks, product = matrix_figures(net, generation)
+    if layer_masks is None:
         mask_col, product_col = st.columns([1, 1])
         mask_col.caption("No hidden layer: the direct connections are the whole network.")
     else:
         mask_col, product_col = st.columns([len(masks.layer_masks) + 0.5, 2], gap="medium")
         with mask_col:
-            st.plotly_chart(figures.layer_masks_figure(masks, by_degree=generation, height=440),
-                            key="masks", theme=None, config={
+            st.plotly_chart(layer_masks, key="masks", theme=None, config={
                                 "displaylogo": False, "toImageButtonOptions": dict(
                                     format="png", filename=f"made-masks-{_slug(net)}", scale=2)})
     with product_col:

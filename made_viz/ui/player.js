@@ -1,22 +1,29 @@
 // The sampling player: draws a precomputed SamplingRun at any position, and plays it in the
 // browser (the whole run is already here, so playing needs no server round trip per frame).
 //
-// Streamlit calls this function again whenever `data` changes (every rerun). State that must
-// survive those calls lives on parentElement: the local position while playing, the last
-// position the server sent. The server stays the authority on the position: when it moves
-// (Step, slider, Reset, a new seed) we jump there; when we stop playing we report where we
-// stopped, as the trigger value "position".
+// The server stays the authority on the position. The player runs ahead of it only while
+// playing, and for a moment after it reports a position of its own (the trigger value
+// "position": where Pause stopped it, the end of playback, or a button click it took over).
+// `moves` counts the server's moves of the run, so a server move (slider, Reset while playing)
+// is told apart from a rerun that merely repeats the old position.
+//
+// Streamlit calls this module's function again on every data change (every rerun) but runs
+// the returned cleanup only when the component unmounts; so the state, the listeners and the
+// animation loop live on parentElement and are installed once.
 
-const TICK_MS = 1000 / 30;  // the speed control counts pixels per tick of this clock
-const MAX_TICKS = 6;        // after a stalled frame, catch up a little, never leap
-const INK = "#11111b", PAPER = "#ffffff", NEXT = "#ff6a00";
+const TICKS_PER_SECOND = 30;  // the speed control counts pixels per tick of this clock
+const MAX_CATCH_UP_MS = 200;  // after a stalled frame, catch up a little, never leap
+const NEXT = "#ff6a00";
+const RGB = {
+  ink: [17, 17, 27], paper: [255, 255, 255], pending: [74, 120, 208], faintInk: [138, 144, 160],
+  receptive: [16, 160, 96], raises: [215, 48, 31], lowers: [43, 108, 176], empty: [238, 241, 246],
+};
 const BLUES = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
 
 function blues(p) {
   const x = Math.min(Math.max(p, 0), 1) * (BLUES.length - 1);
   const k = Math.min(Math.floor(x), BLUES.length - 2), t = x - k;
-  const c = BLUES[k].map((v, j) => Math.round(v + (BLUES[k + 1][j] - v) * t));
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
+  return BLUES[k].map((v, j) => v + (BLUES[k + 1][j] - v) * t);
 }
 
 function prepare(S, data) {
@@ -24,21 +31,25 @@ function prepare(S, data) {
   S.D = D;
   S.side = data.side;
   S.order = Int32Array.from(data.order);
-  S.final = Uint8Array.from(data.final, (ch) => ch === "1" ? 1 : 0);
+  S.final = Uint8Array.from(data.final, (ch) => (ch === "1" ? 1 : 0));
   S.probs = Float64Array.from(data.probs);
   S.loglik = Float64Array.from(data.loglik);
   S.uniforms = Float64Array.from(data.uniforms);
   S.rank = new Int32Array(D);
   S.order.forEach((pixel, k) => { S.rank[pixel] = k; });
   S.llMin = Math.min(...S.loglik, -1e-9);
+  S.tile = document.createElement("canvas");  // one MNIST pixel per canvas pixel, then scaled
+  S.tile.width = S.tile.height = S.side;
 }
 
 function setupCanvas(canvas, cssWidth, cssHeight) {
   const dpr = window.devicePixelRatio || 1;
   const w = Math.round(cssWidth * dpr), h = Math.round(cssHeight * dpr);
   if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w; canvas.height = h;
-    canvas.style.width = `${cssWidth}px`; canvas.style.height = `${cssHeight}px`;
+    canvas.width = w;
+    canvas.height = h;
+    canvas.style.width = `${cssWidth}px`;
+    canvas.style.height = `${cssHeight}px`;
   }
   const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -46,35 +57,83 @@ function setupCanvas(canvas, cssWidth, cssHeight) {
   return ctx;
 }
 
-// The digit as it stands at position `pos`: drawn pixels in ink or paper, the rest tinted by
-// how soon they come (darker = sooner), so the ordering itself is visible.
-function paintDigit(ctx, S, pos, cell, faint) {
-  const { D, side, order, final, rank } = S;
-  const n = side * cell;
-  ctx.fillStyle = PAPER;
-  ctx.fillRect(0, 0, n, n);
+// RGBA of the digit at position `pos`: drawn pixels in ink or paper, the others tinted by how
+// soon they come (darker = sooner), so the ordering itself is visible.
+function digitPixels(S, pos, faint) {
+  const { D, final, rank } = S;
+  const rgba = new Uint8ClampedArray(4 * D);
   const remaining = Math.max(1, D - pos);
   for (let i = 0; i < D; i++) {
-    const x = (i % side) * cell, y = Math.floor(i / side) * cell, k = rank[i];
-    if (k < pos) {
-      if (final[i]) { ctx.fillStyle = faint ? "#8a90a0" : INK; ctx.fillRect(x, y, cell, cell); }
+    let c;
+    if (rank[i] < pos) {
+      c = final[i] ? (faint ? RGB.faintInk : RGB.ink) : RGB.paper;
     } else {
-      const alpha = faint ? 0.10 : 0.45 - 0.37 * (k - pos) / remaining;
-      ctx.fillStyle = `rgba(74,120,208,${alpha.toFixed(3)})`;
-      ctx.fillRect(x, y, cell, cell);
+      const alpha = faint ? 0.1 : 0.45 - 0.37 * (rank[i] - pos) / remaining;
+      c = mix(RGB.paper, RGB.pending, alpha);
+    }
+    rgba.set(c, 4 * i);
+    rgba[4 * i + 3] = 255;
+  }
+  return rgba;
+}
+
+function mix(base, over, alpha) {
+  return [0, 1, 2].map((j) => base[j] + (over[j] - base[j]) * alpha);
+}
+
+// Colours of the receptive field or the sensitivity over the digit.
+function overlayPixels(S, rgba, views, kind) {
+  for (let i = 0; i < S.D; i++) {
+    let over = null, alpha = 0;
+    if (kind === "receptive") {
+      if (views.receptive[i] === "1") { over = RGB.receptive; alpha = 0.45; }
+    } else {
+      const s = views.sensitivity[i];
+      if (s !== 0) { over = s > 0 ? RGB.raises : RGB.lowers; alpha = 0.9 * Math.abs(s); }
+    }
+    if (over) rgba.set(mix([rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2]], over, alpha), 4 * i);
+  }
+  return rgba;
+}
+
+function probPixels(S, pos) {
+  const rgba = new Uint8ClampedArray(4 * S.D);
+  for (let i = 0; i < S.D; i++) {
+    rgba.set(S.rank[i] < pos ? blues(S.probs[i]) : RGB.empty, 4 * i);
+    rgba[4 * i + 3] = 255;
+  }
+  return rgba;
+}
+
+// Draw a side x side RGBA image with each pixel a crisp cell x cell square.
+function blit(ctx, S, rgba, cell) {
+  S.tile.getContext("2d").putImageData(new ImageData(rgba, S.side, S.side), 0, 0);
+  ctx.drawImage(S.tile, 0, 0, S.side * cell, S.side * cell);
+}
+
+function grid(ctx, side, cell) {
+  const n = side * cell;
+  ctx.strokeStyle = "rgba(0,0,0,0.07)";
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let k = 1; k < side; k++) {
+    ctx.moveTo(k * cell + 0.5, 0); ctx.lineTo(k * cell + 0.5, n);
+    ctx.moveTo(0, k * cell + 0.5); ctx.lineTo(n, k * cell + 0.5);
+  }
+  ctx.stroke();
+}
+
+// Under an overlay the ink is redrawn as inner squares, so the digit stays readable.
+function inkDots(ctx, S, pos, cell) {
+  const inset = Math.max(1, Math.round(cell * 0.28));
+  ctx.fillStyle = `rgb(${RGB.ink})`;
+  for (let k = 0; k < pos; k++) {
+    const i = S.order[k];
+    if (S.final[i]) {
+      ctx.fillRect((i % S.side) * cell + inset, Math.floor(i / S.side) * cell + inset,
+                   cell - 2 * inset, cell - 2 * inset);
     }
   }
-  if (cell >= 8) {  // a faint grid, so single pixels can be pointed at and counted
-    ctx.strokeStyle = "rgba(0,0,0,0.07)";
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let k = 1; k < side; k++) {
-      ctx.moveTo(k * cell + 0.5, 0); ctx.lineTo(k * cell + 0.5, n);
-      ctx.moveTo(0, k * cell + 0.5); ctx.lineTo(n, k * cell + 0.5);
-    }
-    ctx.stroke();
-  }
-  if (pos < D) markNext(ctx, S, order[pos], cell);
 }
 
 function markNext(ctx, S, pixel, cell) {
@@ -85,44 +144,6 @@ function markNext(ctx, S, pixel, cell) {
   ctx.strokeStyle = NEXT;
   ctx.lineWidth = w;
   ctx.strokeRect(x + w / 2, y + w / 2, cell - w, cell - w);
-}
-
-// Overlay colours over the digit; ink pixels are redrawn as an inner square on top, so the
-// digit stays readable under the colours.
-function paintOverlay(ctx, S, views, kind, cell, pos) {
-  const { D, side, final, rank } = S;
-  for (let i = 0; i < D; i++) {
-    const x = (i % side) * cell, y = Math.floor(i / side) * cell;
-    if (kind === "receptive") {
-      if (views.receptive[i] === "1") {
-        ctx.fillStyle = "rgba(16,160,96,0.45)";
-        ctx.fillRect(x, y, cell, cell);
-      }
-    } else {
-      const s = views.sensitivity[i];
-      if (s !== 0) {
-        ctx.fillStyle = s > 0 ? `rgba(215,48,31,${(0.9 * s).toFixed(3)})`
-                              : `rgba(43,108,176,${(-0.9 * s).toFixed(3)})`;
-        ctx.fillRect(x, y, cell, cell);
-      }
-    }
-  }
-  const inset = Math.max(1, Math.round(cell * 0.28));
-  ctx.fillStyle = INK;
-  for (let i = 0; i < D; i++) {
-    if (rank[i] < pos && final[i]) {
-      ctx.fillRect((i % side) * cell + inset, Math.floor(i / side) * cell + inset,
-                   cell - 2 * inset, cell - 2 * inset);
-    }
-  }
-}
-
-function paintProbMap(ctx, S, pos, cell) {
-  const { D, side, probs, rank } = S;
-  for (let i = 0; i < D; i++) {
-    ctx.fillStyle = rank[i] < pos ? blues(probs[i]) : "#eef1f6";
-    ctx.fillRect((i % side) * cell, Math.floor(i / side) * cell, cell, cell);
-  }
 }
 
 function paintCurve(canvas, S, pos, start, width) {
@@ -140,15 +161,14 @@ function paintCurve(canvas, S, pos, start, width) {
   ctx.fillText("0", left - 4, top + 4);
   ctx.fillText(S.llMin.toFixed(0), left - 4, top + h);
   ctx.textAlign = "left";
-  ctx.fillText(`pixels drawn: 0 … ${S.D - start}`, left, height - 3);
+  ctx.fillText(`pixels drawn: ${start} … ${S.D}`, left, height - 3);
   ctx.strokeStyle = "#d5dbe6";
   ctx.strokeRect(left, top, w, h);
   ctx.strokeStyle = "#31333f";
   ctx.lineWidth = 1.5;
   ctx.beginPath();
   for (let k = start; k <= pos; k++) {
-    const x = X(k), y = Y(S.loglik[k]);
-    if (k === start) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    if (k === start) ctx.moveTo(X(k), Y(S.loglik[k])); else ctx.lineTo(X(k), Y(S.loglik[k]));
   }
   ctx.stroke();
   ctx.fillStyle = NEXT;
@@ -158,24 +178,43 @@ function paintCurve(canvas, S, pos, start, width) {
 }
 
 function formatP(p) {
-  if (p === 0 || p >= 0.001) return p.toFixed(3);
-  return p.toExponential(1);
+  return p === 0 || p >= 0.001 ? p.toFixed(3) : p.toExponential(1);
+}
+
+// How far below the top of the page an element sits, whatever is scrolled.
+function pageTop(element) {
+  let top = element.getBoundingClientRect().top + window.scrollY;
+  for (let node = element; node; node = node.parentNode || node.host) {
+    if (node instanceof Element && node.scrollTop) top += node.scrollTop;
+  }
+  return top;
+}
+
+// Pixels per MNIST pixel: data.size at most, and small enough that the digit fits the window
+// with the panel beside it (a projector's screen is often small).
+function cellSize(root, S) {
+  const panel = S.data.lecture ? 280 : 300;
+  const byWidth = (root.clientWidth || 1000) - panel - 24;
+  const byHeight = window.innerHeight - pageTop(root) - 16;
+  return Math.max(8, Math.floor(Math.min(S.data.size, byWidth, byHeight) / S.side));
 }
 
 function draw(root, S) {
-  const data = S.data, pos = S.pos, D = S.D;
-  const cell = Math.max(4, Math.floor(data.size / S.side));
-  const digit = setupCanvas(root.querySelector("canvas.digit"), cell * S.side, cell * S.side);
-  // The views (receptive field, sensitivity) are computed on the server for its position:
-  // after a Step they are one rerun behind, so keep the last ones until the new ones arrive;
-  // while playing they would be far behind, so hide them.
+  const data = S.data, pos = S.pos, D = S.D, side = S.side;
+  if (!S.cell || !S.playing) S.cell = cellSize(root, S);  // playing never re-lays out
+  const cell = S.cell;
+  // The views (receptive field, sensitivity) come from the server for its position: after a
+  // click they are one rerun behind, so the last ones stay until the new ones arrive; while
+  // playing they would be far behind, so they are hidden.
   const views = data.views;
-  const fresh = views && !S.playing && views.receptive.length > 0;
-  paintDigit(digit, S, pos, cell, false);
-  if (fresh && data.overlay !== "none") {
-    paintOverlay(digit, S, views, data.overlay, cell, pos);
-    if (pos < D) markNext(digit, S, S.order[pos], cell);
-  }
+  const fresh = !S.playing && views && views.receptive.length === D;
+  const showOverlay = fresh && data.overlay !== "none";
+  const digit = setupCanvas(root.querySelector("canvas.digit"), cell * side, cell * side);
+  const pixels = digitPixels(S, pos, false);
+  blit(digit, S, showOverlay ? overlayPixels(S, pixels, views, data.overlay) : pixels, cell);
+  if (cell >= 8) grid(digit, side, cell);  // so single pixels can be pointed at and counted
+  if (showOverlay) inkDots(digit, S, pos, cell);
+  if (pos < D) markNext(digit, S, S.order[pos], cell);
   root.classList.toggle("stale", S.playing);
   root.dataset.position = String(pos);
   root.dataset.playing = S.playing ? "true" : "false";
@@ -183,14 +222,15 @@ function draw(root, S) {
   root.querySelector(".drawn").textContent = String(pos);
   root.querySelector(".total").textContent = String(D);
   const pvalue = root.querySelector(".pvalue"), fill = root.querySelector(".fill");
+  const nextline = root.querySelector(".nextline");
   if (pos < D) {
     const pixel = S.order[pos], p = S.probs[pixel];
-    root.querySelector(".nextline").textContent =
-      `next: pixel ${pixel} (row ${Math.floor(pixel / S.side)}, column ${pixel % S.side})`;
+    nextline.textContent =
+      `next: pixel ${pixel} (row ${Math.floor(pixel / side)}, column ${pixel % side})`;
     pvalue.textContent = formatP(p);
     fill.style.width = `${(100 * p).toFixed(1)}%`;
   } else {
-    root.querySelector(".nextline").textContent = "done: every pixel is drawn";
+    nextline.textContent = "done: every pixel is drawn";
     pvalue.textContent = "–";
     fill.style.width = "0";
   }
@@ -206,39 +246,32 @@ function draw(root, S) {
   if (data.lecture) return;  // lecture mode hides the secondary views: skip drawing them
 
   const panel = root.querySelector(".panel");
-  paintCurve(root.querySelector("canvas.llcurve"), S, pos, data.start, Math.max(260, panel.clientWidth - 4));
+  paintCurve(root.querySelector("canvas.llcurve"), S, pos, data.start,
+             Math.max(260, panel.clientWidth - 4));
   const small = 5;
-  paintProbMap(setupCanvas(root.querySelector("canvas.probmap"), small * S.side, small * S.side), S, pos, small);
-  for (const kind of ["receptive", "sensitivity"]) {
-    const ctx = setupCanvas(root.querySelector(kind === "receptive" ? "canvas.rf" : "canvas.sens"),
-                            small * S.side, small * S.side);
-    paintDigit(ctx, S, pos, small, true);
-    if (fresh) paintOverlay(ctx, S, views, kind, small, pos);
+  blit(setupCanvas(root.querySelector("canvas.probmap"), small * side, small * side),
+       S, probPixels(S, pos), small);
+  for (const [kind, selector] of [["receptive", "canvas.rf"], ["sensitivity", "canvas.sens"]]) {
+    const ctx = setupCanvas(root.querySelector(selector), small * side, small * side);
+    const faint = digitPixels(S, pos, true);
+    blit(ctx, S, fresh ? overlayPixels(S, faint, views, kind) : faint, small);
+    if (fresh) inkDots(ctx, S, pos, small);
     if (pos < D) markNext(ctx, S, S.order[pos], small);
   }
-  const rfCount = root.querySelector(".rfcount");
-  rfCount.textContent = fresh && pos < D
+  root.querySelector(".rfcount").textContent = fresh && pos < D
     ? `(${[...views.receptive].filter((ch) => ch === "1").length} pixels)` : "";
-}
-
-// Step, Step row, Finish and Reset are Streamlit buttons, but their result is already known
-// here (the run is precomputed). So a click on one is taken over: the new position is drawn at
-// once and sent to the server as an absolute position, like a Pause report. Absolute positions
-// survive Streamlit merging quick clicks into one rerun, where counting clicks would not. Where
-// this code is not running (tests without a browser), the buttons work on the server as usual.
-function buttonTarget(S, move) {
-  if (move === "end") return S.D;
-  if (move === "start") return S.start;
-  return Math.min(S.D, S.pos + move);
 }
 
 function tick(S, now) {
   S.raf = 0;
   if (!S.playing) return;
-  const ticks = Math.floor((now - S.lastTick) / TICK_MS);
-  if (ticks > 0) {
-    S.lastTick = ticks > MAX_TICKS ? now : S.lastTick + ticks * TICK_MS;
-    S.pos = Math.min(S.D, S.pos + Math.min(ticks, MAX_TICKS) * S.data.speed);
+  const elapsed = Math.min(now - S.lastTime, MAX_CATCH_UP_MS);
+  S.lastTime = now;
+  S.fraction += elapsed / 1000 * TICKS_PER_SECOND * S.data.speed;
+  const advance = Math.floor(S.fraction);
+  if (advance > 0) {
+    S.fraction -= advance;
+    S.pos = Math.min(S.D, S.pos + advance);
     S.frames.push(now);
     while (S.frames.length && now - S.frames[0] > 1000) S.frames.shift();
     S.root.dataset.fps = String(S.frames.length);
@@ -247,19 +280,23 @@ function tick(S, now) {
       S.report(S.pos);
     }
     draw(S.root, S);
-    if (!S.playing) return;
   }
-  S.raf = requestAnimationFrame((t) => tick(S, t));
+  if (S.playing) S.raf = requestAnimationFrame((t) => tick(S, t));
 }
 
+// Step, Step row, Finish and Reset are Streamlit buttons, but their result is already known
+// here (the run is precomputed). So a click on one is taken over: the new position is drawn at
+// once and sent to the server as an absolute position, like a Pause report. Absolute positions
+// survive Streamlit merging quick clicks into one rerun, where counting clicks would not. Where
+// this code is not running (tests without a browser), the buttons work on the server as usual.
 function onClick(S, event) {
   const button = event.target instanceof Element ? event.target.closest("button") : null;
   if (!button || button.disabled || S.playing) return;
-  for (const [key, move] of Object.entries(S.data.optimistic || {})) {
+  for (const [key, move] of Object.entries(S.data.buttons || {})) {
     if (!button.closest(`.st-key-${key}`)) continue;
     event.preventDefault();
-    event.stopPropagation();  // Streamlit never sees this click: the report below replaces it
-    const target = buttonTarget(S, move);
+    event.stopPropagation();  // Streamlit never sees this click: the report replaces it
+    const target = move === "end" ? S.D : move === "start" ? S.start : Math.min(S.D, S.pos + move);
     if (target !== S.pos) {
       S.pos = target;
       draw(S.root, S);
@@ -279,11 +316,12 @@ function onKey(S, event) {
     ? (event.shiftKey ? keys.step_row : keys.step)
     : (event.key === "p" ? keys.play : null);
   const button = key && document.querySelector(`.st-key-${key} button`);
-  if (button && !button.disabled) { event.preventDefault(); button.click(); }
+  if (button && !button.disabled) {
+    event.preventDefault();
+    button.click();
+  }
 }
 
-// Streamlit calls this again on every data change but runs the returned cleanup only when the
-// component unmounts: listeners and the animation loop are therefore installed once, on S.
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".made-player");
@@ -295,18 +333,14 @@ export default function (component) {
   const newRun = S.runId !== data.run_id;
   const moved = data.moves !== S.moves;
   if (newRun) prepare(S, data);
-  S.runId = data.run_id;
-  S.moves = data.moves;
-  S.serverPos = data.position;
-  S.start = data.start;
-  S.data = data;
-  S.root = root;
-  // Positions we sent and the server has not confirmed yet, oldest first.
+  Object.assign(S, { runId: data.run_id, moves: data.moves, serverPos: data.position,
+                     start: data.start, data, root });
+  // Positions we sent that the server has not confirmed yet, oldest first.
   S.report = (position) => {
     S.inflight.push(position);
     clearTimeout(S.inflightTimer);
-    S.inflightTimer = setTimeout(() => {  // never stay ahead of the server for good
-      if (S.inflight.length && !S.playing) { S.inflight = []; S.pos = S.serverPos; draw(S.root, S); }
+    S.inflightTimer = setTimeout(() => {  // a lost report must not leave us ahead for good
+      if (S.inflight.length && !S.playing) { S.inflight = []; S.pos = S.serverPos; draw(root, S); }
     }, 5000);
     setTriggerValue("position", position);
   };
@@ -326,9 +360,7 @@ export default function (component) {
 
   if (data.playing) {
     if (!S.playing && !S.inflight.length && S.pos < S.D) {
-      S.playing = true;
-      S.lastTick = performance.now();
-      S.frames = [];
+      Object.assign(S, { playing: true, lastTime: performance.now(), fraction: 0, frames: [] });
     }
   } else if (S.playing) {
     S.playing = false;  // Pause: tell the server where we stopped
@@ -337,20 +369,23 @@ export default function (component) {
   if (S.playing && !S.raf) S.raf = requestAnimationFrame((t) => tick(S, t));
 
   if (!S.listeners) {
-    S.listeners = { click: (e) => onClick(S, e), keydown: (e) => onKey(S, e) };
+    S.listeners = {
+      click: (e) => onClick(S, e),
+      keydown: (e) => onKey(S, e),
+      resize: () => { S.cell = 0; draw(S.root, S); },
+    };
     document.addEventListener("click", S.listeners.click, true);
     document.addEventListener("keydown", S.listeners.keydown);
+    window.addEventListener("resize", S.listeners.resize);
   }
   draw(root, S);
   return () => {
     cancelAnimationFrame(S.raf);
-    S.raf = 0;
-    S.playing = false;
     clearTimeout(S.inflightTimer);
-    if (S.listeners) {
-      document.removeEventListener("click", S.listeners.click, true);
-      document.removeEventListener("keydown", S.listeners.keydown);
-      S.listeners = null;
-    }
+    Object.assign(S, { raf: 0, playing: false });
+    document.removeEventListener("click", S.listeners.click, true);
+    document.removeEventListener("keydown", S.listeners.keydown);
+    window.removeEventListener("resize", S.listeners.resize);
+    S.listeners = null;
   };
 }

@@ -4,6 +4,8 @@ The whole run (order, final image, probabilities, running log-likelihood: a few 
 the browser, which draws any position on a canvas and plays the run at 30 ticks a second with
 no server round trip per frame. When playback stops it reports its position as the trigger
 value "position" (on_position is then called), so the server's run and its views catch up.
+It does the same for the Step, Step row, Finish and Reset buttons (see `buttons`), so a click
+shows its pixel at once, whatever the server's load.
 """
 from __future__ import annotations
 
@@ -62,19 +64,20 @@ def views_payload(position: int, receptive: np.ndarray | None,
 
 def player(run: dict, *, position: int, moves: int, playing: bool, speed: int, size: int,
            lecture: bool, overlay: str, views: dict, on_position: Callable[[], None],
-           optimistic: dict[str, int | str] | None = None, keys: dict[str, str] | None = None,
+           buttons: dict[str, int | str] | None = None, keys: dict[str, str] | None = None,
            key: str = "player"):
     """Mount the player. `run` comes from run_payload, `views` from views_payload.
 
     moves: a counter the page bumps whenever it moves the run (a button, the slider, a report
     from the player), so the player can tell the server's moves from its own.
-    optimistic: {widget key: pixels to step, "end" or "start"} for buttons whose result the
-    player shows at once on click, before the rerun confirms it.
+    buttons: {widget key: pixels to step, "end" or "start"}: Streamlit buttons whose clicks the
+    player takes over in the browser: it draws the result at once and reports the new position
+    (on_position), instead of waiting for a rerun to run the button's callback.
     keys: widget keys of the buttons that keyboard shortcuts press: step, step_row, play.
     """
     if overlay not in OVERLAYS:
         raise ValueError(f"overlay must be one of {', '.join(OVERLAYS)}, got {overlay!r}")
     data = {**run, "position": int(position), "moves": int(moves), "playing": bool(playing),
             "speed": int(speed), "size": int(size), "lecture": bool(lecture), "overlay": overlay,
-            "views": views, "optimistic": optimistic or {}, "keys": keys}
+            "views": views, "buttons": buttons or {}, "keys": keys}
     return _component(key=key, data=data, on_position_change=on_position)

@@ -23,7 +23,7 @@ SEED_MAX = 2**32 - 1
 ROW = 28
 SPEEDS = (1, 2, 4, 7, 14, 28)  # pixels per tick; the player ticks 30 times a second
 GRID_SIZE = 16
-DIGIT_PX = {False: 448, True: 644}  # 16 or 23 screen pixels per MNIST pixel
+DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
 OVERLAYS = {"none": "none", "receptive field": "receptive", "sensitivity": "sensitivity"}
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
@@ -32,14 +32,14 @@ HALVES = {"natural": "the bottom half (raster order)", "columns": "the right hal
 
 STYLE = """<style>
 [data-testid="stImage"] img { image-rendering: pixelated; border: 1px solid #d5dbe6; border-radius: 2px; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.75rem; }
 .st-key-sampling_controls button { min-width: 6.5rem; }
 </style>"""
 # Lecture mode: big controls readable from the back row of a lecture hall.
 LECTURE_STYLE = """<style>
-.st-key-sampling_controls button { min-height: 3.6rem; min-width: 9rem; padding: .4rem 1.6rem; }
-.st-key-sampling_controls button p { font-size: 1.7rem; }
-.st-key-sampling_controls label p, .st-key-sampling_history label p { font-size: 1.3rem; }
+.st-key-sampling_controls button { min-height: 3.2rem; min-width: 7rem; padding: .3rem 1.2rem; }
+.st-key-sampling_controls button p { font-size: 1.5rem; }
+.st-key-sampling_history label p { font-size: 1.15rem; }
 </style>"""
 
 
@@ -161,8 +161,9 @@ def _seek_history() -> None:
     _moved()
 
 
-def _player_stopped() -> None:
-    """The browser stopped playing (Pause or the end): move the run to where it stopped."""
+def _player_moved() -> None:
+    """The player moved the run in the browser (Pause, the end of playback, or a Step, Step
+    row, Finish or Reset click it took over): move the server's run to the same place."""
     ss = st.session_state
     position = ss["sampling_player"].get("position")
     run = _run()
@@ -200,8 +201,8 @@ def studio(name: str, mask: int, lecture: bool) -> None:
                   help="draw every remaining pixel")
         st.button("Reset", on_click=_reset, disabled=run.position == 0 and not playing,
                   key="sampling_reset", help="back to an empty canvas (same seed, same digit)")
-        st.select_slider("Speed (pixels per tick, 30 ticks/s)", SPEEDS, value=4,
-                         key="sampling_speed", width=300)
+        st.select_slider("Speed: pixels per tick", SPEEDS, value=4, key="sampling_speed",
+                         width=260, help="Play ticks 30 times a second")
     with st.container(key="sampling_history_row", horizontal=True, vertical_alignment="bottom"):
         st.slider("History: pixels drawn", 0, D, key="sampling_history", on_change=_seek_history,
                   disabled=playing, width="stretch")
@@ -212,9 +213,9 @@ def studio(name: str, mask: int, lecture: bool) -> None:
     player.player(ss["sampling_payload"], position=run.position,
                   moves=ss.get("sampling_moves", 0), playing=playing, speed=ss["sampling_speed"],
                   size=DIGIT_PX[lecture], lecture=lecture, overlay=OVERLAYS[overlay],
-                  views=next_pixel_views(b, mask, run), on_position=_player_stopped,
-                  optimistic={"sampling_step": 1, "sampling_step_row": ROW,
-                              "sampling_finish": "end", "sampling_reset": "start"},
+                  views=next_pixel_views(b, mask, run), on_position=_player_moved,
+                  buttons={"sampling_step": 1, "sampling_step_row": ROW,
+                           "sampling_finish": "end", "sampling_reset": "start"},
                   keys={"step": "sampling_step", "step_row": "sampling_step_row",
                         "play": "sampling_play"},
                   key="sampling_player")
@@ -254,7 +255,7 @@ def grid_view(b: Bundled, mask: int, seed: int) -> None:
     columns = st.columns(GRID_SIZE // 2)
     for i, (s, image) in enumerate(zip(seeds, images)):
         with columns[i % len(columns)]:
-            st.image(digit_png(order, image, scale=5), width=140)
+            st.image(digit_png(order, image, scale=5), width="stretch")
             st.button(f"seed {s}", key=f"sampling_grid_{i}", type="tertiary",
                       on_click=_open_seed, args=(s,))
 
@@ -304,11 +305,12 @@ def completion_view(b: Bundled, seed: int) -> None:
     st.session_state["sampling_completion"] = {"index": index, "mask": mask, "original": original,
                                                "kept": kept, "completions": drawn}
     columns = st.columns(n + 2)
-    columns[0].image(digit_png(order, original, scale=4), width=112,
+    columns[0].image(digit_png(order, original, scale=5), width="stretch",
                      caption=f"test #{index} (a {digits.labels[index]})")
-    columns[1].image(digit_png(order, original, half, scale=4), width=112, caption="what MADE sees")
+    columns[1].image(digit_png(order, original, half, scale=5), width="stretch",
+                     caption="what MADE sees")
     for k in range(n):
-        columns[k + 2].image(digit_png(order, drawn[k], scale=4), width=112,
+        columns[k + 2].image(digit_png(order, drawn[k], scale=5), width="stretch",
                              caption=f"completion {k + 1}")
     kept_ok = bool((drawn[:, kept] == original[kept]).all())
     if kept_ok:
