@@ -396,7 +396,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         traces.append(go.Scatter(
             x=[layer + side] * len(labels), y=column.y.round(3).tolist(), mode="text",
             text=labels, textposition=pos, hoverinfo="skip", showlegend=False,
-            textfont=dict(size=max(10, min(16, base_size * 0.55)),
+            textfont=dict(size=12 if grouped else max(10, min(16, base_size * 0.55)),
                           color=[f"rgba(38, 39, 48, {a})" for a in faded])))
 
     headers = ["inputs"] + [f"hidden {l}" for l in range(1, last)] + ["outputs"]

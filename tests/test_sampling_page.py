@@ -1,6 +1,9 @@
 """The Sampling studio page through Streamlit's AppTest: the run's state machine, seeds, URL."""
+import copy
+
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from made_viz import sampling
@@ -190,3 +193,26 @@ def test_switching_model_keeps_an_ordering_the_new_model_has():
     assert not at.exception and not at.warning
     assert at.selectbox(key="ordering").value == "natural"
     assert at.session_state["sampling_run_key"][0] == "mnist"
+
+
+def test_sensitivity_is_the_gradient_and_stays_in_the_receptive_field():
+    b = sampling_page.bundled("mnist-orders")
+    mask = b.masks_with("random")[0]
+    run = sampling.SamplingRun(b.model, seed=4, mask=mask)
+    run.seek(300)
+    index, image = run.next_index, run.image
+    gradient = sampling_page.logit_gradient(sampling_page.single_mask_model(b.name, mask), image, index)
+    receptive = b.model.mask_sets[mask].connectivity()[index] > 0
+    assert not gradient[~run.drawn].any()  # nothing not yet drawn can matter
+    assert not gradient[~receptive].any()  # nor anything outside the receptive field
+    assert receptive.sum() <= run.drawn.sum() and gradient.any()
+    # a central difference through the model in float64 agrees with autograd
+    model64 = copy.deepcopy(sampling_page.single_mask_model(b.name, mask)).double()
+    for pixel in np.flatnonzero(gradient)[:3]:
+        x = torch.tensor(image, dtype=torch.float64)
+        up, down = x.clone(), x.clone()
+        up[pixel] += 1e-6
+        down[pixel] -= 1e-6
+        with torch.no_grad():
+            numeric = (model64(up[None])[0, index] - model64(down[None])[0, index]) / 2e-6
+        assert abs(float(numeric) - gradient[pixel]) < 1e-4 * max(1.0, abs(gradient[pixel]))

@@ -89,15 +89,17 @@ def cached_jacobian(net: Network) -> dict:
 # only what changed. Shared, not copied: st.plotly_chart only reads a figure.
 @st.cache_resource(max_entries=48, show_spinner=False)
 def graph_figure(net: Network, selected: tuple[int, int] | None):
-    return figures.connectivity_graph(masks_for(net), selected)
+    figure = figures.connectivity_graph(masks_for(net), selected)
+    return figure.update_layout(meta=net.describe())  # names the view for browser tests
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def matrix_figures(net: Network, generation: bool):
     masks = masks_for(net)
     layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
-                   if masks.layer_masks else None)
-    return layer_masks, figures.path_count_figure(masks, generation_order=generation, height=440)
+                   .update_layout(meta=net.describe()) if masks.layer_masks else None)
+    product = figures.path_count_figure(masks, generation_order=generation, height=440)
+    return layer_masks, product.update_layout(meta=net.describe())
 
 
 def _prefill_permutation() -> None:
@@ -231,9 +233,9 @@ def explain(masks: MaskSet) -> None:
     dead = masks.dead_units()
     st.subheader("How to read it")
     st.markdown(
-        f"- Every unit has a **degree** $m$. Input $x_i$ gets its place in the ordering "
-        f"($1..{D}$).\n"
-        f"- A hidden unit gets $m$ in $1..{max(D - 1, 1)}$ and keeps a weight when "
+        f"- Every unit has a **degree** $m$. Input $x_i$ gets its place in the ordering, "
+        f"1 to {D}.\n"
+        f"- A hidden unit gets $m$ from 1 to {max(D - 1, 1)} and keeps a weight when "
         "$m(\\text{unit}) \\ge m(\\text{source})$: it sees only inputs up to its degree.\n"
         "- An output keeps a weight only when $m(\\text{output}) > m(\\text{source})$, "
         "strictly: $p(x_d \\mid \\cdot)$ never sees $x_d$ itself or anything after it.\n"

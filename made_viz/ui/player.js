@@ -237,8 +237,9 @@ function draw(root, S) {
   const last = root.querySelector(".lastline");
   if (pos > data.start) {
     const pixel = S.order[pos - 1], u = S.uniforms[pixel], p = S.probs[pixel];
-    last.textContent = `last pixel: u = ${formatP(u)} ${u < p ? "<" : "≥"} p = ${formatP(p)},` +
-      ` so x = ${S.final[pixel]}`;
+    // the sign comes from the drawn value itself: u and p are rounded here, the decision was not
+    last.textContent = `last pixel: u = ${formatP(u)} ${S.final[pixel] ? "<" : "≥"}` +
+      ` p = ${formatP(p)}, so x = ${S.final[pixel]}`;
   } else {
     last.textContent = "each pixel is 1 exactly when its uniform draw u < p";
   }

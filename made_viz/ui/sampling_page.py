@@ -400,6 +400,8 @@ def render() -> None:
     with tabs[0]:
         if tabs[0].open is not False:
             studio(name, mask, lecture)
+        else:
+            st.session_state["sampling_playing"] = False  # the player is gone: nothing plays
     with tabs[1]:
         if tabs[1].open:
             grid_view(b, mask, seed)

@@ -12,9 +12,6 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from made_viz import figures
-from made_viz.masks import build_masks
-
 from conftest import ARTIFACTS, exceptions, open_app, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -81,15 +78,17 @@ class Frames:
         self.received += len(payload)
 
 
-def timed_change(page, key: str, value: str, expected_nodes: int, frames: Frames | None = None):
-    """Seconds from committing a field to the graph showing the new network, and bytes sent."""
+def timed_change(page, key: str, value: str, *view: str, frames: Frames | None = None):
+    """Seconds from committing a field until every figure shows a network described with all
+    of `view` (each figure's layout.meta describes its network), and the bytes sent."""
     before = frames.received if frames else 0
     start = time.perf_counter()
     set_text(page, key, value)
-    page.wait_for_function(f"""n => {{
-        const gd = document.querySelector("{GRAPH}");
-        return gd && gd.data && gd.data.flatMap(t => t.customdata || []).length === n; }}""",
-                           arg=expected_nodes, timeout=30_000)
+    page.wait_for_function("""view => {
+        const plots = [...document.querySelectorAll(".js-plotly-plot")];
+        return plots.length === 3 && plots.every(gd => gd.layout && gd.layout.meta
+                                                 && view.every(v => gd.layout.meta.includes(v)));
+        }""", arg=list(view), timeout=30_000)
     elapsed = time.perf_counter() - start
     wait_idle(page)
     return elapsed, (frames.received - before) if frames else 0
@@ -131,27 +130,23 @@ def test_page_loads_with_graph_matrices_checks_and_png_export(page, app_url):
         assert download.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def expected_nodes(D: int, hidden: tuple[int, ...], **options) -> int:
-    """How many nodes the page should draw for this network (grouped or not)."""
-    figure = figures.connectivity_graph(build_masks(D, hidden, **options))
-    return sum(len(t.customdata) for t in figure.data if t.customdata is not None)
-
-
 def test_changing_D_and_hidden_sizes_updates_the_figures(page, app_url):
     frames = Frames(page)
     open_app(page, app_url)
     page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
-    TIMINGS["D=4 h=5,5: D -> 6, graph redrawn (s)"], TIMINGS["D=4 h=5,5: D -> 6 bytes"] = \
-        timed_change(page, "D", "6", expected_nodes(6, (5, 5)), frames)
-    timed_change(page, "hidden", "3, 3", expected_nodes(6, (3, 3)))
-    assert view_text(page).startswith("D = 6, hidden 3, 3")
-    assert page.locator(".st-key-masks .js-plotly-plot").count() == 1
+    TIMINGS["D=4 h=5,5: D -> 6, all figures redrawn (s)"], TIMINGS["D=4 h=5,5: D -> 6 bytes"] = \
+        timed_change(page, "D", "6", "D = 6, hidden 5, 5", frames=frames)
+    assert len(node_names(page)) == 6 + 5 + 5 + 6
+    timed_change(page, "hidden", "3, 3", "D = 6, hidden 3, 3")
+    assert sorted(node_names(page)) == sorted(
+        [f"x{i}" for i in range(6)] + [f"h{l}.{i}" for l in (1, 2) for i in range(3)]
+        + [f"o{i}" for i in range(6)])
     # D up to 32 with two hidden layers of 64: drawn grouped by degree.
-    timed_change(page, "hidden", "64, 64", expected_nodes(6, (64, 64)))
+    timed_change(page, "hidden", "64, 64", "D = 6, hidden 64, 64")
     for D in (32, 31):
-        key = f"D={D} h=64,64: D changed, graph redrawn"
+        key = f"D={D} h=64,64: D changed, all figures redrawn"
         TIMINGS[f"{key} (s)"], TIMINGS[f"{key} bytes"] = timed_change(
-            page, "D", str(D), expected_nodes(D, (64, 64)), frames)
+            page, "D", str(D), f"D = {D}, hidden 64, 64", frames=frames)
     expect(page.get_by_text("too many to draw one by one", exact=False)).to_be_visible()
     assert exceptions(page) == []
 
@@ -215,9 +210,9 @@ def test_big_network_stays_small_on_the_wire(page, app_url):
     frames = Frames(page)
     open_app(page, app_url + "/?hidden=500&ordering=random")
     page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
-    key = "D=784 h=500: D changed, graph redrawn"
+    key = "D=784 h=500: D changed, all figures redrawn"
     TIMINGS[f"{key} (s)"], TIMINGS[f"{key} bytes"] = timed_change(
-        page, "D", "784", expected_nodes(784, (500,), ordering="random"), frames)
+        page, "D", "784", "D = 784, hidden 500", frames=frames)
     expect(page.get_by_text("too many to draw one by one", exact=False)).to_be_visible()
     start = time.perf_counter()
     click_unit(page, node_names(page)[30])
@@ -228,3 +223,18 @@ def test_big_network_stays_small_on_the_wire(page, app_url):
     wait_idle(page)
     assert TIMINGS[f"{key} bytes"] < 3 * 2**20
     assert exceptions(page) == []
+
+
+@pytest.mark.load
+def test_update_latency_benchmark(page, app_url):
+    """On demand (pytest -m load): repeated updates, each to a new network (a new seed), so no
+    cache helps; min and median seconds until all three figures show it."""
+    for name, query, view in [("D=4 h=5,5", "", "D = 4, hidden 5, 5"),
+                              ("D=32 h=64,64", "?D=32&hidden=64,64", "D = 32, hidden 64, 64"),
+                              ("D=784 h=500", "?D=784&hidden=500", "D = 784, hidden 500")]:
+        open_app(page, app_url + "/" + query)
+        page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+        seconds = sorted(timed_change(page, "seed", str(seed), view, f"seed {seed} +")[0]
+                         for seed in range(1, 8))
+        TIMINGS[f"benchmark {name}: new seed, min (s)"] = seconds[0]
+        TIMINGS[f"benchmark {name}: new seed, median (s)"] = seconds[len(seconds) // 2]
