@@ -23,7 +23,8 @@ from .masks import MaskSet
 INPUT_COLOR, HIDDEN_COLOR, OUTPUT_COLOR = "#4C78A8", "#54A24B", "#B279A2"
 DEAD_COLOR, DEAD_LINE = "#D9D9D9", "#9A9A9A"
 EDGE_COLOR, EDGE_DIM = "rgba(70, 70, 70, 0.42)", "rgba(70, 70, 70, 0.07)"
-LIT_COLOR, DIRECT_COLOR, DIRECT_DIM = "#E4572E", "rgba(245, 133, 24, 0.75)", "rgba(245, 133, 24, 0.12)"
+LIT_COLOR = "#E4572E"
+DIRECT_COLOR, DIRECT_DIM = "rgba(245, 133, 24, 0.75)", "rgba(245, 133, 24, 0.12)"
 FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=15, color="#262730")
 
 # Unit by unit up to this size; above it, units are grouped by degree.
@@ -102,7 +103,7 @@ def paths_through(masks: MaskSet, layer: int, selected: np.ndarray):
     up = [np.zeros(w, dtype=bool) for w in widths]
     down = [np.zeros(w, dtype=bool) for w in widths]
     up[layer] = down[layer] = np.asarray(selected, dtype=bool)
-    for l in range(layer - 1, -1, -1):
+    for l in range(min(layer, len(layer_masks)) - 1, -1, -1):  # no masks without hidden layers
         up[l] = (layer_masks[l] & up[l + 1][:, None]).any(axis=0)
     for l in range(layer, len(layer_masks)):
         down[l + 1] = (layer_masks[l] & down[l][None, :]).any(axis=1)
@@ -471,7 +472,8 @@ def selection_summary(masks: MaskSet, selected: tuple[int, int]) -> str:
     chosen[index] = True
     lit, weights, direct = paths_through(masks, layer, chosen)
     m = int(masks.layer_degrees(layer)[index])
-    n_weights = sum(int(w.sum()) for w in weights) + (int(direct.sum()) if direct is not None else 0)
+    n_weights = sum(int(w.sum()) for w in weights)
+    n_weights += int(direct.sum()) if direct is not None else 0
     name = unit_name(masks, layer, index)
     parts = [f"{name} (degree {m})"]
     if layer > 0:
@@ -519,7 +521,8 @@ def _image_trace(rgb: np.ndarray, x_title: str, y_title: str,
 
 
 def png_data_uri(rgb: np.ndarray) -> str:
-    """An (h, w, 3) uint8 array as a data: URI (what px.imshow(binary_string=True) makes, faster)."""
+    """An (h, w, 3) uint8 array as a PNG data: URI, as px.imshow(binary_string=True) makes it
+    (without building a whole figure, which costs far more than the encoding)."""
     import base64
     import io
 
@@ -529,7 +532,8 @@ def png_data_uri(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _image_figure(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int, int]) -> go.Figure:
+def _image_figure(rgb: np.ndarray, x_title: str, y_title: str,
+                  extent: tuple[int, int]) -> go.Figure:
     figure = go.Figure(_image_trace(rgb, x_title, y_title, extent))
     figure.update_xaxes(range=[-0.5, extent[0] - 0.5])
     figure.update_yaxes(range=[extent[1] - 0.5, -0.5])

@@ -108,7 +108,8 @@ def test_every_bad_link_value_is_named_and_the_defaults_are_shown():
                            ("ordering", "natural, reverse, random, columns, custom"),
                            ("hidden degrees", "random, equal"),
                            ("direct connections", "true or false"), ("seed", "0..2147483647"),
-                           ("number of masks K", "1..32"), ("order rows and columns", "true or false"),
+                           ("number of masks K", "1..32"),
+                           ("order rows and columns", "true or false"),
                            ("highlighted unit", "hidden layer 7")]:
         assert f"**{field}" in text and allowed in text, field
     assert view(at).startswith(f"**{DEFAULT_VIEW}")
@@ -192,7 +193,7 @@ def test_big_network_is_drawn_reduced_and_small():
     at = open_page(D="784", hidden="500", ordering="random", direct="true", gen="true",
                    unit="h1.3")
     assert not at.exception and not warnings(at)
-    assert any("too many to draw one by one" in i.value for i in at.info)
+    assert any("too big to draw unit by unit" in i.value for i in at.info)
     total = sum(chart(at, key)["bytes"] for key in ("graph", "paths", "masks"))
     assert total < 3 * 2**20
     assert jacobian_counts(at)["mismatches"] == 0
@@ -279,3 +280,13 @@ def test_generation_order_product_is_strictly_lower_triangular_in_the_figure():
     figure = figures.path_count_figure(masks, generation_order=True)
     z = np.array(figure.data[0].z)
     assert not np.triu(z).any() and np.tril(z, -1).any()
+
+
+def test_no_hidden_layer_is_the_direct_connections():
+    at = open_page(hidden="", unit="o2", ordering="reverse")
+    assert not at.exception and not warnings(at)
+    assert "hidden none" in view(at)
+    # Reverse order generates x3 first, then x2: the output for x2 sees x3 alone.
+    assert any(m.value.startswith("**Highlighting o2 (degree 2), sees x3;") for m in at.markdown)
+    assert any("direct connections are the whole network" in c.value for c in at.caption)
+    assert jacobian_counts(at)["mismatches"] == 0

@@ -47,10 +47,13 @@ class Network:
     mask: int
 
     def describe(self) -> str:
-        hidden = ", ".join(map(str, self.hidden_sizes)) or "none"
         ordering = self.ordering if isinstance(self.ordering, str) else "custom"
-        return (f"D = {self.D}, hidden {hidden}, {ordering} ordering, {self.degrees} degrees,"
-                f" direct {'on' if self.direct else 'off'}; mask {self.mask} of {self.K}"
+        # Without a hidden layer the direct connections are the network, whatever the toggle.
+        network = (f"hidden {', '.join(map(str, self.hidden_sizes))}, {ordering} ordering, "
+                   f"{self.degrees} degrees, direct {'on' if self.direct else 'off'}"
+                   if self.hidden_sizes else
+                   f"hidden none (direct connections only), {ordering} ordering")
+        return (f"D = {self.D}, {network}; mask {self.mask} of {self.K}"
                 f" uses seed {self.seed} + {self.mask} = {self.seed + self.mask}")
 
 
@@ -65,11 +68,13 @@ def parse_page_hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# Shared rather than copied per call (a big MaskSet is megabytes): nothing changes a MaskSet
+# once its path counts, its one lazy field, have been computed here.
+@st.cache_resource(max_entries=16, show_spinner=False)
 def cached_masks(D, hidden_sizes, ordering, degrees, seed, direct) -> MaskSet:
     masks = build_masks(D, hidden_sizes, ordering=ordering, hidden_degrees=degrees, seed=seed,
                         direct=direct)
-    masks.connectivity()  # cached with the masks
+    masks.connectivity()
     return masks
 
 
@@ -138,8 +143,7 @@ def read_controls() -> tuple[Network | None, list[str]]:
         ordering = parsed_input(
             "custom permutation", "perm", default="", fallback=tuple(range(D)),
             parse=lambda text: _parse_permutation(text, D),
-            expected=f"each of 0..{D - 1} once, in generation order, such as"
-                     f" '{' '.join(map(str, reversed(range(min(D, 4)))))}{' ...' if D > 4 else ''}'",
+            expected=f"each of 0..{D - 1} once, in generation order, such as '{_example(D)}'",
             help="Which input is generated first, second, ...: a permutation of 0..D-1.")
     degrees = choice("hidden degrees", "degrees", DEGREE_RULES, default=DEFAULTS["degrees"],
                      help="random: each hidden degree drawn uniformly (the paper). equal: spread "
@@ -163,6 +167,11 @@ def read_controls() -> tuple[Network | None, list[str]]:
     return net, []
 
 
+def _example(D: int) -> str:
+    """A permutation to show as an example: the reverse order, cut short for big D."""
+    return " ".join(map(str, range(D - 1, max(D - 5, -1), -1))) + (" ..." if D > 4 else "")
+
+
 def _parse_permutation(text: str, D: int) -> tuple[int, ...]:
     if not text.strip():
         raise ValueError(f"custom permutation: type each of 0..{D - 1} once")
@@ -181,7 +190,8 @@ def render() -> None:
     if net is None:
         # Keep the last network that worked, and say which field stopped this one.
         for problem in problems:
-            st.warning(f"{problem}. Still showing the last valid network.", icon=":material/warning:")
+            st.warning(f"{problem}. Still showing the last valid network.",
+                       icon=":material/warning:")
         net = st.session_state.get("_masks_last_network") or Network(
             DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"]), DEFAULTS["ordering"],
             DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"], DEFAULTS["K"],
@@ -201,6 +211,10 @@ def render() -> None:
             placeholder="click a unit, or type x0, h1.2, o3")
 
     st.markdown(f"**{net.describe()}**")
+    if net.K > 1:
+        st.caption(f"MADE can train with {net.K} masks, drawing one per minibatch "
+                   "(connectivity-agnostic training), and average the models' probabilities at "
+                   "test time. Change *mask shown* to step through them.")
     jacobian_slot = draw_graph(net, masks, selected)
     draw_matrices(net, masks)
     with jacobian_slot:  # last: the figures reach the browser while torch works
@@ -211,17 +225,23 @@ def draw_graph(net: Network, masks: MaskSet, selected):
     graph_col, text_col = st.columns([3, 1.25], gap="medium")
     grouped = figures.is_grouped(masks)
     with graph_col:
-        st.plotly_chart(graph_figure(net, selected), key="graph", on_select=_on_graph_click, selection_mode="points",
-                        theme=None, config={**GRAPH_CONFIG, "toImageButtonOptions": dict(
+        st.plotly_chart(graph_figure(net, selected), key="graph", theme=None,
+                        on_select=_on_graph_click, selection_mode="points",
+                        config={**GRAPH_CONFIG, "toImageButtonOptions": dict(
                             format="png", filename=f"made-graph-{_slug(net)}", scale=2)})
         if selected is not None:
             st.markdown(f"**Highlighting {figures.selection_summary(masks, selected)}**")
+            if grouped:
+                st.caption("The reduced graph lights the paths of the selected unit's whole "
+                           "degree group.")
         else:
             st.caption("Click a unit to light up every path into and out of it.")
         if grouped:
-            st.info(f"This network has {figures.weight_count(masks):,} weights, too many to draw "
-                    "one by one: units with nearby degrees are merged into one node, and a line's "
-                    "width grows with the number of weights it stands for.", icon=":material/info:")
+            widest = max(figures.layer_widths(masks))
+            st.info(f"This network is too big to draw unit by unit (up to {widest:,} units in a "
+                    f"layer, {figures.weight_count(masks):,} weights): units with nearby degrees "
+                    "are merged into one node, and a line's width grows with the number of weights "
+                    "it stands for.", icon=":material/info:")
         jacobian_slot = check_panel(masks)
     with text_col:
         explain(masks)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.logger import get_logger
 
 from made_viz import checkpoint, export, sampling
 from made_viz.data import load_test_subset
@@ -29,6 +30,9 @@ VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
 COMPLETIONS = 6
 HALVES = {"natural": "the bottom half (raster order)", "columns": "the right half (column order)"}
+# Streamlit's own logger setup (a logging.Logger on the server's console): one line per model
+# load, so a load test can prove the model is loaded once per server, not once per session.
+log = get_logger(__name__)
 
 STYLE = """<style>
 [data-testid="stImage"] img { image-rendering: pixelated; border: 1px solid #d5dbe6; border-radius: 2px; }
@@ -72,6 +76,7 @@ def bundled(name: str) -> Bundled:
     # 2-core machine, ~3 ms with one).
     torch.set_num_threads(1)
     model, config = checkpoint.load_pretrained(name)
+    log.info("loaded pretrained model %r from %s", name, checkpoint.pretrained_root() / name)
     model.requires_grad_(False)
     names = config.get("mask_names")
     if not (isinstance(names, list) and len(names) == model.num_masks

@@ -11,6 +11,10 @@ field and the allowed range, and the widget returns the last valid value: the vi
                          expected="comma-separated sizes such as '4, 4'")
     ordering = choice("ordering", "ordering", ["natural", "reverse"], default="natural")
     direct = flag("direct connections", "direct", default=False)
+
+parsed_input(..., keep_last=False) falls back to `fallback` instead of the last valid value
+(for a field whose old value may not fit the new view); choice and flag take an on_change
+callback.
 """
 from __future__ import annotations
 

@@ -147,7 +147,7 @@ def test_changing_D_and_hidden_sizes_updates_the_figures(page, app_url):
         key = f"D={D} h=64,64: D changed, all figures redrawn"
         TIMINGS[f"{key} (s)"], TIMINGS[f"{key} bytes"] = timed_change(
             page, "D", str(D), f"D = {D}, hidden 64, 64", frames=frames)
-    expect(page.get_by_text("too many to draw one by one", exact=False)).to_be_visible()
+    expect(page.get_by_text("too big to draw unit by unit", exact=False)).to_be_visible()
     assert exceptions(page) == []
 
 
@@ -213,7 +213,7 @@ def test_big_network_stays_small_on_the_wire(page, app_url):
     key = "D=784 h=500: D changed, all figures redrawn"
     TIMINGS[f"{key} (s)"], TIMINGS[f"{key} bytes"] = timed_change(
         page, "D", "784", "D = 784, hidden 500", frames=frames)
-    expect(page.get_by_text("too many to draw one by one", exact=False)).to_be_visible()
+    expect(page.get_by_text("too big to draw unit by unit", exact=False)).to_be_visible()
     start = time.perf_counter()
     click_unit(page, node_names(page)[30])
     expect(page.get_by_text("Highlighting", exact=False)).to_be_visible(timeout=30_000)
