@@ -11,18 +11,12 @@ import io
 import numpy as np
 from PIL import Image
 
+from .masks import check_int
+
 PENDING, PAPER, INK = 0, 1, 2
 PALETTE = [(226, 231, 240), (255, 255, 255), (17, 17, 27)]  # RGB per palette index
 MAX_SCALE = 64
 MAX_FRAMES = 2000
-
-
-def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
-    return int(value)
 
 
 def _side(D: int) -> int:
@@ -36,7 +30,7 @@ def frame_at(order, final_image, position: int) -> np.ndarray:
     """Palette indices of the digit after the first `position` pixels of `order` are drawn."""
     order, final_image = np.asarray(order), np.asarray(final_image)
     D = len(order)
-    position = _check_int("position", position, 0, D)
+    position = check_int("position", position, 0, D)
     frame = np.full(D, PENDING, dtype=np.uint8)
     drawn = order[:position]
     frame[drawn] = np.where(final_image[drawn] > 0, INK, PAPER)
@@ -46,8 +40,8 @@ def frame_at(order, final_image, position: int) -> np.ndarray:
 
 def frame_positions(D: int, every: int, start: int = 0) -> list[int]:
     """Positions start, start+every, ..., always ending on D (the finished digit)."""
-    every = _check_int("every", every, 1, 1_000_000)
-    start = _check_int("start", start, 0, D)
+    every = check_int("every", every, 1, 1_000_000)
+    start = check_int("start", start, 0, D)
     positions = list(range(start, D, every))
     if not positions or positions[-1] != D:
         positions.append(D)
@@ -67,7 +61,7 @@ def frames_from_run(run, every: int = 8) -> list[np.ndarray]:
 
 def to_image(frame: np.ndarray, scale: int) -> Image.Image:
     """A palette image with each pixel repeated scale x scale times (crisp squares)."""
-    scale = _check_int("scale", scale, 1, MAX_SCALE)
+    scale = check_int("scale", scale, 1, MAX_SCALE)
     frame = np.asarray(frame, dtype=np.uint8)
     if frame.ndim != 2:
         raise ValueError(f"frame must be a 2-D array of palette indices, got shape {frame.shape}")
@@ -80,9 +74,9 @@ def to_image(frame: np.ndarray, scale: int) -> Image.Image:
 def gif_bytes(frames, *, scale: int = 8, frame_ms: int = 40, hold_ms: int = 2000) -> bytes:
     """An animated GIF that loops forever and holds its last frame for `hold_ms`."""
     frames = list(frames)
-    _check_int("number of frames", len(frames), 1, MAX_FRAMES)
-    frame_ms = _check_int("frame_ms", frame_ms, 20, 10_000)
-    hold_ms = _check_int("hold_ms", hold_ms, frame_ms, 60_000)
+    check_int("number of frames", len(frames), 1, MAX_FRAMES)
+    frame_ms = check_int("frame_ms", frame_ms, 20, 10_000)
+    hold_ms = check_int("hold_ms", hold_ms, frame_ms, 60_000)
     images = [to_image(f, scale) for f in frames]
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
     buffer = io.BytesIO()

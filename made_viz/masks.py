@@ -29,7 +29,8 @@ DEGREE_RULES = ("random", "equal")
 _MAX_D_FOR_BIG_COUNTS = 1024
 
 
-def _check_int(name: str, value, low: int, high: int) -> int:
+def check_int(name: str, value, low: int, high: int) -> int:
+    """`value` as an int in low..high, or a ValueError naming the field and the range."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
     if not low <= value <= high:
@@ -74,7 +75,7 @@ def check_hidden_sizes(hidden_sizes: Sequence[int]) -> tuple[int, ...]:
     if len(hidden_sizes) > MAX_HIDDEN_LAYERS:
         raise ValueError(
             f"hidden sizes: at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(hidden_sizes)}")
-    return tuple(_check_int(f"hidden sizes: layer {l + 1}", h, 1, MAX_HIDDEN_UNITS)
+    return tuple(check_int(f"hidden sizes: layer {l + 1}", h, 1, MAX_HIDDEN_UNITS)
                  for l, h in enumerate(hidden_sizes))
 
 
@@ -296,9 +297,9 @@ def build_masks(D: int, hidden_sizes: Sequence[int], *, ordering="natural",
     permutation of range(D). hidden_degrees: "random" or "equal" (see DEGREE_RULES). seed drives
     every random choice. With no hidden layer the network is the direct connections alone.
     """
-    D = _check_int("D", D, 1, MAX_D)
+    D = check_int("D", D, 1, MAX_D)
     hidden_sizes = check_hidden_sizes(hidden_sizes)
-    seed = _check_int("seed", seed, 0, 2**32 - 1)
+    seed = check_int("seed", seed, 0, 2**32 - 1)
     if not isinstance(direct, (bool, np.bool_)):
         raise ValueError(f"direct must be True or False, got {direct!r}")
     if not isinstance(hidden_degrees, str) or hidden_degrees not in DEGREE_RULES:

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .masks import MaskSet, _check_int, build_masks, masks_from_degrees
+from .masks import MaskSet, check_int, build_masks, masks_from_degrees
 
 
 class MaskedLinear(nn.Linear):
@@ -55,9 +55,9 @@ class MADE(nn.Module):
                  seed: int = 0, mask_sets: Sequence[MaskSet] | None = None):
         super().__init__()
         if mask_sets is None:
-            num_masks = _check_int("num_masks", num_masks, 1, 1024)
+            num_masks = check_int("num_masks", num_masks, 1, 1024)
             # Mask k uses seed + k, so the last one must still be a valid seed.
-            seed = _check_int("seed", seed, 0, 2**32 - num_masks)
+            seed = check_int("seed", seed, 0, 2**32 - num_masks)
             mask_sets = [build_masks(D, hidden_sizes, ordering=spec, hidden_degrees=hidden_degrees,
                                      seed=seed + k, direct=direct)
                          for k, spec in enumerate(orderings_per_mask(ordering, num_masks))]

@@ -83,10 +83,18 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def context(browser):
+    """One browser context per test module: Streamlit's 4.7 MB Plotly bundle is fetched and
+    compiled once, not once per test (each page still gets its own app session)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    yield context
+    context.close()
+
+
 @pytest.fixture
-def page(browser, request):
+def page(context, request):
     """A fresh browser page; a screenshot of it is kept in test-artifacts/ after the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
@@ -94,7 +102,7 @@ def page(browser, request):
     try:
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     finally:
-        context.close()
+        page.close()
 
 
 def wait_idle(page, timeout: float = 30_000) -> None:

@@ -20,28 +20,6 @@ TIMINGS: dict[str, float] = {}
 GRAPH = ".st-key-graph .js-plotly-plot"
 
 
-@pytest.fixture(scope="module")
-def context(browser):
-    """One browser context for the module: Streamlit's 4.7 MB Plotly bundle is fetched and
-    compiled once, not once per test (each page still gets its own app session)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    yield context
-    context.close()
-
-
-@pytest.fixture
-def page(context, request):
-    """conftest's `page`, on the shared context: a screenshot lands in test-artifacts/."""
-    page = context.new_page()
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    name = re.sub(r"[^\w.-]+", "_", request.node.name)
-    try:
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    finally:
-        page.close()
-
-
 @pytest.fixture(scope="module", autouse=True)
 def write_timings():
     yield
