@@ -54,7 +54,9 @@ from tests.e2e.conftest import (APP_IDLE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS,  #
 D = 784
 SEED_MAX = 2**32 - 1
 THINK = (0.2, 0.6)  # seconds between a user's clicks, in both phases
-TIMEOUT_MS = 90_000  # a step of a user; under 20 pages on 2 busy cores a first load takes long
+TIMEOUT_MS = 90_000  # one action of a user (a timeout counts as an error)
+OPEN_TIMEOUT_MS = 300_000  # the first load: 40 pages compiling Streamlit's JS on 2 busy cores
+ARRIVAL = 0.25  # seconds between users opening the link, as a hall of students does
 LATENCY_RATIO = 1.5
 PEAK_MEMORY = 1.5 * 2**30
 SOAK_GROWTH = 50 * 2**20
@@ -155,6 +157,11 @@ class Server:
         return {key: int(re.search(rf"^{key}:\s+(\d+) kB", status, re.M).group(1)) * 1024
                 for key in ("VmRSS", "VmHWM")}
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def model_loads(self) -> dict[str, int]:
         return dict(Counter(m.group(1) for line in self.log if (m := MODEL_LOADED.search(line))))
 
@@ -211,11 +218,12 @@ async def timed_click(page, click: str, probes: list[dict]) -> list[float | None
     return result["times"]
 
 
-async def open_page(page, url: str, ready: str, tally: Tally) -> None:
+async def open_page(page, url: str, ready: str, tally: Tally,
+                    timeout: float = OPEN_TIMEOUT_MS) -> None:
     start = time.perf_counter()
-    await page.goto(url)
-    await page.wait_for_selector(APP_IDLE)
-    await page.locator(ready).first.wait_for()
+    await page.goto(url, timeout=timeout)
+    await page.wait_for_selector(APP_IDLE, timeout=timeout)
+    await page.locator(ready).first.wait_for(timeout=timeout)
     tally.page_loads.append((time.perf_counter() - start) * 1e3)
 
 
@@ -291,12 +299,13 @@ async def new_seed(page, seed: int, tally: Tally) -> None:
     await field.fill(str(seed))
     await field.press("Enter")
     await page.locator("[data-testid='stCaptionContainer']", has_text=f"seed {seed}.").wait_for()
-    if await synced(page) != 0:
-        raise AssertionError(f"seed {seed}: the new run does not start at 0")
+    at = await synced(page)
+    if at != 0:
+        raise AssertionError(f"seed {seed}: the new run is at {at}, not 0")
     tally.actions["seed"] += 1
 
 
-async def masks_visit(page, rng: random.Random, tally: Tally) -> None:
+async def masks_visit(page, rng: random.Random, tally: Tally, user: int) -> None:
     await page.locator("[data-testid='stSidebarNavLink']", has_text="Masks").click()
     await page.locator(".st-key-graph .js-plotly-plot").wait_for()
     inputs, hidden = rng.randint(3, 9), f"{rng.randint(2, 9)}, {rng.randint(2, 9)}"
@@ -313,32 +322,41 @@ async def masks_visit(page, rng: random.Random, tally: Tally) -> None:
     await synced(page)
 
 
+async def sampling_visit(page, rng: random.Random, tally: Tally, user: int) -> None:
+    await synced(page)
+    for _ in range(rng.randint(3, 6)):
+        await step(page, tally, user)
+        await think(rng)
+    await play_pause(page, rng.uniform(0.8, 1.6), tally)
+    await think(rng)
+    await new_seed(page, rng.randrange(SEED_MAX), tally)
+
+
 async def app_user(context, url: str, user: int, start_at: asyncio.Event, until: list[float],
                    tally: Tally) -> None:
+    """Step, play and pick a seed on the Sampling page, then change the Masks page and come
+    back (odd users start with the Masks page), until the time is up."""
     rng = random.Random(1000 + user)
     page = await context.new_page()
     tally.watch(page, user)
     start_url = f"{url}/sampling?seed={rng.randrange(SEED_MAX)}"
     await open_page(page, start_url, f"{PLAYER} .count", tally)
     await start_at.wait()
+    visits = [sampling_visit, masks_visit][::-1 if user % 2 else 1]
     while time.monotonic() < until[0]:
         try:
-            await synced(page)
-            for _ in range(rng.randint(3, 6)):
-                await step(page, tally, user)
-                await think(rng)
-            await play_pause(page, rng.uniform(0.8, 1.6), tally)
-            await think(rng)
-            await new_seed(page, rng.randrange(SEED_MAX), tally)
-            if time.monotonic() < until[0]:
-                await masks_visit(page, rng, tally)
+            for visit in visits:
+                await visit(page, rng, tally, user)
             if await exceptions(page):
                 tally.errors.append(f"user {user}: stException on the page")
         except Exception as error:  # Playwright's TimeoutError, ours, a closed page: all errors
             tally.errors.append(f"user {user}: {type(error).__name__}: {str(error)[:300]}")
             tally.actions["recovery"] += 1
+            if tally.actions["recovery"] <= 5:
+                ARTIFACTS.mkdir(exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / f"load-error-{user}-{len(tally.errors)}.png"))
             try:
-                await open_page(page, start_url, f"{PLAYER} .count", tally)
+                await open_page(page, start_url, f"{PLAYER} .count", tally, TIMEOUT_MS)
             except Exception as again:
                 tally.errors.append(f"user {user}: could not reopen: {str(again)[:200]}")
                 return
@@ -346,34 +364,30 @@ async def app_user(context, url: str, user: int, start_at: asyncio.Event, until:
 
 # --- the runs ------------------------------------------------------------------------------------
 
-async def drive(browser, user_fn, url: str, pages: int, seconds: float, tally: Tally,
-                server: Server, rss: list[int]) -> float:
-    """Open `pages` contexts on `url`; once all are loaded, run `user_fn` for `seconds`."""
-    contexts = [await browser.new_context(viewport={"width": 1280, "height": 900})
-                for _ in range(pages)]
-    for context in contexts:
-        context.set_default_timeout(TIMEOUT_MS)
-    start_at, until = asyncio.Event(), [0.0]
-    users = [asyncio.create_task(user_fn(c, url, i, start_at, until, tally))
-             for i, c in enumerate(contexts)]
-    loaded = time.monotonic()
-    while len(tally.page_loads) < pages and not any(u.done() for u in users):
+async def drive(browser, pages: int, seconds: float, phases: list[tuple]) -> float:
+    """For each phase (user_fn, url, tally), `pages` users, each in its own context (a page in
+    a background tab of a shared context gets few animation frames); once every page is
+    loaded, all of them run at once for `seconds`. Returns the seconds loading took."""
+    start_at, until, users = asyncio.Event(), [0.0], []
+    for user_fn, url, tally in phases:
+        for i in range(pages):
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(TIMEOUT_MS)
+            users.append((i, tally, context, asyncio.create_task(
+                user_fn(context, url, i, start_at, until, tally))))
+            await asyncio.sleep(ARRIVAL)
+    began = time.monotonic()
+    while (sum(len(tally.page_loads) for _, _, tally in phases) < len(users)
+           and not any(task.done() for *_, task in users)):
         await asyncio.sleep(0.2)
-    loaded = time.monotonic() - loaded
+    loaded = time.monotonic() - began
     until[0] = time.monotonic() + seconds
     start_at.set()
-
-    async def sample_memory():
-        while True:
-            rss.append(server.memory()["VmRSS"])
-            await asyncio.sleep(1)
-
-    sampler = asyncio.create_task(sample_memory())
-    for user, outcome in enumerate(await asyncio.gather(*users, return_exceptions=True)):
-        if isinstance(outcome, BaseException):
-            tally.errors.append(f"user {user}: {type(outcome).__name__}: {str(outcome)[:300]}")
-    sampler.cancel()
-    for context in contexts:
+    for i, tally, context, task in users:
+        try:
+            await task
+        except Exception as error:
+            tally.errors.append(f"user {i}: {type(error).__name__}: {str(error)[:300]}")
         await context.close()
     return loaded
 
@@ -382,40 +396,55 @@ def load_averages() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
 
+async def sample_memory(server: Server, rss: list[int]) -> None:
+    while True:
+        rss.append(server.memory()["VmRSS"])
+        await asyncio.sleep(1)
+
+
 async def load_run(pages: int, seconds: float, baseline: bool) -> dict:
+    """Every user has a made-viz page and, with `baseline`, a bare-app page, all at once."""
     from playwright.async_api import async_playwright
 
     report: dict = {"kind": "load", "pages": pages, "seconds": seconds, "cpus": os.cpu_count(),
                     "load_average_before": load_averages()}
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            if baseline:
-                bare, tally, rss = Server(ROOT / "tests/load/bare_app.py"), Tally(), []
-                try:
-                    loaded = await drive(browser, bare_user, bare.url, pages, seconds, tally,
-                                         bare, rss)
-                    report["bare"] = phase_report(tally, bare, rss, loaded)
-                finally:
-                    bare.stop()
-            app, tally, rss = Server(ROOT / "app.py"), Tally(), []
+    servers = {"app": Server(ROOT / "app.py")}
+    tallies = {"app": Tally()}
+    phases = [(app_user, servers["app"].url, tallies["app"])]
+    try:
+        if baseline:
+            servers["bare"], tallies["bare"] = Server(ROOT / "tests/load/bare_app.py"), Tally()
+            phases.append((bare_user, servers["bare"].url, tallies["bare"]))
+        cpu_before = {name: server.cpu_seconds() for name, server in servers.items()}
+        rss: list[int] = []
+        sampler = asyncio.create_task(sample_memory(servers["app"], rss))
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                       args=CHROMIUM_ARGS)
             try:
-                loaded = await drive(browser, app_user, app.url, pages, seconds, tally, app, rss)
-                report["app"] = phase_report(tally, app, rss, loaded)
-                report["app"]["model_loads"] = app.model_loads()
+                loaded = await drive(browser, pages, seconds, phases)
             finally:
-                app.stop()
-        finally:
-            await browser.close()
+                await browser.close()
+        sampler.cancel()
+        for name, server in servers.items():
+            report[name] = phase_report(tallies[name], server, rss if name == "app" else [],
+                                        loaded)
+            report[name]["server_cpu_seconds"] = round(
+                server.cpu_seconds() - cpu_before[name], 1)
+        report["app"]["model_loads"] = servers["app"].model_loads()
+    finally:
+        for server in servers.values():
+            server.stop()
     report["load_average_after"] = load_averages()
     return judge(report)
 
 
-def phase_report(tally: Tally, server: Server, rss: list[int], loaded: float) -> dict:
+def phase_report(tally: Tally, server: Server, rss: list[int], loaded: float | None) -> dict:
     memory = server.memory()
     errors = tally.errors + [f"server log: {line[:300]}" for line in server.log_errors()]
     return {"errors": errors, "known_streamlit_404s": tally.known_404,
-            "actions": dict(tally.actions), "all_pages_loaded_s": round(loaded, 1),
+            "actions": dict(tally.actions),
+            "all_pages_loaded_s": None if loaded is None else round(loaded, 1),
             "page_load": summary(tally.page_loads), "step_shown": summary(tally.step_shown),
             "step_answered": summary(tally.step_answered),
             "play_fps": summary([float(f) for f in tally.play_fps]),
@@ -446,6 +475,7 @@ async def soak_run(digits: int = 10) -> dict:
     report: dict = {"kind": "soak", "digits": digits, "load_average_before": load_averages()}
     tally, rss, seed = Tally(), [], 4242
     app = Server(ROOT / "app.py")
+    cpu_before = app.cpu_seconds()
     try:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM,
@@ -473,7 +503,8 @@ async def soak_run(digits: int = 10) -> dict:
             if await exceptions(page):
                 tally.errors.append("stException on the page")
             await browser.close()
-        report["app"] = phase_report(tally, app, rss, 0.0)
+        report["app"] = phase_report(tally, app, rss, None)
+        report["app"]["server_cpu_seconds"] = round(app.cpu_seconds() - cpu_before, 1)
         report["app"]["model_loads"] = app.model_loads()
     finally:
         app.stop()
@@ -501,7 +532,8 @@ def table(report: dict) -> str:
     lines = [f"made-viz {report['kind']} run, {os.cpu_count()} CPUs; load average"
              f" {report['load_average_before']} before, {report['load_average_after']} after"]
     if report["kind"] == "load":
-        lines[0] += f"; {report['pages']} pages for {report['seconds']:g} s each phase"
+        lines[0] += (f"; {report['pages']} users on each app at once for"
+                     f" {report['seconds']:g} s")
     rows = [("", "bare app", "made-viz")]
     app, bare = report["app"], report.get("bare", {})
 
@@ -511,7 +543,8 @@ def table(report: dict) -> str:
     row("errors", "errors", lambda e: str(len(e)))
     row("Streamlit deep-link 404 probes (not errors)", "known_streamlit_404s", str)
     row("actions", "actions", lambda a: ", ".join(f"{n} {k}" for k, n in sorted(a.items())))
-    row("all pages loaded after", "all_pages_loaded_s", lambda s: f"{s:g} s")
+    row("all pages loaded after", "all_pages_loaded_s",
+        lambda s: "-" if s is None else f"{s:g} s")
     row("page load median / p95", "page_load",
         lambda s: f"{ms(s['median_ms'])} / {ms(s['p95_ms'])}")
     row("Step shown: median / p95", "step_shown",
@@ -521,6 +554,7 @@ def table(report: dict) -> str:
     row("Play frames per second: median", "play_fps",
         lambda s: "-" if s["median_ms"] is None else f"{s['median_ms']:.0f}")
     row("server peak memory (VmHWM)", "peak_memory_bytes", mb)
+    row("server CPU time during the run", "server_cpu_seconds", lambda s: f"{s:g} s")
     rows.append(("model loads", "-", ", ".join(f"{k}: {n}" for k, n in app["model_loads"].items())
                  or "none"))
     if "step_vs_bare" in report:
@@ -529,7 +563,7 @@ def table(report: dict) -> str:
                      f"median {ratios['median']:.2f}x, p95 {ratios['p95']:.2f}x"))
     if report["kind"] == "soak":
         rows.append(("RSS after each digit", "-",
-                     " ".join(f"{v / 2**20:.0f}" for v in report["rss_after_each_digit_bytes"])
+                     " ".join(f"{v / 2**20:.1f}" for v in report["rss_after_each_digit_bytes"])
                      + " MB"))
         rows.append(("growth after the first digit", "-", mb(report["growth_after_first_bytes"])))
     width = [max(len(r[i]) for r in rows) for i in range(2)]

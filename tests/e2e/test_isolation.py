@@ -1,0 +1,88 @@
+"""Two sessions at once never see each other's state.
+
+Two browser contexts (two users) open the Sampling page with different seeds and step a
+different number of times, their clicks interleaved, neither waiting for the server between
+clicks. Each must end with its own count, its own server position, and on its canvas exactly
+its own seed's digit: the library's SamplingRun for that seed, drawn up to that count.
+"""
+import re
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from conftest import ARTIFACTS, exceptions, open_app
+
+pytestmark = pytest.mark.e2e
+
+D, SIDE = 784, 28
+SEEDS = {"a": 11, "b": 12}
+# (user, button, pixels): interleaved, so both sessions' reruns overlap on the server
+CLICKS = [("a", "Step", 1)] * 4 + [("b", "Step", 1)] * 2 + [("a", "Step row", 28), ("b", "Step", 1),
+          ("a", "Step", 1), ("b", "Step row", 28), ("b", "Step", 1), ("a", "Step row", 28),
+          ("b", "Step", 1), ("a", "Step", 1)]
+
+# The colour at the centre of every MNIST pixel of the digit canvas (in its shadow root).
+CELL_COLOURS = """canvas => {
+  const ctx = canvas.getContext("2d"), cell = canvas.width / %d;
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  const out = [];
+  for (let i = 0; i < %d; i++) {
+    const x = Math.floor((i %% %d + 0.5) * cell), y = Math.floor((Math.floor(i / %d) + 0.5) * cell);
+    const k = 4 * (y * canvas.width + x);
+    out.push([data[k], data[k + 1], data[k + 2]]);
+  }
+  return out;
+}""" % (SIDE, D, SIDE, SIDE)
+
+
+def shown_digit(page) -> np.ndarray:
+    """Per pixel: 1 drawn as ink, 0 drawn as paper, -1 not drawn yet (tinted, or the next)."""
+    rgb = np.array(page.locator(".made-player canvas.digit").evaluate(CELL_COLOURS))
+    return np.where(rgb.max(axis=1) < 100, 1, np.where(rgb.min(axis=1) >= 254, 0, -1))
+
+
+def expected_digit(seed: int, mask: int, position: int) -> np.ndarray:
+    from made_viz import sampling
+    from made_viz.checkpoint import load_pretrained
+
+    model, _ = load_pretrained("mnist")
+    run = sampling.SamplingRun(model, seed=seed, mask=mask)
+    return np.where(run.rank < position, run.final_image, -1)
+
+
+def test_two_sessions_stepping_at_once_see_only_their_own_digit(browser, app_url):
+    contexts = {user: browser.new_context(viewport={"width": 1400, "height": 1000})
+                for user in SEEDS}
+    pages = {user: context.new_page() for user, context in contexts.items()}
+    try:
+        for user, page in pages.items():
+            open_app(page, f"{app_url}/sampling?seed={SEEDS[user]}")
+            expect(page.locator(".made-player .count")).to_have_text(f"0 / {D} pixels")
+        counts = dict.fromkeys(SEEDS, 0)
+        for user, button, pixels in CLICKS:
+            counts[user] += pixels
+            pages[user].get_by_role("button", name=button, exact=True).click()
+            expect(pages[user].locator(".made-player .count")).to_have_text(
+                f"{counts[user]} / {D} pixels")
+        assert counts["a"] != counts["b"]
+        for user, page in pages.items():
+            expect(page.locator(".st-key-sampling_history input[type=range]")).to_have_value(
+                str(counts[user]), timeout=30_000)  # the server's run, caught up
+            expect(page.locator(".made-player .count")).to_have_text(f"{counts[user]} / {D} pixels")
+            caption = page.get_by_text(re.compile(r"^Mask \d+ of \d+")).inner_text()
+            mask = int(re.match(r"Mask (\d+)", caption).group(1))
+            assert f"seed {SEEDS[user]}." in page.locator("[data-testid='stCaptionContainer']",
+                                                          has_text="order, seed").inner_text()
+            shown = shown_digit(page)
+            expected = expected_digit(SEEDS[user], mask, counts[user])
+            other = "b" if user == "a" else "a"
+            assert np.array_equal(shown, expected), f"user {user} does not see its own digit"
+            assert not np.array_equal(shown, expected_digit(SEEDS[other], mask, counts[user]))
+            assert exceptions(page) == []
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for user, page in pages.items():
+            page.screenshot(path=str(ARTIFACTS / f"isolation-{user}.png"))
+        for context in contexts.values():
+            context.close()
