@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -104,6 +105,34 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, scalars:
     optimizer.load_state_dict({"state": state, "param_groups": scalars["param_groups"]})
 
 
+def _architecture(model: MADE) -> tuple:
+    return model.D, tuple(model.hidden_sizes), model.num_masks, model.direct
+
+
+def _resume(last: Path, model: MADE, optimizer) -> dict:
+    """Load the resumable state into model and optimizer; its progress. A state that does
+    not fit this run or is cut short raises CheckpointError naming it (one line, no traceback)."""
+    resumed, _ = checkpoint.load(last)
+    saved, asked = _architecture(resumed), _architecture(model)
+    if saved != asked:
+        raise checkpoint.CheckpointError(
+            f"{last}: the saved state is a MADE with (D, hidden, masks, direct) = {saved}, this"
+            f" run asks for {asked}; resume with the same settings or drop --resume")
+    def attempt(where: Path, action):
+        try:
+            return action()
+        except (SafetensorError, ValueError, KeyError, TypeError, RuntimeError, OSError) as error:
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            raise checkpoint.CheckpointError(f"{where}: cannot resume from it ({reason})") from None
+
+    progress_file, optimizer_file = last / "progress.json", last / "optimizer.safetensors"
+    progress = attempt(progress_file, lambda: json.loads(progress_file.read_text()))
+    tensors = attempt(optimizer_file, lambda: load_file(optimizer_file))
+    attempt(last, lambda: (model.load_state_dict(resumed.state_dict()),
+                           _restore_optimizer(optimizer, tensors, progress.pop("optimizer"))))
+    return progress
+
+
 def save_state(directory: Path, model: MADE, optimizer, progress: dict, metrics: dict) -> None:
     """The resumable state: weights, optimizer moments, and where training stands."""
     checkpoint.save(model, directory, metrics)
@@ -136,11 +165,7 @@ def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str | dict
     progress = {"epoch": 0, "best_valid": math.inf, "best_epoch": 0, "history": [],
                 "wall_seconds": 0.0}
     if config.resume and (last / "progress.json").is_file():
-        resumed, _ = checkpoint.load(last)
-        model.load_state_dict(resumed.state_dict())
-        progress = json.loads((last / "progress.json").read_text())
-        _restore_optimizer(optimizer, load_file(last / "optimizer.safetensors"),
-                           progress.pop("optimizer"))
+        progress = _resume(last, model, optimizer)
         log(f"resumed from {last} after epoch {progress['epoch']}")
     started = time.time() - progress["wall_seconds"]
     n_train = len(x["train"])

@@ -292,7 +292,18 @@ function tick(S, now) {
 // this code is not running (tests without a browser), the buttons work on the server as usual.
 function onClick(S, event) {
   const button = event.target instanceof Element ? event.target.closest("button") : null;
-  if (!button || button.disabled || S.playing) return;
+  if (!button || button.disabled) return;
+  const play = S.data.keys && S.data.keys.play;
+  if (play && button.closest(`.st-key-${play}`) && S.data.playing && !S.playing
+      && S.inflight.length) {
+    // "Pause" clicked after playback ended here, before the server heard of the end (the
+    // label is a rerun behind). Sent on, it would start the run over: nothing plays, so
+    // there is nothing to pause.
+    event.preventDefault();
+    event.stopPropagation();
+    return;
+  }
+  if (S.playing) return;
   for (const [key, move] of Object.entries(S.data.buttons || {})) {
     if (!button.closest(`.st-key-${key}`)) continue;
     event.preventDefault();

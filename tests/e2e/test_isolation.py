@@ -5,6 +5,7 @@ different number of times, their clicks interleaved, neither waiting for the ser
 clicks. Each must end with its own count, its own server position, and on its canvas exactly
 its own seed's digit: the library's SamplingRun for that seed, drawn up to that count.
 """
+import functools
 import re
 
 import numpy as np
@@ -17,10 +18,11 @@ pytestmark = pytest.mark.e2e
 
 D, SIDE = 784, 28
 SEEDS = {"a": 11, "b": 12}
-# (user, button, pixels): interleaved, so both sessions' reruns overlap on the server
-CLICKS = [("a", "Step", 1)] * 4 + [("b", "Step", 1)] * 2 + [("a", "Step row", 28), ("b", "Step", 1),
-          ("a", "Step", 1), ("b", "Step row", 28), ("b", "Step", 1), ("a", "Step row", 28),
-          ("b", "Step", 1), ("a", "Step", 1)]
+# (user, button, pixels): interleaved, so both sessions' reruns overlap on the server; far
+# enough (about 12 rows) that both digits have ink to tell them apart.
+CLICKS = ([("a", "Step", 1)] * 4 + [("b", "Step", 1)] * 2
+          + [(user, "Step row", 28) for _ in range(12) for user in "ab"]
+          + [("a", "Step", 1), ("b", "Step row", 28), ("a", "Step", 1)])
 
 # The colour at the centre of every MNIST pixel of the digit canvas (in its shadow root).
 CELL_COLOURS = """canvas => {
@@ -42,13 +44,25 @@ def shown_digit(page) -> np.ndarray:
     return np.where(rgb.max(axis=1) < 100, 1, np.where(rgb.min(axis=1) >= 254, 0, -1))
 
 
-def expected_digit(seed: int, mask: int, position: int) -> np.ndarray:
-    from made_viz import sampling
+def shown_mask(page) -> int:
+    """Which of the model's masks the page says the seed picked ("Mask 3 of 8...")."""
+    caption = page.get_by_text(re.compile(r"^Mask \d+ of \d+")).inner_text()
+    return int(re.match(r"Mask (\d+)", caption).group(1))
+
+
+@functools.cache
+def bundled_model():
     from made_viz.checkpoint import load_pretrained
 
-    model, _ = load_pretrained("mnist")
-    run = sampling.SamplingRun(model, seed=seed, mask=mask)
-    return np.where(run.rank < position, run.final_image, -1)
+    return load_pretrained("mnist")[0]
+
+
+def expected_digit(seed: int, mask: int, position: int) -> np.ndarray:
+    """The library's digit for this seed and mask, drawn up to `position` (-1 after)."""
+    from made_viz import sampling
+
+    run = sampling.SamplingRun(bundled_model(), seed=seed, mask=mask)
+    return np.where(run.rank < position, run.final_image.astype(np.int64), -1)
 
 
 def test_two_sessions_stepping_at_once_see_only_their_own_digit(browser, app_url):
@@ -66,19 +80,20 @@ def test_two_sessions_stepping_at_once_see_only_their_own_digit(browser, app_url
             expect(pages[user].locator(".made-player .count")).to_have_text(
                 f"{counts[user]} / {D} pixels")
         assert counts["a"] != counts["b"]
+        masks = {user: shown_mask(page) for user, page in pages.items()}
         for user, page in pages.items():
             expect(page.locator(".st-key-sampling_history input[type=range]")).to_have_value(
                 str(counts[user]), timeout=30_000)  # the server's run, caught up
             expect(page.locator(".made-player .count")).to_have_text(f"{counts[user]} / {D} pixels")
-            caption = page.get_by_text(re.compile(r"^Mask \d+ of \d+")).inner_text()
-            mask = int(re.match(r"Mask (\d+)", caption).group(1))
             assert f"seed {SEEDS[user]}." in page.locator("[data-testid='stCaptionContainer']",
                                                           has_text="order, seed").inner_text()
             shown = shown_digit(page)
-            expected = expected_digit(SEEDS[user], mask, counts[user])
             other = "b" if user == "a" else "a"
+            expected = expected_digit(SEEDS[user], masks[user], counts[user])
+            others = expected_digit(SEEDS[other], masks[other], counts[user])
+            assert not np.array_equal(expected, others)  # else the check below proves nothing
             assert np.array_equal(shown, expected), f"user {user} does not see its own digit"
-            assert not np.array_equal(shown, expected_digit(SEEDS[other], mask, counts[user]))
+            assert (expected == 1).sum() > 10  # some ink is drawn
             assert exceptions(page) == []
     finally:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -3,11 +3,13 @@
     .venv/bin/python -m tests.load.lecture_hall --pages 20 --seconds 60
     .venv/bin/python -m tests.load.lecture_hall --soak     # one session draws ten digits
 
-Load. Starts `streamlit run` for the bare one-button app (bare_app.py) and for app.py on free
-ports, and one Chromium with one context (one app session) per page. First every page clicks
-the bare app's button for S seconds; then every page uses made-viz for S seconds: on the
-Sampling page it steps, plays, pauses and picks a new seed; on the Masks page it changes D and
-the hidden sizes. The same think time (0.2-0.6 s) follows every click in both phases.
+Load. Starts `streamlit run` for app.py and for the bare one-button app (bare_app.py) on free
+ports, and one Chromium. N users use made-viz, each in a context (an app session) of its own:
+on the Sampling page a user steps, plays, pauses and picks a new seed; on the Masks page it
+changes D and the hidden sizes (odd users start there). At the same time N more users click
+the bare app's button, so both apps are measured under the same load, on the same machine, in
+the same seconds. The same think time (0.2-0.6 s) follows every click on both apps. The S
+seconds start once every page has loaded.
 
 A click is timed in the page (performance.now, checked once per animation frame, so "shown"
 means "in the next frame painted"): for the Sampling page's Step, until the player shows the
@@ -96,7 +98,9 @@ TIMED_CLICK = """async ({click, probes, timeout}) => {
   return await new Promise((resolve) => {
     const check = () => {
       const now = performance.now();
-      probes.forEach((p, i) => { if (times[i] === null && read(p, i) === p.expect) times[i] = now - start; });
+      probes.forEach((p, i) => {
+        if (times[i] === null && read(p, i) === p.expect) times[i] = now - start;
+      });
       if (times.every((t) => t !== null) || now - start > timeout) resolve({times});
       else requestAnimationFrame(check);
     };
@@ -175,7 +179,7 @@ class Server:
 
 @dataclass
 class Tally:
-    """What the pages of one phase measured and what went wrong."""
+    """What the pages of one app measured and what went wrong."""
     step_shown: list[float] = field(default_factory=list)
     step_answered: list[float] = field(default_factory=list)
     page_loads: list[float] = field(default_factory=list)
@@ -354,7 +358,8 @@ async def app_user(context, url: str, user: int, start_at: asyncio.Event, until:
             tally.actions["recovery"] += 1
             if tally.actions["recovery"] <= 5:
                 ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=str(ARTIFACTS / f"load-error-{user}-{len(tally.errors)}.png"))
+                shot = ARTIFACTS / f"load-error-{user}-{len(tally.errors)}.png"
+                await page.screenshot(path=str(shot))
             try:
                 await open_page(page, start_url, f"{PLAYER} .count", tally, TIMEOUT_MS)
             except Exception as again:

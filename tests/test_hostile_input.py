@@ -1,0 +1,283 @@
+"""Hostile input: every text field and every URL parameter of both pages, fuzzed.
+
+Huge, negative, non-numeric, Unicode-digit, markup and 10,000-character values, in the link
+and typed, and unknown parameters. Each bad value gets a warning that names its field and the
+allowed values and falls back (a link to the defaults, a typed value to the last valid one);
+nothing raises. The parsers the pages use are fuzzed with hypothesis here where
+tests/test_parsers.py does not already (parse_int, parse_unit and the pages' own wrappers).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from made_viz import checkpoint, figures
+from made_viz.masks import build_masks
+from made_viz.ui import masks_page
+from made_viz.ui.widgets import parse_int
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+FUZZ = settings(max_examples=200, deadline=None)
+APP_FUZZ = settings(max_examples=40, deadline=None)
+
+HOSTILE = [
+    "-1", "-99999999999999999999", "9" * 30, "1e309", "NaN", "inf", "0x10", "1.5", "abc",
+    "\u0663",  # ARABIC-INDIC DIGIT THREE: str.isdigit() says yes, the parsers must say no
+    "\uff15",  # FULLWIDTH DIGIT FIVE
+    "\u00b2",  # SUPERSCRIPT TWO: isdigit() yes, int() no
+    "+-5", "x\u0663", "\u202e5", "\x00",
+    "a" * 10_000, "1" * 10_000, "5," * 5_000,
+    "<script>alert(1)</script>", "[Log in](https://e.invalid)", "https://e.invalid",
+    "www.e.invalid", "me@e.invalid", "$\\huge{x}$", "../../../etc/passwd",
+]
+IDS = [repr(v[:12]) + (f"x{len(v)}" if len(v) > 12 else "") for v in HOSTILE]
+
+# Masks page: URL parameter -> (the field's label, the allowed values its warning must name),
+# for the default view (D = 4, K = 1).
+MASKS_FIELDS = {
+    "D": ("D (inputs)", "1..1024"),
+    "hidden": ("hidden sizes", "1..2048"),
+    "ordering": ("ordering", "natural, reverse, random, columns, custom"),
+    "degrees": ("hidden degrees", "random, equal"),
+    "seed": ("seed", "0..2147483647"),
+    "direct": ("direct connections", "true or false"),
+    "K": ("number of masks K", "1..32"),
+    "mask": ("mask shown", "0..0"),
+    "unit": ("highlighted unit", "x0..x3"),
+    "gen": ("order rows and columns by generation order", "true or false"),
+}
+MASKS_TEXT_FIELDS = ("D", "hidden", "seed", "K", "mask", "unit")
+DEFAULT_VIEW = "**D = 4, hidden 5, 5, natural ordering, random degrees, direct off; mask 0 of 1"
+
+
+def sampling_fields() -> dict[str, tuple[str, str]]:
+    return {"model": ("model", ", ".join(checkpoint.list_pretrained())),
+            "ordering": ("ordering", "natural"),
+            "seed": ("seed", "0..4294967295"),
+            "lecture": ("Lecture mode", "true or false")}
+
+
+def open_masks(**query) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(query)
+    return at.run()
+
+
+def open_sampling(**query) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    # AppTest.switch_page() wants a page file, and our pages are functions: request the page
+    # by the hash st.Page gives it (its url_path), as a browser opening /sampling would.
+    at._page_hash = calc_hash("sampling")
+    at.query_params.update(query)
+    at.run()
+    assert [t.value for t in at.title] == ["Sampling studio"]
+    return at
+
+
+def warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def masks_view(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("**D = "))
+
+
+def assert_named(shown: list[str], label: str, allowed: str) -> None:
+    """One warning names the field (its bold label) and what it allows."""
+    hits = [w for w in shown if w.startswith(f"**{label}**")]
+    assert hits, f"no warning names {label!r}: {shown}"
+    assert any(allowed in w for w in hits), f"{label!r} warning lacks {allowed!r}: {hits}"
+
+
+def live_links(markdown: str) -> list[str]:
+    """What Markdown would turn into a link: [text](url), a bare URL, www. or an email."""
+    text = re.sub(r"`[^`]*`", "", markdown)  # code spans show their text as it is
+    return re.findall(r"(?<!\\)\]\(|[A-Za-z]://|www\.|\w@\w", text)
+
+
+def assert_calm(at: AppTest) -> None:
+    """No exception, no error box, no warning echoing a huge value whole, and no link a
+    crafted URL could put into the page (a lecture link must not show a "Log in" link)."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert all(len(w) < 600 for w in warnings(at)), max(warnings(at), key=len)[:300]
+    assert not [w for w in warnings(at) if live_links(w)], [
+        w for w in warnings(at) if live_links(w)]
+
+
+# --- links -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_masks_link_with_a_hostile_value_in_every_parameter(value):
+    at = open_masks(**dict.fromkeys(MASKS_FIELDS, value))
+    assert_calm(at)
+    for label, allowed in MASKS_FIELDS.values():
+        assert_named(warnings(at), label, allowed)
+    assert masks_view(at).startswith(DEFAULT_VIEW)
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_masks_link_with_a_hostile_custom_permutation(value):
+    at = open_masks(ordering="custom", perm=value)
+    assert_calm(at)
+    assert_named(warnings(at), "custom permutation", "each of 0..3 once")
+    assert masks_view(at).startswith("**D = 4, hidden 5, 5, custom ordering")
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_sampling_link_with_a_hostile_value_in_every_parameter(value):
+    fields = sampling_fields()
+    at = open_sampling(**dict.fromkeys(fields, value))
+    assert_calm(at)
+    for label, allowed in fields.values():
+        assert_named(warnings(at), label, allowed)
+    name, _, seed = at.session_state["sampling_run_key"]
+    assert (name, seed) == ("mnist", 0)  # the defaults
+
+
+def test_unknown_and_repeated_parameters_are_harmless():
+    junk = {"utm_source": "x" * 10_000, "__proto__": "1", "constructor": "x", "x[]": "1",
+            "sampling_history": "-3", "sampling_view": "nope", "sampling_speed": "999",
+            "sampling_run": "x", "_last_valid_D": "999", "_masks_last_network": "x"}
+    at = open_masks(**junk, D="5")
+    assert_calm(at)
+    assert not warnings(at) and masks_view(at).startswith("**D = 5, hidden 5, 5")
+    assert at.session_state["_last_valid_D"] == 5  # the URL cannot write session state
+    at = open_sampling(**junk, seed="7")
+    assert_calm(at)
+    assert not warnings(at)
+    run = at.session_state["sampling_run"]
+    assert at.session_state["sampling_run_key"][2] == 7 and run.position == 0
+    assert at.session_state["sampling_view"] == "Step by step"
+    # A repeated parameter: the last value counts, as in st.query_params.
+    at = open_masks(D=["5", "abc"])
+    assert_calm(at)
+    assert_named(warnings(at), "D (inputs)", "1..1024")
+    assert masks_view(at).startswith("**D = 4")
+
+
+# --- typed values ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", MASKS_TEXT_FIELDS)
+def test_masks_typed_hostile_values_keep_the_last_valid_view(key):
+    at = open_masks(D="6", hidden="3, 3", K="2", mask="1", seed="9")
+    good = masks_view(at)
+    assert good.startswith("**D = 6, hidden 3, 3") and not warnings(at)
+    label = MASKS_FIELDS[key][0]
+    allowed = {"mask": "0..1", "unit": "x0..x5"}.get(key, MASKS_FIELDS[key][1])
+    for value in HOSTILE:
+        at.text_input(key=key).set_value(value).run()
+        assert_calm(at)
+        assert_named(warnings(at), label, allowed)
+        assert masks_view(at) == good, value[:20]
+
+
+def test_masks_typed_hostile_permutation_keeps_the_last_valid_one():
+    at = open_masks(ordering="custom", perm="3 1 0 2")
+    good = masks_view(at)
+    assert "custom ordering" in good and not warnings(at)
+    for value in HOSTILE:
+        at.text_input(key="perm").set_value(value).run()
+        assert_calm(at)
+        assert_named(warnings(at), "custom permutation", "each of 0..3 once")
+        assert masks_view(at) == good
+
+
+def test_sampling_typed_hostile_seeds_keep_the_last_valid_digit():
+    at = open_sampling(seed="123")
+    key = at.session_state["sampling_run_key"]
+    assert key[2] == 123
+    at.button(key="sampling_step_row").click().run()
+    for value in HOSTILE:
+        at.text_input(key="seed").set_value(value).run()
+        assert_calm(at)
+        assert_named(warnings(at), "seed", "0..4294967295")
+        assert at.session_state["sampling_run_key"] == key
+        assert at.session_state["sampling_run"].position == 28  # the run was not even reset
+
+
+@APP_FUZZ
+@given(text=st.text(max_size=40) | st.sampled_from(HOSTILE))
+def test_any_typed_D_is_taken_exactly_or_named_and_refused(text):
+    at = _fuzz_app()
+    before = masks_view(at)
+    at.text_input(key="D").set_value(text).run()
+    assert_calm(at)
+    if (re.fullmatch(r"\s*[+]?0*[1-9][0-9]{0,3}\s*", text) and len(text.strip()) <= 12
+            and int(text) <= 1024):
+        assert masks_view(at).startswith(f"**D = {int(text)},")
+    else:
+        assert_named(warnings(at), "D (inputs)", "1..1024")
+        assert masks_view(at) == before
+
+
+_FUZZ_APP: list[AppTest] = []
+
+
+def _fuzz_app() -> AppTest:
+    """One Masks page for all the fuzzed values (a fresh one per example costs 0.2 s)."""
+    if not _FUZZ_APP:
+        _FUZZ_APP.append(open_masks(hidden="3"))
+    return _FUZZ_APP[0]
+
+
+# --- the parsers behind the fields (hypothesis) -------------------------------------------------
+
+@FUZZ
+@given(text=st.text(max_size=30) | st.sampled_from(HOSTILE),
+       low=st.integers(-5, 5), span=st.integers(0, 10**10))
+def test_parse_int_takes_ascii_decimals_in_range_and_names_field_and_range_otherwise(
+        text, low, span):
+    high = low + span
+    try:
+        value = parse_int(text, "my field", low, high)
+    except ValueError as error:
+        message = str(error)
+        assert message.startswith("my field") and f"{low}..{high}" in message, message
+        assert len(message) < 200
+    else:
+        assert re.fullmatch(r"\s*[+-]?[0-9]+\s*", text), f"{text!r} was taken as {value}"
+        assert value == int(text.strip()) and low <= value <= high
+
+
+@FUZZ
+@given(value=st.integers(0, 2**32 - 1), pad=st.sampled_from(["", " ", "\t", "  "]))
+def test_parse_int_round_trips(value, pad):
+    assert parse_int(f"{pad}{value}{pad}", "seed", 0, 2**32 - 1) == value
+
+
+UNIT_MASKS = build_masks(5, (4, 3), seed=0)
+
+
+@FUZZ
+@given(text=st.text(max_size=20)
+       | st.from_regex(r"[xohXOH][0-9\u0660-\u0669.]{1,5}", fullmatch=True))
+def test_parse_unit_takes_only_unit_names_in_range(text):
+    try:
+        unit = figures.parse_unit(text, UNIT_MASKS)
+    except ValueError as error:
+        assert str(error).startswith("highlighted unit"), str(error)
+    else:
+        if unit is None:
+            assert not text.strip()
+            return
+        layer, index = unit
+        assert re.fullmatch(r"\s*([xXoO][0-9]+|[hH][0-9]+\.[0-9]+)\s*", text), text
+        assert 0 <= layer <= 3 and 0 <= index < (5, 4, 3, 5)[layer]
+
+
+@FUZZ
+@given(text=st.text(alphabet="0123456789 ,;-+x\u0663", max_size=40) | st.text(max_size=30))
+def test_page_hidden_sizes_are_bounded_or_named(text):
+    try:
+        sizes = masks_page.parse_page_hidden(text)
+    except ValueError as error:
+        assert str(error).startswith("hidden sizes"), str(error)
+    else:
+        assert len(sizes) <= masks_page.MAX_LAYERS
+        assert all(1 <= s <= masks_page.MAX_UNITS for s in sizes)
