@@ -7,6 +7,7 @@ width = number of weights) and big matrices as PNG images, so a figure stays wel
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -15,6 +16,16 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .masks import MaskSet
+
+# Plotly checks every property it is given, which costs more than building the figure (up to
+# ~100 ms for the mask heatmaps, on every new network): these figures are built from values
+# known to be valid, so they skip the check. Titles are dicts ({"text": ...}) for that reason.
+_Figure = functools.partial(go.Figure, _validate=False)
+# Scatter traces keep the check: unchecked, the graph's numpy arrays reach the browser as
+# lists, and a page with direct arcs and a highlight then never settled (reran without end).
+_Scatter = go.Scatter
+_Heatmap = functools.partial(go.Heatmap, _validate=False)
+_Image = functools.partial(go.Image, _validate=False)
 
 # ---------------------------------------------------------------------------------------------
 # Masks: the connectivity graph
@@ -278,7 +289,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         name = "on a path through the selected unit" if lit else "kept weight (mask = 1)"
         color = LIT_COLOR if lit else (EDGE_DIM if dimmed else EDGE_COLOR)
         if name not in legend_done:  # a swatch in full colour, even when the lines are dimmed
-            traces.append(go.Scatter(x=[None], y=[None], mode="lines", name=name,
+            traces.append(_Scatter(x=[None], y=[None], mode="lines", name=name,
                                      hoverinfo="skip", legendgroup=name,
                                      line=dict(color=LIT_COLOR if lit else EDGE_COLOR, width=2)))
             legend_done.add(name)
@@ -288,7 +299,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         for w in np.unique(level):
             pick = level == w
             xs, ys = _segments(l, columns[l].y[ins[pick]], l + 1, columns[l + 1].y[outs[pick]])
-            traces.append(go.Scatter(
+            traces.append(_Scatter(
                 x=xs, y=ys, mode="lines", hoverinfo="skip", name=name,
                 legendgroup=name, showlegend=False,
                 line=dict(color=color, width=(1.2 * w if lit else 0.9 * w) if grouped
@@ -315,11 +326,11 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                 xs, ys = _arcs(0, columns[0].y[ins[pick]], last, columns[last].y[outs[pick]], top)
                 name = "direct connection (input → output)"
                 if name not in legend_done:
-                    traces.append(go.Scatter(x=[None], y=[None], mode="lines", name=name,
+                    traces.append(_Scatter(x=[None], y=[None], mode="lines", name=name,
                                              hoverinfo="skip", legendgroup=name, line=dict(
                                                  color=DIRECT_COLOR, width=2, dash="dot")))
                     legend_done.add(name)
-                traces.append(go.Scatter(
+                traces.append(_Scatter(
                     x=xs, y=ys, mode="lines", hoverinfo="skip", name=name, legendgroup=name,
                     showlegend=False,
                     line=dict(color=color, width=(2.2 if lit else 1.2) * w, dash="dot")))
@@ -366,11 +377,11 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                    "dead": "dead unit: no input-to-output path (hover for why)"})[kind]
         # The legend gets its own point-less entry: a node trace's swatch would take the colour
         # of its first point, which may be faded.
-        traces.append(go.Scatter(
+        traces.append(_Scatter(
             x=[None], y=[None], mode="markers", name=legend, hoverinfo="skip",
             marker=dict(size=12, color=color, line=dict(width=1.5, color=DEAD_LINE
                                                           if kind == "dead" else "white"))))
-        traces.append(go.Scatter(
+        traces.append(_Scatter(
             x=xs, y=ys, mode="markers" if grouped else "markers+text", text=texts, name=legend,
             customdata=custom, showlegend=False,
             hovertext=hovers, hoverinfo="text", textposition="middle center",
@@ -394,7 +405,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             labels = [_conditional_label(masks, o) for o in range(masks.D)]
         faded = [1.0 if lit_units is None or lit_units[layer][m].any() else 0.35
                  for m in column.members]
-        traces.append(go.Scatter(
+        traces.append(_Scatter(
             x=[layer + side] * len(labels), y=column.y.round(3).tolist(), mode="text",
             text=labels, textposition=pos, hoverinfo="skip", showlegend=False,
             textfont=dict(size=12 if grouped else max(10, min(16, base_size * 0.55)),
@@ -414,7 +425,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                  " units, line width = number of weights"
                  + ("; direct connections shown for the selected unit only." if masks.direct
                     else ".")))
-    figure = go.Figure(traces)
+    figure = _Figure(traces)
     arc_top = max((float(np.nanmax(t.y)) for t in traces
                    if t.line.dash == "dot" and t.showlegend is False), default=top - 0.9)
     ymax = max(top - 0.9, arc_top) + 0.6
@@ -514,7 +525,7 @@ def _image_trace(rgb: np.ndarray, x_title: str, y_title: str,
                  extent: tuple[int, int]) -> go.Image:
     """An RGB array as one PNG image trace spanning `extent` = (columns, rows) of the matrix."""
     rows, cols = rgb.shape[:2]
-    return go.Image(source=png_data_uri(rgb), x0=-0.5 + extent[0] / cols / 2, dx=extent[0] / cols,
+    return _Image(source=png_data_uri(rgb), x0=-0.5 + extent[0] / cols / 2, dx=extent[0] / cols,
                     y0=-0.5 + extent[1] / rows / 2, dy=extent[1] / rows,
                     hovertemplate=f"{x_title} ≈ %{{x:.0f}}<br>{y_title} ≈ %{{y:.0f}}"
                                   "<extra></extra>")
@@ -534,7 +545,7 @@ def png_data_uri(rgb: np.ndarray) -> str:
 
 def _image_figure(rgb: np.ndarray, x_title: str, y_title: str,
                   extent: tuple[int, int]) -> go.Figure:
-    figure = go.Figure(_image_trace(rgb, x_title, y_title, extent))
+    figure = _Figure(_image_trace(rgb, x_title, y_title, extent))
     figure.update_xaxes(range=[-0.5, extent[0] - 0.5])
     figure.update_yaxes(range=[extent[1] - 0.5, -0.5])
     return figure
@@ -546,9 +557,9 @@ def _finish_matrix(figure: go.Figure, title: str, x_title: str, y_title: str,
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
         margin=dict(l=10, r=10, t=80, b=10), font=dict(FONT, size=13), plot_bgcolor="white",
         paper_bgcolor="white")
-    figure.update_xaxes(title=x_title, side="bottom", showgrid=False, zeroline=False,
+    figure.update_xaxes(title=dict(text=x_title), side="bottom", showgrid=False, zeroline=False,
                         constrain="domain", automargin=True)
-    figure.update_yaxes(title=y_title, showgrid=False, zeroline=False, automargin=True,
+    figure.update_yaxes(title=dict(text=y_title), showgrid=False, zeroline=False, automargin=True,
                         constrain="domain", scaleanchor="x" if square else None)
     if not figure.layout.yaxis.range:
         figure.update_yaxes(autorange="reversed")
@@ -562,57 +573,62 @@ def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
     Mask W_l has the weight's (out, in) shape: rows = units above, columns = units below.
     by_degree sorts every layer's units by degree (inputs by their place in the ordering).
     """
-    from plotly.subplots import make_subplots
     last = layer_count(masks) - 1
     short = ["x", *[f"h{k}" for k in range(1, last)], "out"]
     count = len(masks.layer_masks)
-    titles = []
-    for l in range(count):
-        rule = f"m({short[l + 1]}) {'>' if l + 1 == last else '≥'} m({short[l]})"
-        titles.append(f"<b>W{l + 1}</b>: {short[l]} → {short[l + 1]}<br><span style='font-size:"
-                      f"12px;color:#666'>1 where {rule}</span>")
+    # The subplot grid is laid out here as one layout dict (as make_subplots would lay it out):
+    # make_subplots and per-subplot updates cost ~50 ms a figure in Plotly's object machinery.
     widths = [m.shape[1] for m in masks.layer_masks]
-    figure = make_subplots(rows=1, cols=count, subplot_titles=titles,
-                           column_widths=[w / sum(widths) for w in widths],
-                           horizontal_spacing=0.12 / max(count - 1, 1) + 0.04)
+    spacing = 0.12 / max(count - 1, 1) + 0.04 if count > 1 else 0.0
+    room = 1 - spacing * (count - 1)
+    left = np.concatenate([[0.0], np.cumsum(widths)[:-1]]) / sum(widths) * room
     small = all(max(m.shape) <= 16 for m in masks.layer_masks)
+    traces, layout, annotations = [], {}, []
     for l, mask in enumerate(masks.layer_masks):
+        x0 = float(left[l] + spacing * l)
+        domain = [x0, min(1.0, x0 + widths[l] / sum(widths) * room)]
+        suffix = "" if l == 0 else str(l + 1)
+        rule = f"m({short[l + 1]}) {'>' if l + 1 == last else '≥'} m({short[l]})"
+        annotations.append(dict(
+            text=f"<b>W{l + 1}</b>: {short[l]} → {short[l + 1]}<br><span style='font-size:"
+                 f"12px;color:#666'>1 where {rule}</span>",
+            x=sum(domain) / 2, y=1.0, xref="paper", yref="paper", xanchor="center",
+            yanchor="bottom", showarrow=False, font=dict(size=15), yshift=8))
         rows_deg, cols_deg = masks.layer_degrees(l + 1), masks.layer_degrees(l)
         rows = degree_sort(rows_deg) if by_degree else np.arange(mask.shape[0])
         cols = degree_sort(cols_deg) if by_degree else np.arange(mask.shape[1])
         shown = mask[np.ix_(rows, cols)]
         x_title, y_title = f"{short[l]} unit", f"{short[l + 1]} unit"
+        unit_words = " · m" if small else ""
+        xaxis = dict(domain=domain, anchor=f"y{suffix}", showgrid=False, zeroline=False,
+                     automargin=True, title=dict(text=x_title + unit_words, standoff=4))
+        yaxis = dict(domain=[0.0, 1.0], anchor=f"x{suffix}", showgrid=False, zeroline=False,
+                     automargin=True, title=dict(text=y_title + unit_words, standoff=2))
         if max(shown.shape) <= HEATMAP_MAX_SIDE:
             def names(layer, units, degrees):
                 return [f"{unit_name(masks, layer, int(u))}·{int(degrees[u])}" for u in units]
-            x_names, y_names = names(l, cols, cols_deg), names(l + 1, rows, rows_deg)
             gap = int(max(shown.shape) <= 16)
             # Unit names as categories: the hover names both ends without a string per cell.
-            figure.add_trace(go.Heatmap(
-                z=shown, x=x_names, y=y_names, showscale=False, zmin=0, zmax=1, xgap=gap,
-                ygap=gap, hovertemplate="%{y} ← %{x}: mask %{z}<extra></extra>",
-                colorscale=[[0, "rgb(%d,%d,%d)" % EMPTY_RGB], [1, "rgb(%d,%d,%d)" % KEPT_RGB]]),
-                row=1, col=l + 1)
-            figure.update_xaxes(type="category", showticklabels=small, tickangle=-90,
-                                row=1, col=l + 1)
-            figure.update_yaxes(type="category", showticklabels=small, autorange="reversed",
-                                row=1, col=l + 1)
+            traces.append(_Heatmap(
+                z=shown.tolist(), x=names(l, cols, cols_deg), y=names(l + 1, rows, rows_deg),
+                showscale=False, zmin=0, zmax=1, xgap=gap, ygap=gap,
+                hovertemplate="%{y} ← %{x}: mask %{z}<extra></extra>",
+                colorscale=[[0, "rgb(%d,%d,%d)" % EMPTY_RGB], [1, "rgb(%d,%d,%d)" % KEPT_RGB]],
+                xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+            xaxis.update(type="category", showticklabels=small, tickangle=-90)
+            yaxis.update(type="category", showticklabels=small, autorange="reversed")
         else:
             shrunk = _block_max(shown, IMAGE_MAX_SIDE)
             rgb = np.where(shrunk[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
-            figure.add_trace(_image_trace(rgb, x_title, y_title, (shown.shape[1], shown.shape[0])),
-                             row=1, col=l + 1)
-            figure.update_xaxes(range=[-0.5, shown.shape[1] - 0.5], row=1, col=l + 1)
-            figure.update_yaxes(range=[shown.shape[0] - 0.5, -0.5], row=1, col=l + 1)
-        unit_words = " · m" if small else ""
-        figure.update_xaxes(title=dict(text=x_title + unit_words, standoff=4), row=1, col=l + 1)
-        figure.update_yaxes(title=dict(text=y_title + unit_words, standoff=2), row=1, col=l + 1)
-    figure.update_xaxes(showgrid=False, zeroline=False, automargin=True)
-    figure.update_yaxes(showgrid=False, zeroline=False, automargin=True)
-    figure.update_annotations(font=dict(size=15), yshift=8)
-    figure.update_layout(height=height, margin=dict(l=10, r=10, t=70, b=10),
-                         font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white")
-    return figure
+            image = _image_trace(rgb, x_title, y_title, (shown.shape[1], shown.shape[0]))
+            image.update(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
+            traces.append(image)
+            xaxis.update(range=[-0.5, shown.shape[1] - 0.5])
+            yaxis.update(range=[shown.shape[0] - 0.5, -0.5])
+        layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = xaxis, yaxis
+    layout.update(annotations=annotations, height=height, margin=dict(l=10, r=10, t=70, b=10),
+                  font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white")
+    return _Figure(data=traces, layout=layout)
 
 
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
@@ -644,7 +660,7 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
         exact = np.vectorize(str, otypes=[object])(counts)  # exact, even beyond int64
         show = D <= 16
         # Inputs and outputs by name as categories; positions 0..D-1 still place the shapes.
-        figure = go.Figure(go.Heatmap(
+        figure = _Figure(_Heatmap(
             z=color_values, x=[f"x{int(i)}" for i in axis_units],
             y=[f"p(x{int(i)})" for i in axis_units], zmin=0, zmax=top, text=exact,
             texttemplate="%{text}" if show else None, textfont=dict(size=12),
@@ -658,7 +674,7 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
         rgb = _colorize(small)
         figure = _image_figure(rgb, "input", "output", (D, D))
         # An invisible marker carries the colour bar the PNG image cannot have.
-        figure.add_trace(go.Scatter(
+        figure.add_trace(_Scatter(
             x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
             marker=dict(colorscale=COUNT_SCALE, cmin=0, cmax=top, color=[0], showscale=True,
                         colorbar=dict(title=dict(text=scale_title, side="right"),
