@@ -1,11 +1,22 @@
 """made-viz: see how MADE works. `make run` (or `streamlit run app.py`) starts it."""
 import streamlit as st
 
-from made_viz.ui import masks_page, sampling_page
+
+# Each page module is imported when its page is first shown: the Masks page does not wait for
+# torch, which only the Sampling page and the Jacobian check need.
+def masks():
+    from made_viz.ui import masks_page
+    masks_page.render()
+
+
+def sampling():
+    from made_viz.ui import sampling_page
+    sampling_page.render()
+
 
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
 navigation = st.navigation([
-    st.Page(masks_page.render, title="Masks", icon="🕸️", url_path="masks", default=True),
-    st.Page(sampling_page.render, title="Sampling", icon="✏️", url_path="sampling"),
+    st.Page(masks, title="Masks", icon="🕸️", url_path="masks", default=True),
+    st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling"),
 ])
 navigation.run()

@@ -83,7 +83,7 @@ def parse_unit(text: str, masks: MaskSet) -> tuple[int, int] | None:
         return None
     layers, D = len(masks.hidden_sizes), masks.D
     allowed = f"x0..x{D - 1}, " + (f"h1.0..h{layers}.N, " if layers else "") + f"o0..o{D - 1}"
-    match = re.fullmatch(r"([xo])(\d{1,6})|h(\d{1,2})\.(\d{1,6})", text)
+    match = re.fullmatch(r"([xo])([0-9]{1,6})|h([0-9]{1,2})\.([0-9]{1,6})", text)
     if match is None:
         raise ValueError(f"highlighted unit must look like x3, h1.2 or o3 ({allowed}),"
                          f" got {text[:20]!r}")

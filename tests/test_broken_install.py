@@ -153,7 +153,7 @@ def texts(at: AppTest) -> str:
 # --- the Sampling and Masks pages ---------------------------------------------------------------
 
 @pytest.mark.parametrize("name", BREAKAGES)
-def test_sampling_page_names_the_broken_file_and_keeps_the_intact_model(install, name):
+def test_sampling_page_names_the_broken_file(install, name):
     file, breakit, words = BREAKAGES[name]
     path = install / "mnist" / file
     breakit(path)
@@ -167,8 +167,16 @@ def test_sampling_page_names_the_broken_file_and_keeps_the_intact_model(install,
     assert "'mnist'" in errors[0]  # and which model it was
     assert not _has_button(at, "sampling_step")  # no studio for a model that is not there
     assert not (install / "mnist" / "UNPICKLED").exists()  # weights never go through pickle
-    # The other bundled model still works, in the same session.
-    at.selectbox(key="model").set_value("mnist-orders").run()
+
+
+@pytest.mark.parametrize("name", ["weights truncated", "weights are a pickle",
+                                  "config: hidden sizes do not match the degrees"])
+def test_the_intact_model_beside_a_broken_one_keeps_working(install, name):
+    file, breakit, _ = BREAKAGES[name]
+    breakit(install / "mnist" / file)
+    at = open_app("sampling")
+    assert len(at.error) == 1
+    at.selectbox(key="model").set_value("mnist-orders").run()  # in the same session
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["sampling_run_key"][0] == "mnist-orders"
     at.button(key="sampling_step_row").click().run()

@@ -87,6 +87,9 @@ def masks_for(net: Network) -> MaskSet:
 @st.cache_data(max_entries=32, show_spinner=False)
 def cached_jacobian(net: Network) -> dict:
     from made_viz.model import jacobian_check  # torch loads only when the check runs
+    from made_viz.ui import server_torch
+
+    server_torch()
     return jacobian_check(masks_for(net))
 
 

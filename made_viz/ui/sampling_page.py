@@ -11,14 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-import torch
 from streamlit.logger import get_logger
 
 from made_viz import checkpoint, export, sampling
 from made_viz.data import DataError, load_test_subset
 from made_viz.model import MADE
-from made_viz.ui import player
+from made_viz.ui import player, server_torch
 from made_viz.ui.widgets import choice, flag, int_input
+
+torch = server_torch()
 
 SEED_MAX = 2**32 - 1
 ROW = 28
@@ -71,10 +72,6 @@ class Bundled:
 
 @st.cache_resource(show_spinner="Loading the pretrained model...")
 def bundled(name: str) -> Bundled:
-    # A server's torch work is many tiny tensors from many sessions: intra-op threads only
-    # contend for the cores (a 1x784 backward pass takes ~150 ms with 2 threads on a busy
-    # 2-core machine, ~3 ms with one).
-    torch.set_num_threads(1)
     model, config = checkpoint.load_pretrained(name)
     log.info("loaded pretrained model %r from %s", name, checkpoint.pretrained_root() / name)
     model.requires_grad_(False)
@@ -95,6 +92,21 @@ def single_mask_model(name: str, mask: int) -> MADE:
     model = MADE(shared.D, shared.hidden_sizes, mask_sets=[shared.mask_sets[mask]])
     model.load_state_dict(shared.state_dict(), assign=True)
     return model.eval().requires_grad_(False)
+
+
+@st.cache_resource(show_spinner="Preparing every mask...")
+def prepare_masks(name: str) -> int:
+    """Build what each mask needs, once per model, one mask after another: its sampling plan,
+    its path counts and its sensitivity model (about 0.15 s and 45 MB a mask for the bundled
+    784-2000-784). Built on demand instead, a hall of users opening the page at once would
+    build them all at the same time, each with some 50 MB of temporaries, and the server's
+    memory would creep up over the first digits of a lecture."""
+    model = bundled(name).model
+    for mask in range(model.num_masks):
+        sampling.sample(model, 1, seed=0, mask=mask)
+        model.mask_sets[mask].connectivity()
+        single_mask_model(name, mask)
+    return model.num_masks
 
 
 @st.cache_resource(show_spinner=False)
@@ -376,6 +388,7 @@ def render() -> None:
                       help="a bundled pretrained MADE")
         try:
             b = bundled(name)
+            prepare_masks(name)
         except (checkpoint.CheckpointError, OSError) as error:
             st.error(f"model {name!r} could not be loaded: {error}")
             return

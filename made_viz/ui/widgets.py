@@ -18,6 +18,7 @@ callback.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence, TypeVar
 
 import streamlit as st
@@ -38,10 +39,22 @@ def last_valid(key: str, default=None):
     return st.session_state.get(_last_valid_key(key), default)
 
 
+def defuse(text: str) -> str:
+    """Markdown that shows user text as typed: no link, address or formula a crafted URL could
+    slip into a warning (a lecture link must not show a "Log in" link)."""
+    text = text.replace("](", "]\\(").replace("$", "\\$")
+    text = re.sub(r"([A-Za-z]):(?=//)", r"\1\\:", text)
+    text = re.sub(r"(?i)(www)\.", r"\1\\.", text)
+    return re.sub(r"(\w)@", r"\1\\@", text)
+
+
 def parse_int(text: str, field: str, low: int, high: int) -> int:
-    """'12' -> 12, checked to lie in low..high; the ValueError names the field and the range."""
+    """'12' -> 12, checked to lie in low..high; the ValueError names the field and the range.
+
+    ASCII digits only: int() would also take '٣' or '５', which a link should not smuggle in.
+    """
     stripped = text.strip() if isinstance(text, str) else ""
-    if not stripped.lstrip("+-").isdigit() or len(stripped) > 12:
+    if not re.fullmatch(r"[+-]?[0-9]{1,12}", stripped):
         shown = text if len(str(text)) <= 20 else str(text)[:20] + "..."
         raise ValueError(f"{field} must be a whole number in {low}..{high}, got {shown!r}")
     value = int(stripped)
@@ -66,7 +79,7 @@ def parsed_input(label: str, key: str, *, default: str, parse: Callable[[str], T
         kept = last_valid(key) if keep_last else None
         if kept is None:
             kept = fallback if fallback is not None or not keep_last else parse(default)
-        message = str(error)
+        message = defuse(str(error))
         # Library messages usually start with the field's name: make that the bold label.
         message = (f"**{label}**{message[len(label):]}" if message.lower().startswith(label.lower())
                    else f"**{label}**: {message}")
@@ -97,8 +110,8 @@ def _check_url_value(key: str, label: str, allowed: Callable[[str], bool], allow
     if raw is not None and not allowed(raw):
         shown = raw if len(raw) <= 30 else raw[:30] + "..."
         st.session_state[_url_warning_key(key)] = (
-            f"**{label}**: the link's value {shown!r} is not allowed (allowed: {allowed_text})."
-            f" Using {_show(default)}.", default)
+            f"**{label}**: the link's value {defuse(repr(shown))} is not allowed"
+            f" (allowed: {allowed_text}). Using {_show(default)}.", default)
 
 
 def _show_url_warning(key: str, value) -> None:
@@ -137,6 +150,8 @@ def flag(label: str, key: str, *, default: bool, help: str | None = None,
 
 
 def _show(value) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, tuple):
