@@ -436,8 +436,9 @@ def test_sampling_run_bad_arguments(bundled, call, message):
 
 
 def test_sampling_run_bad_construction(bundled):
-    with pytest.raises(ValueError, match=r"mask must be .* 0\.\.0, got 1"):
-        sampling.SamplingRun(bundled, seed=0, mask=1)
+    K = bundled.num_masks
+    with pytest.raises(ValueError, match=rf"mask must be .* 0\.\.{K - 1}, got {K}"):
+        sampling.SamplingRun(bundled, seed=0, mask=K)
     with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
         sampling.SamplingRun(bundled, seed=None)
 
