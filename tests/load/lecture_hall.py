@@ -72,10 +72,8 @@ PLAY = ".st-key-sampling_play button >> nth=0"
 PLAYER = ".made-player"
 SLIDER = ".st-key-sampling_history input[type=range]"
 
-# Click `click`, then on each animation frame read every probe; resolve with the milliseconds
-# until each probe first read its expected text or value (null: not within `timeout`).
-TIMED_CLICK = """async ({click, probes, timeout}) => {
-  const deep = (sel, root = document) => {
+# querySelector that also looks inside shadow roots (the player is a custom component).
+DEEP = """  const deep = (sel, root = document) => {
     const hit = root.querySelector(sel);
     if (hit) return hit;
     for (const el of root.querySelectorAll("*")) {
@@ -83,7 +81,12 @@ TIMED_CLICK = """async ({click, probes, timeout}) => {
     }
     return null;
   };
-  const found = probes.map(() => null);
+"""
+
+# Click `click`, then on each animation frame read every probe; resolve with the milliseconds
+# until each probe first read its expected text or value (null: not within `timeout`).
+TIMED_CLICK = """async ({click, probes, timeout}) => {
+""" + DEEP + """  const found = probes.map(() => null);
   const read = (p, i) => {
     if (!found[i] || !found[i].isConnected) found[i] = deep(p.sel);
     const el = found[i];
@@ -111,15 +114,7 @@ TIMED_CLICK = """async ({click, probes, timeout}) => {
 # The player and the server agree (the history slider shows the player's position, `expect`
 # unless null), nothing plays and no script run is in progress: {position} then, else false.
 SYNCED = """(expect) => {
-  const deep = (sel, root = document) => {
-    const hit = root.querySelector(sel);
-    if (hit) return hit;
-    for (const el of root.querySelectorAll("*")) {
-      if (el.shadowRoot) { const inner = deep(sel, el.shadowRoot); if (inner) return inner; }
-    }
-    return null;
-  };
-  const player = deep(".made-player"), slider = document.querySelector("%s");
+""" + DEEP + """  const player = deep(".made-player"), slider = document.querySelector("%s");
   const agreed = player && slider && player.dataset.playing === "false"
     && player.dataset.position === slider.value && document.querySelector("%s")
     && (expect === null || Number(slider.value) === expect);
