@@ -354,7 +354,9 @@ export default function (component) {
     S.inflightTimer = setTimeout(() => {  // a lost report must not leave us ahead for good
       if (S.inflight.length && !S.playing) { S.inflight = []; S.pos = S.serverPos; draw(root, S); }
     }, 5000);
-    setTriggerValue("position", position);
+    // Tagged with the run: a report still on its way when the seed changes must not move
+    // the new run.
+    setTriggerValue("position", { run: S.runId, position });
   };
   if (newRun) {
     Object.assign(S, { pos: data.position, playing: false, inflight: [] });

@@ -3,7 +3,7 @@
 The whole run (order, final image, probabilities, running log-likelihood: a few KB) goes to
 the browser, which draws any position on a canvas and plays the run at 30 ticks a second with
 no server round trip per frame. When playback stops it reports its position as the trigger
-value "position" (on_position is then called), so the server's run and its views catch up.
+value "position", {"run": run_id, "position": n} (on_position is then called), so the server's run and its views catch up.
 It does the same for the Step, Step row, Finish and Reset buttons (see `buttons`), so a click
 shows its pixel at once, whatever the server's load.
 """

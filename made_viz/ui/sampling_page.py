@@ -184,8 +184,10 @@ def _player_moved() -> None:
     """The player moved the run in the browser (Pause, the end of playback, or a Step, Step
     row, Finish or Reset click it took over): move the server's run to the same place."""
     ss = st.session_state
-    position = ss["sampling_player"].get("position")
-    run = _run()
+    report = ss["sampling_player"].get("position")
+    if not isinstance(report, dict) or report.get("run") != ss["sampling_payload"]["run_id"]:
+        return  # a report about a run this session has since replaced
+    position, run = report.get("position"), _run()
     if isinstance(position, int) and run.start <= position <= len(run.order):
         run.seek(position)
     ss["sampling_playing"] = False
