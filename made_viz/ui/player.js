@@ -382,7 +382,15 @@ export default function (component) {
   }
   if (S.playing && !S.raf) S.raf = requestAnimationFrame((t) => tick(S, t));
 
-  if (!S.listeners) {
+  // One set of page-wide listeners, for the player mounted last: a remounted player (a new
+  // element, a new state) must not leave its predecessor catching clicks for a dead component.
+  const previous = window.__madePlayerActive;
+  if (previous !== S || !S.listeners) {
+    if (previous && previous !== S && previous.listeners) {
+      document.removeEventListener("click", previous.listeners.click, true);
+      document.removeEventListener("keydown", previous.listeners.keydown);
+      window.removeEventListener("resize", previous.listeners.resize);
+    }
     S.listeners = {
       click: (e) => onClick(S, e),
       keydown: (e) => onKey(S, e),
@@ -391,6 +399,7 @@ export default function (component) {
     document.addEventListener("click", S.listeners.click, true);
     document.addEventListener("keydown", S.listeners.keydown);
     window.addEventListener("resize", S.listeners.resize);
+    window.__madePlayerActive = S;
   }
   draw(root, S);
   return () => {
@@ -401,5 +410,6 @@ export default function (component) {
     document.removeEventListener("keydown", S.listeners.keydown);
     window.removeEventListener("resize", S.listeners.resize);
     S.listeners = null;
+    if (window.__madePlayerActive === S) window.__madePlayerActive = null;
   };
 }
