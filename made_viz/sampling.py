@@ -38,6 +38,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .masks import check_int
+
 METHODS = ("fast", "naive")
 MAX_SAMPLES = 100_000
 _UNIT_ROUNDOFF = 2.0 ** -53
@@ -422,14 +424,6 @@ class Samples:
         return self.conditional_log_probs.sum(axis=1)
 
 
-def _check_count(n) -> int:
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise ValueError(f"n must be a whole number in 1..{MAX_SAMPLES}, got {n!r}")
-    if not 1 <= n <= MAX_SAMPLES:
-        raise ValueError(f"n must be in 1..{MAX_SAMPLES}, got {n}")
-    return int(n)
-
-
 def _check_seed(seed, allow_none: bool = True):
     if seed is None and allow_none:
         return None
@@ -542,7 +536,7 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
     for observed pixels and -1 for pixels to draw; observed pixels must come first in the
     ordering and are kept as they are. method: "fast" or "naive" (identical images).
     """
-    n = _check_count(n)
+    n = check_int("n", n, 1, MAX_SAMPLES)
     seed = _check_seed(seed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -595,14 +589,6 @@ def sample(model, n: int, *, uniforms=None, seed=None, mask=None, given=None,
                              method=method).images
 
 
-def _check_steps(name: str, value, high: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a whole number in 0..{high}, got {value!r}")
-    if not 0 <= value <= high:
-        raise ValueError(f"{name} must be in 0..{high}, got {value}")
-    return int(value)
-
-
 class SamplingRun:
     """One digit drawn pixel by pixel, for the UI to step through.
 
@@ -652,7 +638,7 @@ class SamplingRun:
 
     def image_at(self, position: int) -> np.ndarray:
         """The digit with its first `position` pixels drawn (0 elsewhere), uint8 (D,)."""
-        position = _check_steps("position", position, self.D)
+        position = check_int("position", position, 0, self.D)
         return np.where(self.rank < position, self.final_image, 0).astype(np.uint8)
 
     @property
@@ -674,14 +660,14 @@ class SamplingRun:
 
     def step(self, k: int = 1) -> int:
         """Draw the next k pixels, or as many as remain; return how many were drawn."""
-        k = _check_steps("k", k, self.D)
+        k = check_int("k", k, 0, self.D)
         moved = min(k, self.D - self._position)
         self._position += moved
         return moved
 
     def back(self, k: int = 1) -> int:
         """Undo the last k pixels, or back to the start; return how many were undone."""
-        k = _check_steps("k", k, self.D)
+        k = check_int("k", k, 0, self.D)
         moved = min(k, self._position - self.start)
         self._position -= moved
         return moved
