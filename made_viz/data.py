@@ -278,8 +278,9 @@ def download(base_url: str, directory, checksums: dict[str, str] = MNIST_SHA256,
     return status
 
 
-def binarize(images: np.ndarray, seed: int) -> np.ndarray:
-    """Each pixel 1 with probability grey / 255, drawn once from `seed`."""
+def binarize(images: np.ndarray, seed) -> np.ndarray:
+    """Each pixel 1 with probability grey / 255, drawn once from `seed` (an int or a
+    sequence of ints, as numpy's default_rng takes)."""
     rng = np.random.default_rng(seed)
     return (rng.random(images.shape, dtype=np.float32) * 255 < images).astype(np.uint8)
 

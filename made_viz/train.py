@@ -8,6 +8,10 @@ the data's sha256, the NLLs, the exact command and the wall time.
 
 With several masks each minibatch uses one mask drawn at random: connectivity-agnostic
 training (Germain et al., section 4.2), so one set of weights serves every mask.
+
+`--dynamic-binarization` draws the training images afresh every epoch from their grey levels
+(seeded by binarization seed, seed and epoch, so a resumed run draws the same): the model
+cannot memorize one draw's noise. Validation and test keep their fixed binarization.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from tqdm import tqdm
 
 from . import checkpoint
 from . import data
-from .data import BINARIZATION_SEED, DataError, Split, binarized_splits, sha256
+from .data import BINARIZATION_SEED, DataError, Split, binarize, binarized_splits, sha256
 from .masks import DEGREE_RULES, ORDERINGS, parse_hidden_sizes
 from .model import MADE
 
@@ -50,6 +54,7 @@ class TrainConfig:
     patience: int = 10  # epochs without a better validation NLL before stopping
     seed: int = 0
     binarization_seed: int = BINARIZATION_SEED
+    dynamic_binarization: bool = False  # redraw the training images every epoch
     float16: bool = False  # store weights as float16 (about half the size)
     threads: int = 0  # torch threads; 0 keeps torch's default
     resume: bool = False
@@ -149,8 +154,13 @@ def build_model(config: TrainConfig, D: int) -> MADE:
 
 
 def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str | dict = "",
-          log=print) -> dict:
-    """Train, early-stop on validation NLL, evaluate the best model; returns its config.json."""
+          log=print, grey_train: np.ndarray | None = None) -> dict:
+    """Train, early-stop on validation NLL, evaluate the best model; returns its config.json.
+    grey_train: the training images' grey levels (0..255), needed for dynamic binarization."""
+    if config.dynamic_binarization and (grey_train is None
+                                        or grey_train.shape != splits["train"].images.shape):
+        raise ValueError("dynamic binarization needs the grey training images, one per"
+                         " binarized training image")
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
@@ -180,13 +190,17 @@ def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str | dict
         # Each epoch's shuffle and mask draws come from (seed, epoch): a resumed run repeats them.
         rng = np.random.default_rng([config.seed, epoch])
         permutation = torch.from_numpy(rng.permutation(n_train))
+        train_images = x["train"]
+        if config.dynamic_binarization:
+            train_images = torch.from_numpy(binarize(
+                grey_train, [config.binarization_seed, config.seed, epoch]).astype(np.float32))
         batches = range(0, n_train, config.batch_size)
         mask_draws = rng.integers(0, config.masks, size=len(batches))
         model.train()
         total, bar = 0.0, tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=1,
                                disable=None)
         for step, start in enumerate(bar):
-            batch = x["train"][permutation[start:start + config.batch_size]]
+            batch = train_images[permutation[start:start + config.batch_size]]
             if config.masks > 1:
                 model.set_mask(int(mask_draws[step]))
             loss = -model.log_prob(batch).mean()
@@ -262,6 +276,8 @@ def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None]:
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     for name in ("lr", "lr_min", "weight_decay"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    parser.add_argument("--dynamic-binarization", action="store_true",
+                        help="redraw the binarized training images every epoch")
     parser.add_argument("--float16", action="store_true", help="store weights as float16")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last")
     parser.add_argument("--name", default="")
@@ -292,10 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         if download_url:
             data.download(download_url, config.data)
         data_path = Path(config.data)
-        splits = binarized_splits(data.load_mnist(data_path), config.binarization_seed)
+        grey = data.load_mnist(data_path)
+        splits = binarized_splits(grey, config.binarization_seed)
         digest = (sha256(data_path) if data_path.is_file() else
                   {p.name: sha256(p) for p in sorted(data_path.iterdir()) if "idx" in p.name})
-        train(config, splits, digest, log=lambda line: tqdm.write(line))
+        train(config, splits, digest, log=lambda line: tqdm.write(line),
+              grey_train=grey["train"].images)
     except (DataError, checkpoint.CheckpointError, ValueError, OSError) as error:
         print(f"made_viz.train: error: {error}", file=sys.stderr)
         return 2

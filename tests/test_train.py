@@ -9,6 +9,7 @@ import torch
 
 from made_viz import checkpoint
 from made_viz.data import Split
+from made_viz import train as train_module
 from made_viz.train import TrainConfig, main, parse_args, train
 
 
@@ -53,20 +54,32 @@ def test_early_stopping_stops_when_validation_stalls(tmp_path):
     assert result["epochs_run"] - result["best_epoch"] == 1  # patience epochs after the best
 
 
-def test_resume_after_interrupt_matches_an_uninterrupted_run(tmp_path):
+def grey_levels(splits, seed=1):
+    """Grey images whose binarizations look like the synthetic training split: ink 230, paper 10."""
+    rng = np.random.default_rng(seed)
+    images = splits["train"].images
+    return np.where(images == 1, 230, 10).astype(np.uint8) + rng.integers(0, 20, images.shape,
+                                                                         dtype=np.uint8)
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed", "dynamic-binarization"])
+def test_resume_after_interrupt_matches_an_uninterrupted_run(tmp_path, dynamic):
     splits = synthetic_splits()
-    full = train(config(tmp_path / "a"), splits, log=lambda line: None)
+    grey = grey_levels(splits)
+    full = train(config(tmp_path / "a", dynamic_binarization=dynamic), splits,
+                 log=lambda line: None, grey_train=grey)
 
     def interrupt_after_epoch_2(line):
         if line.startswith("epoch   2"):
             raise KeyboardInterrupt
 
-    interrupted = config(tmp_path / "b")
+    interrupted = config(tmp_path / "b", dynamic_binarization=dynamic)
     with pytest.raises(KeyboardInterrupt):
-        train(interrupted, splits, log=interrupt_after_epoch_2)
+        train(interrupted, splits, log=interrupt_after_epoch_2, grey_train=grey)
     progress = json.loads((tmp_path / "b" / "run" / "last" / "progress.json").read_text())
     assert progress["epoch"] == 2
-    resumed = train(config(tmp_path / "b", resume=True), splits, log=lambda line: None)
+    resumed = train(config(tmp_path / "b", resume=True, dynamic_binarization=dynamic), splits,
+                    log=lambda line: None, grey_train=grey)
     assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3, 4]
     assert resumed["test_nll"] == pytest.approx(full["test_nll"], abs=1e-4)
     a, _ = checkpoint.load(tmp_path / "a" / "run")
@@ -75,10 +88,42 @@ def test_resume_after_interrupt_matches_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(tensor, b.state_dict()[name], atol=1e-5, rtol=0)
 
 
+def test_dynamic_binarization_redraws_the_training_images_every_epoch(tmp_path, monkeypatch):
+    splits = synthetic_splits()
+    grey = grey_levels(splits)
+    seen = []
+    real_binarize = train_module.binarize
+    monkeypatch.setattr(train_module, "binarize",
+                        lambda images, seed: seen.append(real_binarize(images, seed)) or seen[-1])
+    result = train(config(tmp_path, dynamic_binarization=True), splits, log=lambda line: None,
+                   grey_train=grey)
+    assert len(seen) == 4  # one draw per epoch
+    assert all((a != b).any() for a, b in zip(seen, seen[1:]))
+    for draw in seen:  # each draw follows the grey levels: ink pixels are mostly 1
+        ink = splits["train"].images == 1
+        assert draw[ink].mean() > 0.85 and draw[~ink].mean() < 0.15
+    history = [r["valid_nll"] for r in result["history"]]
+    assert history[-1] < history[0] - 1.0
+    assert result["train_config"]["dynamic_binarization"] is True
+    # The reported train NLL is on the fixed binarization, like valid and test.
+    model, _ = checkpoint.load(tmp_path / "run")
+    x = torch.from_numpy(splits["train"].images.astype(np.float32))
+    assert -model.log_prob(x, "ensemble").mean().item() == pytest.approx(
+        result["nll"]["train"]["ensemble"], abs=1e-3)
+
+
+def test_dynamic_binarization_without_grey_images_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="dynamic binarization needs the grey training images"):
+        train(config(tmp_path, dynamic_binarization=True), synthetic_splits(),
+              log=lambda line: None)
+
+
 def test_parse_args_records_the_command_and_orderings():
     cfg, download = parse_args(["--hidden", "64, 64", "--masks", "4",
                                 "--ordering", "natural,reverse", "--out", "x"])
     assert cfg.hidden == (64, 64) and cfg.masks == 4 and cfg.ordering == ("natural", "reverse")
+    assert cfg.dynamic_binarization is False
+    assert parse_args(["--dynamic-binarization"])[0].dynamic_binarization is True
     assert cfg.command.startswith("python -m made_viz.train ") and "--masks 4" in cfg.command
     assert download is None
 
