@@ -7,7 +7,7 @@ width = number of weights) and big matrices as PNG images, so a figure stays wel
 """
 from __future__ import annotations
 
-import functools
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -17,15 +17,35 @@ import plotly.graph_objects as go
 
 from .masks import MaskSet
 
-# Plotly checks every property it is given, which costs more than building the figure (up to
-# ~100 ms for the mask heatmaps, on every new network): these figures are built from values
-# known to be valid, so they skip the check. Titles are dicts ({"text": ...}) for that reason.
-_Figure = functools.partial(go.Figure, _validate=False)
-# Scatter traces keep the check: unchecked, the graph's numpy arrays reach the browser as
-# lists, and a page with direct arcs and a highlight then never settled (reran without end).
-_Scatter = go.Scatter
-_Heatmap = functools.partial(go.Heatmap, _validate=False)
-_Image = functools.partial(go.Image, _validate=False)
+# Every figure here is built as plain dicts and wrapped once in an unchecked go.Figure: Plotly's
+# property checks and update_* machinery cost more than the figure itself (~60 ms of a 70 ms
+# D = 4 page, on every new network), and the values are known to be valid.
+#
+# What the browser does with a figure matters more. Streamlit draws a new chart, then hands
+# Plotly.react the same figure again (a JSON copy) once it is mounted. Plotly redraws it all
+# unless (1) layout.datarevision is set, so data arrays of unchanged revision are trusted as
+# unchanged, (2) the arrays are plain lists (typed arrays, NumPy's "bdata", always count as
+# changed), and (3) the template is not an object ({} never equals its copy). With all three
+# the second pass costs ~2 ms instead of a whole second drawing. The template "none" also
+# keeps Plotly's default one (6.6 KB of JSON per chart) off the wire; colours are set here.
+def _figure(data: list[dict], layout: dict, revision) -> go.Figure:
+    """revision: anything that changes whenever the figure's data does (hashed)."""
+    digest = hashlib.blake2b(repr(revision).encode(), digest_size=8).hexdigest()
+    return go.Figure(data=data, layout={**layout, "template": "none", "datarevision": digest},
+                     _validate=False)
+
+
+def _fingerprint(masks: MaskSet) -> tuple:
+    """What the masks are made of: the ordering and every layer's degrees (the masks follow)."""
+    return (masks.D, masks.direct, *(masks.layer_degrees(l).tobytes()
+                                     for l in range(layer_count(masks))))
+
+
+def _plain(values: np.ndarray, digits: int = 3) -> list:
+    """A float array as a JSON-ready list, rounded, NaN (a line break) as None."""
+    rounded = np.round(np.asarray(values, dtype=np.float64), digits)
+    return np.where(np.isnan(rounded), None, rounded).tolist()
+
 
 # ---------------------------------------------------------------------------------------------
 # Masks: the connectivity graph
@@ -165,10 +185,7 @@ def _column_positions(widths: list[int]) -> list[np.ndarray]:
 
 
 def _segments(x0: float, y0: np.ndarray, x1: float, y1: np.ndarray):
-    """Many straight lines as one trace: x, y with NaN (a gap) between segments.
-
-    NumPy arrays travel as compact binary in the figure JSON; lists would not.
-    """
+    """Many straight lines as one trace: x, y with NaN (a gap) between segments."""
     n = len(y0)
     xs = np.full(3 * n, np.nan, dtype=np.float32)
     ys = np.full(3 * n, np.nan, dtype=np.float32)
@@ -265,8 +282,9 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         chosen[columns[layer].members[node]] = True
         lit_units, lit_weights, lit_direct = paths_through(masks, layer, chosen)
 
-    traces: list[go.BaseTraceType] = []
-    # Edges first so the nodes sit on top of them.
+    # Lines: all weights drawn alike (kind, lit, width class) go into one trace, whatever the
+    # layer, so the browser draws a handful of traces, not one per layer.
+    lines: dict[tuple[str, bool, float], list[tuple[np.ndarray, np.ndarray]]] = {}
     edge_sets = []  # (layer, lit?, (out, in) counts between nodes)
     for l, mask in enumerate(layer_masks):
         parts = [(False, mask)] if lit_weights is None else [(False, mask & ~lit_weights[l]),
@@ -281,30 +299,17 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
     dimmed = selected is not None
     top = max(c.y.max() for c in columns) + 0.9
     biggest = max([c.max() for _, _, c in edge_sets if c.size] + [1.0])
-    legend_done = set()
     for l, lit, counts in edge_sets:
         outs, ins = np.nonzero(counts)
-        if len(outs) == 0:
-            continue
-        name = "on a path through the selected unit" if lit else "kept weight (mask = 1)"
-        color = LIT_COLOR if lit else (EDGE_DIM if dimmed else EDGE_COLOR)
-        if name not in legend_done:  # a swatch in full colour, even when the lines are dimmed
-            traces.append(_Scatter(x=[None], y=[None], mode="lines", name=name,
-                                     hoverinfo="skip", legendgroup=name,
-                                     line=dict(color=LIT_COLOR if lit else EDGE_COLOR, width=2)))
-            legend_done.add(name)
-        # Grouped: a few width classes, each one trace, width ~ sqrt(number of weights).
+        # Grouped: a few width classes, width ~ sqrt(number of weights).
         level = (np.ceil(4 * np.sqrt(counts[outs, ins] / biggest)).astype(int) if grouped
                  else np.ones(len(outs), dtype=int))
         for w in np.unique(level):
             pick = level == w
-            xs, ys = _segments(l, columns[l].y[ins[pick]], l + 1, columns[l + 1].y[outs[pick]])
-            traces.append(_Scatter(
-                x=xs, y=ys, mode="lines", hoverinfo="skip", name=name,
-                legendgroup=name, showlegend=False,
-                line=dict(color=color, width=(1.2 * w if lit else 0.9 * w) if grouped
-                          else (2.8 if lit else 1.3))))
-            legend_done.add(name)
+            width = ((1.2 * w if lit else 0.9 * w) if grouped else (2.8 if lit else 1.3))
+            lines.setdefault(("weight", lit, float(width)), []).append(
+                _segments(l, columns[l].y[ins[pick]], l + 1, columns[l + 1].y[outs[pick]]))
+    arc_top = top - 0.9
     if masks.direct:
         direct = masks.direct_mask.astype(bool)
         parts = [(False, direct)] if lit_direct is None else [(False, direct & ~lit_direct),
@@ -320,21 +325,40 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                 continue
             level = (np.ceil(3 * np.sqrt(part[outs, ins] / part.max())).astype(int) if grouped
                      else np.ones(len(outs), dtype=int))
-            color = LIT_COLOR if lit else (DIRECT_DIM if dimmed or grouped else DIRECT_COLOR)
             for w in np.unique(level):
                 pick = level == w
                 xs, ys = _arcs(0, columns[0].y[ins[pick]], last, columns[last].y[outs[pick]], top)
-                name = "direct connection (input → output)"
-                if name not in legend_done:
-                    traces.append(_Scatter(x=[None], y=[None], mode="lines", name=name,
-                                             hoverinfo="skip", legendgroup=name, line=dict(
-                                                 color=DIRECT_COLOR, width=2, dash="dot")))
-                    legend_done.add(name)
-                traces.append(_Scatter(
-                    x=xs, y=ys, mode="lines", hoverinfo="skip", name=name, legendgroup=name,
-                    showlegend=False,
-                    line=dict(color=color, width=(2.2 if lit else 1.2) * w, dash="dot")))
-                legend_done.add(name)
+                arc_top = max(arc_top, float(np.nanmax(ys)))
+                lines.setdefault(("direct", lit, (2.2 if lit else 1.2) * w), []).append((xs, ys))
+
+    traces: list[dict] = []
+    # Edges first so the nodes sit on top of them. Each kind of line gets a point-less legend
+    # entry in full colour, even when its lines are dimmed.
+    names = {("weight", False): "kept weight (mask = 1)",
+             ("weight", True): "on a path through the selected unit",
+             ("direct", False): "direct connection (input → output)",
+             ("direct", True): "direct connection (input → output)"}
+    swatches = set()
+    for kind, lit in dict.fromkeys((k, lit) for k, lit, _ in lines):
+        name, dash = names[kind, lit], "dot" if kind == "direct" else None
+        if name not in swatches:
+            swatches.add(name)
+            traces.append(dict(
+                type="scatter", x=[None], y=[None], mode="lines", name=name, hoverinfo="skip",
+                legendgroup=name, line=dict(color=DIRECT_COLOR if kind == "direct" else
+                                            LIT_COLOR if lit else EDGE_COLOR, width=2,
+                                            **({"dash": dash} if dash else {}))))
+        color = (LIT_COLOR if lit else
+                 (DIRECT_DIM if dimmed or grouped else DIRECT_COLOR) if kind == "direct" else
+                 EDGE_DIM if dimmed else EDGE_COLOR)
+        for (k, l, width), segments in lines.items():
+            if (k, l) == (kind, lit):
+                traces.append(dict(
+                    type="scatter", x=_plain(np.concatenate([x for x, _ in segments])),
+                    y=_plain(np.concatenate([y for _, y in segments])), mode="lines",
+                    hoverinfo="skip",
+                    name=name, legendgroup=name, showlegend=False,
+                    line=dict(color=color, width=width, **({"dash": dash} if dash else {}))))
 
     # Nodes: one trace per kind, so the legend explains the colours.
     tallest = max(len(c.y) for c in columns)
@@ -360,8 +384,9 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             ys.append(round(float(column.y[node]), 3))
             texts.append(column.labels[node])
             hovers.append(_node_hover(masks, layer, column, node, dead_units, dead, grouped))
-            sizes.append(base_size if not grouped else
-                         10 + (base_size + 6 - 10) * math.sqrt(len(units) / biggest_group))
+            sizes.append(round(base_size if not grouped else
+                               10 + (base_size + 6 - 10) * math.sqrt(len(units) / biggest_group),
+                               2))
             is_lit = lit_units is None or bool(lit_units[layer][units].any())
             fills.append(color if is_lit else _faded(color))
             is_selected = selected is not None and selected[0] == layer and selected[1] in units
@@ -377,16 +402,16 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                    "dead": "dead unit: no input-to-output path (hover for why)"})[kind]
         # The legend gets its own point-less entry: a node trace's swatch would take the colour
         # of its first point, which may be faded.
-        traces.append(_Scatter(
-            x=[None], y=[None], mode="markers", name=legend, hoverinfo="skip",
+        traces.append(dict(
+            type="scatter", x=[None], y=[None], mode="markers", name=legend, hoverinfo="skip",
             marker=dict(size=12, color=color, line=dict(width=1.5, color=DEAD_LINE
                                                           if kind == "dead" else "white"))))
-        traces.append(_Scatter(
-            x=xs, y=ys, mode="markers" if grouped else "markers+text", text=texts, name=legend,
-            customdata=custom, showlegend=False,
+        traces.append(dict(
+            type="scatter", x=xs, y=ys, mode="markers" if grouped else "markers+text",
+            text=texts, name=legend, customdata=custom, showlegend=False,
             hovertext=hovers, hoverinfo="text", textposition="middle center",
-            textfont=dict(size=max(9, min(15, base_size * 0.48)) if not grouped else 10,
-                          color=text_color),
+            textfont=dict(size=round(max(9, min(15, base_size * 0.48)), 1) if not grouped
+                          else 10, color=text_color),
             marker=dict(size=sizes, color=fills, line=dict(width=line_w, color=line_c)),
             # Plotly would fade the points a click did not select: the paths do that here.
             selected=dict(marker=dict(opacity=1), textfont=dict(color=text_color)),
@@ -405,10 +430,10 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             labels = [_conditional_label(masks, o) for o in range(masks.D)]
         faded = [1.0 if lit_units is None or lit_units[layer][m].any() else 0.35
                  for m in column.members]
-        traces.append(_Scatter(
-            x=[layer + side] * len(labels), y=column.y.round(3).tolist(), mode="text",
-            text=labels, textposition=pos, hoverinfo="skip", showlegend=False,
-            textfont=dict(size=12 if grouped else max(10, min(16, base_size * 0.55)),
+        traces.append(dict(
+            type="scatter", x=[layer + side] * len(labels), y=column.y.round(3).tolist(),
+            mode="text", text=labels, textposition=pos, hoverinfo="skip", showlegend=False,
+            textfont=dict(size=12 if grouped else round(max(10, min(16, base_size * 0.55)), 1),
                           color=[f"rgba(38, 39, 48, {a})" for a in faded])))
 
     headers = ["inputs"] + [f"hidden {l}" for l in range(1, last)] + ["outputs"]
@@ -425,22 +450,24 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                  " units, line width = number of weights"
                  + ("; direct connections shown for the selected unit only." if masks.direct
                     else ".")))
-    figure = _Figure(traces)
-    arc_top = max((float(np.nanmax(t.y)) for t in traces
-                   if t.line.dash == "dot" and t.showlegend is False), default=top - 0.9)
-    ymax = max(top - 0.9, arc_top) + 0.6
-    figure.update_layout(
-        height=height, margin=dict(l=10, r=10, t=70, b=10), font=FONT,
-        plot_bgcolor="white", paper_bgcolor="white", annotations=annotations,
-        hovermode="closest", clickmode="event+select", dragmode=False,
+    ymax = arc_top + 0.6
+    # The legend sits below the plot in a margin reserved for it: a legend that has to push
+    # Plotly's margins (it still may, in a narrow window) makes it lay the chart out twice.
+    # About two of the long entries fit in a row, four of the short (grouped) ones.
+    entries = sum(t.get("showlegend") is not False for t in traces)
+    legend_px = 30 * math.ceil(entries / (4 if grouped else 2)) + (50 if grouped else 20)
+    return _figure(traces, dict(
+        height=height, margin=dict(l=10, r=10, t=70, b=legend_px),
+        font=FONT, plot_bgcolor="white", paper_bgcolor="white", annotations=annotations,
+        # "pan" on fixed axes drags nothing; Streamlit would switch a falsy dragmode to it
+        # after the first draw, and redraw.
+        hovermode="closest", clickmode="event+select", dragmode="pan",
         legend=dict(orientation="h", yanchor="top", y=-0.06 if grouped else -0.01, x=0,
                     itemclick=False, itemdoubleclick=False, font=dict(size=13)),
         xaxis=dict(visible=False, range=[-0.95, last + 0.95 + 0.25 * (not grouped)],
                    fixedrange=True),
         yaxis=dict(visible=False, range=[min(c.y.min() for c in columns) - 0.7, ymax],
-                   fixedrange=True),
-    )
-    return figure
+                   fixedrange=True)), (_fingerprint(masks), selected, grouped))
 
 
 def _node_hover(masks: MaskSet, layer: int, column: _Column, node: int, dead_units: list[int],
@@ -521,14 +548,14 @@ def _block_max(image: np.ndarray, limit: int) -> np.ndarray:
     return padded.reshape(rows // step, step, cols // step, step).max(axis=(1, 3))
 
 
-def _image_trace(rgb: np.ndarray, x_title: str, y_title: str,
-                 extent: tuple[int, int]) -> go.Image:
+def _image_trace(rgb: np.ndarray, x_title: str, y_title: str, extent: tuple[int, int],
+                 axes: str = "") -> dict:
     """An RGB array as one PNG image trace spanning `extent` = (columns, rows) of the matrix."""
     rows, cols = rgb.shape[:2]
-    return _Image(source=png_data_uri(rgb), x0=-0.5 + extent[0] / cols / 2, dx=extent[0] / cols,
-                    y0=-0.5 + extent[1] / rows / 2, dy=extent[1] / rows,
-                    hovertemplate=f"{x_title} ≈ %{{x:.0f}}<br>{y_title} ≈ %{{y:.0f}}"
-                                  "<extra></extra>")
+    return dict(type="image", source=png_data_uri(rgb), x0=-0.5 + extent[0] / cols / 2,
+                dx=extent[0] / cols, y0=-0.5 + extent[1] / rows / 2, dy=extent[1] / rows,
+                xaxis=f"x{axes}", yaxis=f"y{axes}",
+                hovertemplate=f"{x_title} ≈ %{{x:.0f}}<br>{y_title} ≈ %{{y:.0f}}<extra></extra>")
 
 
 def png_data_uri(rgb: np.ndarray) -> str:
@@ -543,27 +570,20 @@ def png_data_uri(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _image_figure(rgb: np.ndarray, x_title: str, y_title: str,
-                  extent: tuple[int, int]) -> go.Figure:
-    figure = _Figure(_image_trace(rgb, x_title, y_title, extent))
-    figure.update_xaxes(range=[-0.5, extent[0] - 0.5])
-    figure.update_yaxes(range=[extent[1] - 0.5, -0.5])
-    return figure
+# Matrix axes carry no automargin: Plotly then measures the labels and lays the whole chart out
+# a second time (75-80% of a small matrix's drawing time). The margins are sized here from the
+# longest label instead, at ~7 px a character of the 13 px font.
+CHAR_PX = 7
+TITLE_PX = 26
 
 
-def _finish_matrix(figure: go.Figure, title: str, x_title: str, y_title: str,
-                   height: int, square: bool = True) -> go.Figure:
-    figure.update_layout(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
-        margin=dict(l=10, r=10, t=80, b=10), font=dict(FONT, size=13), plot_bgcolor="white",
-        paper_bgcolor="white")
-    figure.update_xaxes(title=dict(text=x_title), side="bottom", showgrid=False, zeroline=False,
-                        constrain="domain", automargin=True)
-    figure.update_yaxes(title=dict(text=y_title), showgrid=False, zeroline=False, automargin=True,
-                        constrain="domain", scaleanchor="x" if square else None)
-    if not figure.layout.yaxis.range:
-        figure.update_yaxes(autorange="reversed")
-    return figure
+def _label_px(labels: list[str], shown: bool) -> int:
+    return CHAR_PX * max(map(len, labels)) + 8 if shown and labels else 0
+
+
+def _matrix_axis(title: str, **extra) -> dict:
+    return dict(title=dict(text=title, standoff=4), showgrid=False, zeroline=False,
+                automargin=False, **extra)
 
 
 def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
@@ -576,14 +596,18 @@ def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
     last = layer_count(masks) - 1
     short = ["x", *[f"h{k}" for k in range(1, last)], "out"]
     count = len(masks.layer_masks)
-    # The subplot grid is laid out here as one layout dict (as make_subplots would lay it out):
-    # make_subplots and per-subplot updates cost ~50 ms a figure in Plotly's object machinery.
     widths = [m.shape[1] for m in masks.layer_masks]
-    spacing = 0.12 / max(count - 1, 1) + 0.04 if count > 1 else 0.0
+    small = all(max(m.shape) <= 16 for m in masks.layer_masks)
+    labels = [[f"{unit_name(masks, layer, u)}·{int(d)}"
+               for u, d in enumerate(masks.layer_degrees(layer))] for layer in range(last + 1)]
+    # Between two masks sit the right one's axis title and row labels: the gap is sized for
+    # them at the chart's usual width (~520 px) so the title never lands on the left mask.
+    gap_px = TITLE_PX + 14 + (max(_label_px(names, True) for names in labels[1:]) if small else 30)
+    spacing = max(0.12 / max(count - 1, 1) + 0.04, gap_px / 520) if count > 1 else 0.0
     room = 1 - spacing * (count - 1)
     left = np.concatenate([[0.0], np.cumsum(widths)[:-1]]) / sum(widths) * room
-    small = all(max(m.shape) <= 16 for m in masks.layer_masks)
     traces, layout, annotations = [], {}, []
+    x_label_px = y_label_px = 0
     for l, mask in enumerate(masks.layer_masks):
         x0 = float(left[l] + spacing * l)
         domain = [x0, min(1.0, x0 + widths[l] / sum(widths) * room)]
@@ -600,35 +624,39 @@ def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
         shown = mask[np.ix_(rows, cols)]
         x_title, y_title = f"{short[l]} unit", f"{short[l + 1]} unit"
         unit_words = " · m" if small else ""
-        xaxis = dict(domain=domain, anchor=f"y{suffix}", showgrid=False, zeroline=False,
-                     automargin=True, title=dict(text=x_title + unit_words, standoff=4))
-        yaxis = dict(domain=[0.0, 1.0], anchor=f"x{suffix}", showgrid=False, zeroline=False,
-                     automargin=True, title=dict(text=y_title + unit_words, standoff=2))
+        xaxis = _matrix_axis(x_title + unit_words, domain=domain, anchor=f"y{suffix}")
+        yaxis = _matrix_axis(y_title + unit_words, domain=[0.0, 1.0], anchor=f"x{suffix}")
         if max(shown.shape) <= HEATMAP_MAX_SIDE:
-            def names(layer, units, degrees):
-                return [f"{unit_name(masks, layer, int(u))}·{int(degrees[u])}" for u in units]
             gap = int(max(shown.shape) <= 16)
+            x_names = [labels[l][u] for u in cols]
+            y_names = [labels[l + 1][u] for u in rows]
+            x_label_px = max(x_label_px, _label_px(x_names, small))
+            y_label_px = max(y_label_px, _label_px(y_names, small))
             # Unit names as categories: the hover names both ends without a string per cell.
-            traces.append(_Heatmap(
-                z=shown.tolist(), x=names(l, cols, cols_deg), y=names(l + 1, rows, rows_deg),
-                showscale=False, zmin=0, zmax=1, xgap=gap, ygap=gap,
+            traces.append(dict(
+                type="heatmap", z=shown.astype(int).tolist(), x=x_names,
+                y=y_names, showscale=False, zmin=0, zmax=1, xgap=gap, ygap=gap,
                 hovertemplate="%{y} ← %{x}: mask %{z}<extra></extra>",
                 colorscale=[[0, "rgb(%d,%d,%d)" % EMPTY_RGB], [1, "rgb(%d,%d,%d)" % KEPT_RGB]],
                 xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
             xaxis.update(type="category", showticklabels=small, tickangle=-90)
-            yaxis.update(type="category", showticklabels=small, autorange="reversed")
+            yaxis.update(type="category", showticklabels=small)
         else:
             shrunk = _block_max(shown, IMAGE_MAX_SIDE)
             rgb = np.where(shrunk[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
-            image = _image_trace(rgb, x_title, y_title, (shown.shape[1], shown.shape[0]))
-            image.update(xaxis=f"x{suffix}", yaxis=f"y{suffix}")
-            traces.append(image)
-            xaxis.update(range=[-0.5, shown.shape[1] - 0.5])
-            yaxis.update(range=[shown.shape[0] - 0.5, -0.5])
+            traces.append(_image_trace(rgb, x_title, y_title, (shown.shape[1], shown.shape[0]),
+                                       suffix))
+            x_label_px = max(x_label_px, 18)  # numbered axes
+            y_label_px = max(y_label_px, _label_px([str(shown.shape[0])], True))
+        # Fixed ranges, row 0 at the top (categories count 0, 1, ... too): no autorange pass.
+        xaxis.update(range=[-0.5, shown.shape[1] - 0.5])
+        yaxis.update(range=[shown.shape[0] - 0.5, -0.5])
         layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = xaxis, yaxis
-    layout.update(annotations=annotations, height=height, margin=dict(l=10, r=10, t=70, b=10),
-                  font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white")
-    return _Figure(data=traces, layout=layout)
+    layout.update(annotations=annotations, height=height, font=dict(FONT, size=13),
+                  margin=dict(l=10 + TITLE_PX + y_label_px, r=10, t=70,
+                              b=10 + TITLE_PX + x_label_px),
+                  plot_bgcolor="white", paper_bgcolor="white")
+    return _figure(traces, layout, (_fingerprint(masks), by_degree))
 
 
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
@@ -655,37 +683,53 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     product = " · ".join(f"W{l}" for l in range(len(masks.layer_masks), 0, -1))
     title = (f"Paths input → output{': ' + product if product else ''}<br><span style="
              f"'font-size:12px;color:#666'>{order_words}</span>")
-    x_title, y_title = "input", "output"
+    colorbar = dict(title=dict(text=scale_title, side="right"), thickness=12)
+    xaxis, yaxis = _matrix_axis("input"), _matrix_axis("output")
+    x_label_px = y_label_px = 0
     if D <= HEATMAP_MAX_SIDE:
-        exact = np.vectorize(str, otypes=[object])(counts)  # exact, even beyond int64
+        exact = np.vectorize(str, otypes=[object])(counts).tolist()  # exact, even beyond int64
         show = D <= 16
+        x_names = [f"x{int(i)}" for i in axis_units]
+        y_names = [f"p(x{int(i)})" for i in axis_units]
+        y_label_px = _label_px(y_names, show)
+        x_label_px = 18 if show else 0
         # Inputs and outputs by name as categories; positions 0..D-1 still place the shapes.
-        figure = _Figure(_Heatmap(
-            z=color_values, x=[f"x{int(i)}" for i in axis_units],
-            y=[f"p(x{int(i)})" for i in axis_units], zmin=0, zmax=top, text=exact,
-            texttemplate="%{text}" if show else None, textfont=dict(size=12),
-            hovertemplate="%{y} ← %{x}: %{text} path(s)<extra></extra>",
-            colorscale=COUNT_SCALE, xgap=int(show), ygap=int(show),
-            colorbar=dict(title=dict(text=scale_title, side="right"), thickness=12)))
-        figure.update_xaxes(type="category", showticklabels=show, tickangle=0)
-        figure.update_yaxes(type="category", showticklabels=show)
+        data = [dict(
+            type="heatmap", z=_plain(color_values, 4), x=x_names, y=y_names, zmin=0,
+            zmax=top, text=exact, texttemplate="%{text}" if show else None,
+            textfont=dict(size=12), hovertemplate="%{y} ← %{x}: %{text} path(s)<extra></extra>",
+            colorscale=COUNT_SCALE, xgap=int(show), ygap=int(show), colorbar=colorbar,
+            # Every count is written in its cell: a colour bar would only repeat them.
+            showscale=not show)]
+        xaxis.update(type="category", showticklabels=show, tickangle=0)
+        yaxis.update(type="category", showticklabels=show)
     else:
         small = _block_max(color_values, IMAGE_MAX_SIDE) / top
-        rgb = _colorize(small)
-        figure = _image_figure(rgb, "input", "output", (D, D))
         # An invisible marker carries the colour bar the PNG image cannot have.
-        figure.add_trace(_Scatter(
-            x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-            marker=dict(colorscale=COUNT_SCALE, cmin=0, cmax=top, color=[0], showscale=True,
-                        colorbar=dict(title=dict(text=scale_title, side="right"),
-                                      thickness=12))))
+        data = [_image_trace(_colorize(small), "input", "output", (D, D)), dict(
+            type="scatter", x=[None], y=[None], mode="markers", showlegend=False,
+            hoverinfo="skip", marker=dict(colorscale=COUNT_SCALE, cmin=0, cmax=top, color=[0],
+                                          showscale=True, colorbar=colorbar))]
+        x_label_px, y_label_px = 18, _label_px([str(D)], True)  # numbered axes
     # The diagonal: output d never sees x_d; outlined in both orders.
-    figure.add_shape(type="line", x0=-0.5, y0=-0.5, x1=D - 0.5, y1=D - 0.5,
-                     line=dict(color=LIT_COLOR, width=2, dash="dot"))
+    shapes = [dict(type="line", x0=-0.5, y0=-0.5, x1=D - 0.5, y1=D - 0.5,
+                   line=dict(color=LIT_COLOR, width=2, dash="dot"))]
     if generation_order:
-        figure.add_shape(type="path", path=f"M -0.5 -0.5 L {D - 0.5} -0.5 L {D - 0.5} {D - 0.5} Z",
-                         fillcolor="rgba(228, 87, 46, 0.07)", line=dict(width=0), layer="below")
-    return _finish_matrix(figure, title, x_title, y_title, height)
+        shapes.append(dict(type="path", path=f"M -0.5 -0.5 L {D - 0.5} -0.5 L {D - 0.5} "
+                                             f"{D - 0.5} Z",
+                           fillcolor="rgba(228, 87, 46, 0.07)", line=dict(width=0),
+                           layer="below"))
+    # Square cells: the y axis keeps the x axis's scale and both shrink their domain to fit.
+    # Fixed ranges, row 0 at the top (categories count 0, 1, ... too): no autorange pass.
+    xaxis.update(side="bottom", constrain="domain", range=[-0.5, D - 0.5])
+    yaxis.update(constrain="domain", scaleanchor="x", range=[D - 0.5, -0.5])
+    return _figure(data, dict(
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=height,
+        # Room on the right for the colour bar (thickness, tick labels, its title).
+        margin=dict(l=10 + TITLE_PX + y_label_px, r=75 if D > 16 else 10, t=80,
+                    b=10 + TITLE_PX + x_label_px),
+        font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white",
+        xaxis=xaxis, yaxis=yaxis, shapes=shapes), (_fingerprint(masks), generation_order))
 
 
 def _colorize(values: np.ndarray) -> np.ndarray:

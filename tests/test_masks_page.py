@@ -257,8 +257,9 @@ def test_graph_draws_one_line_per_kept_weight_when_exact():
     figure = figures.connectivity_graph(masks)
     assert not figures.is_grouped(masks)
     drawn = [t for t in figure.data if t.mode == "lines" and t.showlegend is False]
-    segments = sum(int(np.isnan(t.x).sum()) for t in drawn if t.line.dash is None)
-    arcs = sum(int(np.isnan(t.x).sum()) for t in drawn if t.line.dash == "dot")
+    # One gap (None) after each line.
+    segments = sum(t.x.count(None) for t in drawn if t.line.dash is None)
+    arcs = sum(t.x.count(None) for t in drawn if t.line.dash == "dot")
     assert segments == sum(int(m.sum()) for m in masks.layer_masks)
     assert arcs == int(masks.direct_mask.sum())
 
@@ -290,3 +291,34 @@ def test_no_hidden_layer_is_the_direct_connections():
     assert any(m.value.startswith("**Highlighting o2 (degree 2), sees x3;") for m in at.markdown)
     assert any("direct connections are the whole network" in c.value for c in at.caption)
     assert jacobian_counts(at)["mismatches"] == 0
+
+
+def test_figures_stay_cheap_for_the_browser_to_draw_again():
+    """Streamlit hands Plotly.react each new chart a second time: it is ~free only with a data
+    revision that follows the data, plain lists (no typed arrays) and no template object; and the
+    matrices must not ask Plotly to measure their labels (automargin)."""
+    import plotly.io
+
+    def build(masks, selected=None, generation=False):
+        return [figures.connectivity_graph(masks, selected),
+                figures.layer_masks_figure(masks, by_degree=generation),
+                figures.path_count_figure(masks, generation_order=generation)]
+
+    for D, hidden in [(4, (5, 5)), (32, (64, 64)), (784, (500,))]:
+        masks = build_masks(D, hidden, seed=1, direct=True)
+        drawn = build(masks)
+        specs = [plotly.io.to_json(f.to_dict(), validate=False) for f in drawn]
+        assert not any('"bdata"' in spec for spec in specs)
+        assert all(f.to_dict()["layout"]["template"] == "none" for f in drawn)
+        for figure in drawn[1:]:
+            axes = [v for k, v in figure.to_dict()["layout"].items() if k[1:5] == "axis"]
+            assert axes and all(axis["automargin"] is False for axis in axes)
+        if D == 4:
+            assert sum(map(len, specs)) < 20_000  # all three charts of the default view
+        # The revision follows the data: same network, same revision; any change, another one.
+        revisions = [f.layout.datarevision for f in drawn]
+        assert revisions == [f.layout.datarevision for f in build(build_masks(
+            D, hidden, seed=1, direct=True))]
+        for other in (build(build_masks(D, hidden, seed=2, direct=True)),
+                      build(masks, (0, 0), generation=True)):
+            assert all(a != b.layout.datarevision for a, b in zip(revisions, other))

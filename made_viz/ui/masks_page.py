@@ -184,7 +184,15 @@ def _parse_permutation(text: str, D: int) -> tuple[int, ...]:
         raise ValueError("custom permutation" + str(error).removeprefix("ordering")) from None
 
 
+# Chart containers a whole number of pixels wide: Plotly sizes its first drawing from the CSS
+# width (rounded to 1/1000 px), Streamlit then passes the exact layout width, and a width that
+# differs by 0.0004 px makes Plotly lay the whole chart out again, on every new network.
+WHOLE_PIXEL_CHARTS = ("<style>.st-key-graph, .st-key-masks, .st-key-paths"
+                      " { width: round(down, 100%, 1px) !important; }</style>")
+
+
 def render() -> None:
+    st.html(WHOLE_PIXEL_CHARTS)
     st.title("MADE masks")
     st.caption("Germain et al., 2015: an autoencoder becomes a distribution when output d only "
                "sees the inputs before d. Masks on the weights make sure of it.")
@@ -218,13 +226,20 @@ def render() -> None:
         st.caption(f"MADE can train with {net.K} masks, drawing one per minibatch "
                    "(connectivity-agnostic training), and average the models' probabilities at "
                    "test time. Change *mask shown* to step through them.")
-    jacobian_slot = draw_graph(net, masks, selected)
+    # The three charts go out first (the browser starts drawing them at once), then the text
+    # beside and below the graph, and last the Jacobian check, while torch works.
+    graph_col, text_col = draw_graph(net, masks, selected)
     draw_matrices(net, masks)
-    with jacobian_slot:  # last: the figures reach the browser while torch works
+    with graph_col:
+        jacobian_slot = check_panel(masks)
+    with text_col:
+        explain(masks)
+    with jacobian_slot:
         jacobian_check_panel(net, masks)
 
 
 def draw_graph(net: Network, masks: MaskSet, selected):
+    """The graph and the lines under it; returns its column and the empty one beside it."""
     graph_col, text_col = st.columns([3, 1.25], gap="medium")
     grouped = figures.is_grouped(masks)
     with graph_col:
@@ -245,10 +260,7 @@ def draw_graph(net: Network, masks: MaskSet, selected):
                     f"layer, {figures.weight_count(masks):,} weights): units with nearby degrees "
                     "are merged into one node, and a line's width grows with the number of weights "
                     "it stands for.", icon=":material/info:")
-        jacobian_slot = check_panel(masks)
-    with text_col:
-        explain(masks)
-    return jacobian_slot
+    return graph_col, text_col
 
 
 def explain(masks: MaskSet) -> None:
