@@ -7,8 +7,10 @@ PORT ?= 8501
 .PHONY: run test bench chromium clean
 
 # Two malloc arenas: a server of many short sessions otherwise holds ~150 MB more at peak.
+# MADE_VIZ_WARM_UP=1: once the first page is drawn, load the Sampling page's model in the
+# background (made_viz/ui/__init__.py).
 run: $(VENV)/.installed
-	MALLOC_ARENA_MAX=2 $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	MALLOC_ARENA_MAX=2 MADE_VIZ_WARM_UP=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: $(VENV)/.dev-installed chromium
 	$(PY) -m pytest

@@ -1,6 +1,8 @@
 """made-viz: see how MADE works. `make run` (or `streamlit run app.py`) starts it."""
 import streamlit as st
 
+from made_viz import ui
+
 
 # Each page module is imported when its page is first shown: the Masks page does not wait for
 # torch, which only the Sampling page and the Jacobian check need.
@@ -20,3 +22,4 @@ navigation = st.navigation([
     st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling"),
 ])
 navigation.run()
+ui.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile

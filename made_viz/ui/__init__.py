@@ -1,4 +1,21 @@
 """Streamlit pages: each reads widgets, calls the library, and draws what comes back."""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import threading
+import time
+
+WARM_UP_DELAY_S = 2.0  # after the first page's script run: its browser fetches and paints first
+_warm_up_started = False
+_warm_up_lock = threading.Lock()
+_frozen_at = 0  # len(sys.modules) at the last gc.freeze()
+_freeze_lock = threading.Lock()
+_freeze_timer: threading.Timer | None = None
+_freeze_timer_lock = threading.Lock()
+NEW_MODULES_TO_FREEZE = 20
+FREEZE_DELAY_S = 1.5
 
 
 def server_torch():
@@ -12,3 +29,76 @@ def server_torch():
 
     torch.set_num_threads(1)
     return torch
+
+
+def freeze_new_modules() -> None:
+    """Once a page has imported new modules, take everything alive out of the cyclic garbage
+    collector's reach (gc.freeze).
+
+    Streamlit collects garbage after every script run (runner.postScriptGC), and a full
+    collection walks every object the collector tracks: some 220,000 once Streamlit, torch and
+    Plotly are imported, about 100 ms of the server's CPU on every click and every position
+    report (most of a Step's cost to the server: tests/load/step_cost.py). Those objects are
+    modules, classes and functions, alive as long as the server, so freezing them loses
+    nothing; the collection after a run then walks only what was made since, and still frees a
+    session's garbage. Objects frozen are still freed by reference counting.
+    """
+    global _frozen_at
+    with _freeze_lock:
+        if len(sys.modules) >= _frozen_at + NEW_MODULES_TO_FREEZE:
+            gc.collect()  # garbage first: frozen, it would never be collected
+            gc.freeze()
+            _frozen_at = len(sys.modules)
+
+
+def _freeze_soon() -> None:
+    """freeze_new_modules in FREEZE_DELAY_S, off the script thread: its one full collection
+    (0.1 to 0.3 s holding the GIL) must not slow the page being painted."""
+    global _freeze_timer
+    if len(sys.modules) < _frozen_at + NEW_MODULES_TO_FREEZE:
+        return
+    with _freeze_timer_lock:
+        if _freeze_timer is None or not _freeze_timer.is_alive():
+            _freeze_timer = threading.Timer(FREEZE_DELAY_S, freeze_new_modules)
+            _freeze_timer.daemon = True
+            _freeze_timer.start()
+
+
+def page_drawn() -> None:
+    """app.py calls this after every full script run: it freezes new modules soon (see
+    freeze_new_modules), and with MADE_VIZ_WARM_UP=1 (`make run` sets it) the first call starts
+    the warm-up: a daemon thread that waits WARM_UP_DELAY_S, then imports torch, loads the
+    default model and prepares its default mask (sampling_page.warm_up), so a user who opens
+    the Sampling page next finds them ready.
+
+    Only after the first page: on 2 busy cores torch's import (1.5 to 4 s of a core and of the
+    GIL) slows whatever runs beside it, and the first page (Masks, by default) must paint first.
+    The model goes through the page's own cache (st.cache_resource), so it is still loaded once
+    per server; a page that needs it sooner computes it itself and the warm-up finds it cached.
+    Off by default, so test processes (AppTest) never have a thread loading models behind
+    their backs.
+    """
+    _freeze_soon()
+    global _warm_up_started
+    if _warm_up_started or os.environ.get("MADE_VIZ_WARM_UP") != "1":
+        return
+    with _warm_up_lock:
+        if _warm_up_started:
+            return
+        _warm_up_started = True
+    threading.Thread(target=_warm_up, name="made-viz warm-up", daemon=True).start()
+
+
+def _warm_up() -> None:
+    from streamlit.logger import get_logger
+
+    time.sleep(WARM_UP_DELAY_S)
+    try:
+        server_torch()
+        from made_viz.ui import sampling_page
+
+        sampling_page.warm_up()
+        freeze_new_modules()
+    except Exception as error:  # the Sampling page loads again and names the problem
+        get_logger(__name__).warning("warm-up stopped; the Sampling page will load the model"
+                                     " itself: %s", error)

@@ -401,8 +401,13 @@ export default function (component) {
     window.addEventListener("resize", S.listeners.resize);
     window.__madePlayerActive = S;
   }
-  draw(root, S);
+  draw(root, S);  // sets data-position, which makes the player visible (player.css)
   return () => {
+    // Streamlit also calls this when newer data overtook this call while its module was still
+    // loading (on the first mount, a quick rerun): the player is still on the page then, and
+    // tearing its listeners down would drop a key pressed before the next call. Only an
+    // unmount takes the player off the page.
+    if (root.isConnected || !S.listeners) return;
     cancelAnimationFrame(S.raf);
     clearTimeout(S.inflightTimer);
     Object.assign(S, { raf: 0, playing: false });

@@ -7,6 +7,7 @@ sensitivity view), and Play runs in the browser from the whole run sent once (pl
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,9 @@ class Bundled:
         return candidates[seed % len(candidates)]
 
 
-@st.cache_resource(show_spinner="Loading the pretrained model...")
+# No spinner: a spinner needs a script run, and the model may be loaded off the script thread
+# (warm_up). It takes a fraction of a second; the page's running indicator says enough.
+@st.cache_resource(show_spinner=False)
 def bundled(name: str) -> Bundled:
     model, config = checkpoint.load_pretrained(name)
     log.info("loaded pretrained model %r from %s", name, checkpoint.pretrained_root() / name)
@@ -94,19 +97,38 @@ def single_mask_model(name: str, mask: int) -> MADE:
     return model.eval().requires_grad_(False)
 
 
-@st.cache_resource(show_spinner="Preparing every mask...")
-def prepare_masks(name: str) -> int:
-    """Build what each mask needs, once per model, one mask after another: its sampling plan,
-    its path counts and its sensitivity model (about 0.15 s and 45 MB a mask for the bundled
-    784-2000-784). Built on demand instead, a hall of users opening the page at once would
-    build them all at the same time, each with some 50 MB of temporaries, and the server's
-    memory would creep up over the first digits of a lecture."""
-    model = bundled(name).model
-    for mask in range(model.num_masks):
+# One mask is prepared at a time, server-wide (see prepared_mask).
+_preparing = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def prepared_mask(name: str, mask: int) -> int:
+    """Build what a mask needs, once per server: its sampling plan, its path counts and its
+    sensitivity model (about 0.2 s and 45 MB of temporaries a mask for the bundled
+    784-2000-784). The picked mask first, so the page paints without waiting for the others
+    (render prepares them after drawing); and one mask at a time, server-wide, so a hall of
+    users opening the page at once cannot build several at the same time, each with its
+    temporaries, and let the server's memory creep up over the first digits of a lecture."""
+    with _preparing:
+        model = bundled(name).model
         sampling.sample(model, 1, seed=0, mask=mask)
         model.mask_sets[mask].connectivity()
         single_mask_model(name, mask)
-    return model.num_masks
+    return mask
+
+
+def default_model(available: list[str]) -> str:
+    return "mnist" if "mnist" in available else available[0]
+
+
+def warm_up() -> None:
+    """Get the default link's model and mask ready (model loaded, mask prepared) before anyone
+    opens the Sampling page: called off the script thread once per server (made_viz.ui), so it
+    shows nothing (no spinner) and goes through the same caches: the model is still loaded once."""
+    available = checkpoint.list_pretrained()
+    if available:
+        b = bundled(default_model(available))
+        prepared_mask(b.name, b.pick_mask(b.orderings()[0], 0))
 
 
 @st.cache_resource(show_spinner=False)
@@ -324,6 +346,7 @@ def completion_view(b: Bundled, seed: int) -> None:
     with right:
         n = st.slider("completions", 1, 8, COMPLETIONS, key="sampling_completions")
     mask = b.pick_mask(hide, seed)
+    prepared_mask(b.name, mask)
     original, kept, drawn = completions(b.name, mask, index, seed, n)
     order = b.model.mask_sets[mask].order
     half = len(kept)
@@ -385,12 +408,10 @@ def render() -> None:
     header = st.container()
     with st.sidebar:
         st.subheader("Sampling studio")
-        name = choice("model", "model", available,
-                      default="mnist" if "mnist" in available else available[0],
+        name = choice("model", "model", available, default=default_model(available),
                       help="a bundled pretrained MADE")
         try:
             b = bundled(name)
-            prepare_masks(name)
         except (checkpoint.CheckpointError, OSError) as error:
             st.error(f"model {name!r} could not be loaded: {error}")
             return
@@ -412,6 +433,10 @@ def render() -> None:
         if b.stand_in:
             st.info("These bundled weights are stand-ins, not a trained model: the digits look"
                     " like noise until the trained weights are installed.", icon="ℹ️")
+    # The run is switched before the header names the new seed: a page that shows a seed shows
+    # its run, even when a report's fragment rerun cuts in before this run has finished.
+    prepared_mask(name, mask)
+    current_run(b, mask, seed)
     with header:
         if lecture:
             st.html(LECTURE_STYLE)
@@ -421,7 +446,6 @@ def render() -> None:
                        " p(x_d = 1 | x_<d), read off one forward pass, in the order its masks"
                        " were built for. The whole digit is drawn the moment the seed is chosen;"
                        " Step, Play and the history slider reveal it.")
-    current_run(b, mask, seed)
     tabs = st.tabs(VIEWS, key="sampling_view", on_change="rerun")
     with tabs[0]:
         if tabs[0].open is not False:
@@ -437,3 +461,7 @@ def render() -> None:
     with tabs[3]:
         if tabs[3].open:
             export_view(name, ordering, seed)
+    # The model's other masks, last: the page is drawn by now, and a seed that picks one of
+    # them later reruns quickly (a long seed rerun is more likely to be cut by another request).
+    for other in range(b.model.num_masks):
+        prepared_mask(name, other)
