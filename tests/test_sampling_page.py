@@ -33,9 +33,14 @@ def run_of(at: AppTest) -> sampling.SamplingRun:
     return at.session_state["sampling_run"]
 
 
+def history_slider(at: AppTest):
+    """The history slider: its key is new with every run (sampling_page.history_key)."""
+    return at.slider(key=f"sampling_history_{at.session_state['sampling_run_serial']}")
+
+
 def position(at: AppTest) -> int:
     """The run's position, checked against what the history slider shows."""
-    assert at.slider(key="sampling_history").value == run_of(at).position
+    assert history_slider(at).value == run_of(at).position
     return run_of(at).position
 
 
@@ -52,7 +57,7 @@ def test_step_step_row_history_finish_reset():
     assert position(at) == 1
     click(at, "sampling_step_row")
     assert position(at) == 1 + 28
-    at.slider(key="sampling_history").set_value(10).run()
+    history_slider(at).set_value(10).run()
     assert position(at) == 10
     run = run_of(at)
     assert run.drawn.sum() == 10 and np.array_equal(run.image, run.image_at(10))
@@ -66,7 +71,7 @@ def test_step_step_row_history_finish_reset():
 
 def test_step_row_stops_at_the_end():
     at = open_page(seed="3")
-    at.slider(key="sampling_history").set_value(D - 5).run()
+    history_slider(at).set_value(D - 5).run()
     click(at, "sampling_step_row")
     assert position(at) == D
 
@@ -77,7 +82,7 @@ def test_play_and_pause_toggle_and_lock_the_stepping_controls():
     click(at, "sampling_play")
     assert at.session_state["sampling_playing"]
     assert at.button(key="sampling_play").label == "Pause"
-    assert at.button(key="sampling_step").disabled and at.slider(key="sampling_history").disabled
+    assert at.button(key="sampling_step").disabled and history_slider(at).disabled
     click(at, "sampling_play")
     assert not at.session_state["sampling_playing"]
     assert at.button(key="sampling_play").label == "Play"

@@ -158,6 +158,7 @@ def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
     if ss.get("sampling_run_key") != key:
         run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
         ss["sampling_run"], ss["sampling_run_key"] = run, key
+        ss["sampling_run_serial"] = ss.get("sampling_run_serial", 0) + 1
         ss["sampling_payload"] = player.run_payload(
             f"{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
             run.log_likelihood_curve, run.uniforms, start=run.start)
@@ -197,9 +198,17 @@ def _play_pause() -> None:
     ss["sampling_playing"] = True
 
 
-def _seek_history() -> None:
-    _run().seek(int(st.session_state["sampling_history"]))
-    _moved()
+def history_key() -> str:
+    """The history slider's key, new with every run: a slider value the browser sends for the
+    previous run (its rerun was cut short before the new slider reached the page) then belongs
+    to a widget that is gone, and cannot move the new run to the old run's position."""
+    return f"sampling_history_{st.session_state['sampling_run_serial']}"
+
+
+def _seek_history(key: str) -> None:
+    if key == history_key():
+        _run().seek(int(st.session_state[key]))
+        _moved()
 
 
 def _player_moved() -> None:
@@ -231,7 +240,8 @@ def studio(name: str, mask: int, lecture: bool) -> None:
     ss = st.session_state
     b, run = bundled(name), _run()
     D, playing = len(run.order), ss["sampling_playing"]
-    ss["sampling_history"] = run.position
+    history = history_key()
+    ss[history] = run.position
     with st.container(key="sampling_controls", horizontal=True, vertical_alignment="bottom"):
         busy = playing or run.done
         st.button("Step", on_click=_step, args=(1,), disabled=busy, key="sampling_step",
@@ -247,8 +257,9 @@ def studio(name: str, mask: int, lecture: bool) -> None:
         st.select_slider("Speed: pixels per tick", SPEEDS, value=4, key="sampling_speed",
                          width=260, help="Play ticks 30 times a second")
     with st.container(key="sampling_history_row", horizontal=True, vertical_alignment="bottom"):
-        st.slider("History: pixels drawn", 0, D, key="sampling_history", on_change=_seek_history,
-                  disabled=playing, width="stretch")
+        with st.container(key="sampling_history"):  # a stable name for styles and tests
+            st.slider("History: pixels drawn", 0, D, key=history, on_change=_seek_history,
+                      args=(history,), disabled=playing, width="stretch")
         overlay = st.radio("Overlay on the digit", list(OVERLAYS), horizontal=True,
                            key="sampling_overlay", width=360,
                            help="the next pixel's receptive field (the pixels it may depend on)"
