@@ -9,14 +9,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file
 
-from .masks import (MAX_D, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, MAX_MASK_BYTES, check_order,
-                    mask_bytes)
-from .model import MADE
+from .masks import (MAX_D, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, MAX_MASK_BYTES, MaskSet,
+                    check_order, mask_bytes, masks_from_degrees)
+from .sampling import MADEWeights
+
+# torch only where a torch model is made or saved: load_weights (what the Sampling page uses)
+# reads a checkpoint with NumPy alone.
+if TYPE_CHECKING:
+    from .model import MADE
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -51,6 +57,8 @@ def save(model: MADE, directory, metrics: dict | None = None, *, dtype=None) -> 
     Files are written to temporary names and renamed, so an interrupted save never leaves a
     half-written checkpoint behind.
     """
+    from safetensors.torch import save_file
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {name: (t.detach().to(dtype) if dtype else t.detach()).contiguous().clone()
@@ -132,8 +140,23 @@ def validate_config(config, path: Path) -> None:
                                       f" number in 1..{D}")
 
 
-def load(directory) -> tuple[MADE, dict]:
-    """Load a checkpoint directory: (model in eval mode, config dict)."""
+def _tensor_shapes(masks: MaskSet) -> dict[str, tuple[int, ...]]:
+    """The tensors a MADE with these masks holds, by state_dict name (model.MADE's layout)."""
+    widths = [masks.D, *masks.hidden_sizes]
+    shapes = {}
+    for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"hidden.{l}.weight"], shapes[f"hidden.{l}.bias"] = (b, a), (b,)
+    if masks.hidden_sizes:
+        shapes["output.weight"], shapes["output.bias"] = (masks.D, widths[-1]), (masks.D,)
+    if masks.direct:
+        shapes["direct_layer.weight"] = (masks.D, masks.D)
+        if not masks.hidden_sizes:
+            shapes["direct_layer.bias"] = (masks.D,)
+    return shapes
+
+
+def _read(directory) -> tuple[dict, list[MaskSet], dict[str, np.ndarray]]:
+    """A checkpoint's config, mask sets and arrays, each checked before the next is built."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG, directory / WEIGHTS
     _require(config_path.is_file(), config_path, "missing (is this a made-viz checkpoint?)")
@@ -143,23 +166,46 @@ def load(directory) -> tuple[MADE, dict]:
     except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, absurd nesting or digits
         raise CheckpointError(f"{config_path}: not valid JSON ({error})") from None
     validate_config(config, config_path)
-    model = MADE.from_degrees([m["order"] for m in config["masks"]],
-                              [m["hidden_degrees"] for m in config["masks"]],
-                              direct=config["direct"])
+    mask_sets = [masks_from_degrees(m["order"], m["hidden_degrees"], direct=config["direct"])
+                 for m in config["masks"]]
     try:
-        tensors = load_file(weights_path)
-    except (SafetensorError, OSError, ValueError) as error:
+        arrays = load_file(weights_path)
+    except (SafetensorError, OSError, ValueError, TypeError) as error:
         raise CheckpointError(f"{weights_path}: unreadable safetensors file ({error})") from None
-    expected = model.state_dict()
-    _require(set(tensors) == set(expected), weights_path,
-             f"holds tensors {sorted(tensors)}, expected {sorted(expected)}")
-    for name, tensor in tensors.items():
-        _require(tuple(tensor.shape) == tuple(expected[name].shape), weights_path,
-                 f"tensor {name} has shape {tuple(tensor.shape)},"
-                 f" expected {tuple(expected[name].shape)}")
-        _require(tensor.is_floating_point() and bool(torch.isfinite(tensor).all()), weights_path,
-                 f"tensor {name} is not finite floating point")
-    model.load_state_dict({name: t.float() for name, t in tensors.items()})
+    expected = _tensor_shapes(mask_sets[0])
+    _require(set(arrays) == set(expected), weights_path,
+             f"holds tensors {sorted(arrays)}, expected {sorted(expected)}")
+    for name, array in arrays.items():
+        _require(array.shape == expected[name], weights_path,
+                 f"tensor {name} has shape {array.shape}, expected {expected[name]}")
+        _require(np.issubdtype(array.dtype, np.floating) and bool(np.isfinite(array).all()),
+                 weights_path, f"tensor {name} is not finite floating point")
+    return config, mask_sets, arrays
+
+
+def load_weights(directory) -> tuple[MADEWeights, dict]:
+    """Load a checkpoint without torch: (sampling.MADEWeights as stored, config dict)."""
+    config, mask_sets, arrays = _read(directory)
+    for array in arrays.values():
+        array.flags.writeable = False
+    layers = len(mask_sets[0].hidden_sizes)
+    direct = arrays.get("direct_layer.weight")
+    return MADEWeights(
+        tuple(mask_sets),
+        tuple((arrays[f"hidden.{l}.weight"], arrays[f"hidden.{l}.bias"]) for l in range(layers)),
+        (arrays["output.weight"], arrays["output.bias"]) if layers else None,
+        None if direct is None else (direct, arrays.get("direct_layer.bias"))), config
+
+
+def load(directory) -> tuple[MADE, dict]:
+    """Load a checkpoint directory: (model in eval mode, config dict)."""
+    import torch
+
+    from .model import MADE
+
+    config, mask_sets, arrays = _read(directory)
+    model = MADE(mask_sets[0].D, mask_sets[0].hidden_sizes, mask_sets=mask_sets)
+    model.load_state_dict({name: torch.from_numpy(a).float() for name, a in arrays.items()})
     model.eval()
     return model, config
 
@@ -171,12 +217,21 @@ def list_pretrained() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file())
 
 
-def load_pretrained(name: str | None = None) -> tuple[MADE, dict]:
-    """A bundled model by name ("mnist" by default)."""
+def _pretrained(name: str | None) -> Path:
     name = name or "mnist"
     available = list_pretrained()
     if name not in available:
         raise CheckpointError(f"no pretrained model {name!r} in {pretrained_root()};"
                               f" available: {', '.join(available) or 'none'}")
-    return load(pretrained_root() / name)
+    return pretrained_root() / name
+
+
+def load_pretrained(name: str | None = None) -> tuple[MADE, dict]:
+    """A bundled model by name ("mnist" by default)."""
+    return load(_pretrained(name))
+
+
+def load_pretrained_weights(name: str | None = None) -> tuple[MADEWeights, dict]:
+    """A bundled model's weights without torch (see load_weights)."""
+    return load_weights(_pretrained(name))
 

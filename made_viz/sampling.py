@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import torch
 
-from .masks import check_int
+from .masks import MaskSet, check_int
 
 METHODS = ("fast", "naive")
 MAX_SAMPLES = 100_000
@@ -81,26 +80,87 @@ def _align(a, a_exp: int, b, b_exp: int):
 
 
 # ---------------------------------------------------------------------------------------------
+# A MADE's weights without torch.
+
+@dataclass(frozen=True, eq=False)
+class MADEWeights:
+    """A MADE's weights as read-only NumPy arrays, and its mask sets: all the samplers read.
+
+    sample, sample_with_probs, SamplingRun and logit_gradient take one wherever they take a
+    made_viz.model.MADE, and give the same results: the samplers compute in float64 either way,
+    from the same stored values. Without torch, a page that only samples (the Sampling page)
+    never waits for torch's import. From a model: MADEWeights.of(model); from a checkpoint:
+    checkpoint.load_weights. Layers are (weight (out, in), bias) as in torch's Linear; direct
+    is (weight, bias or None), None without direct connections; output is None without hidden
+    layers. mask_index is the mask that mask=None means.
+    """
+
+    mask_sets: tuple[MaskSet, ...]
+    hidden: tuple[tuple[np.ndarray, np.ndarray], ...]
+    output: tuple[np.ndarray, np.ndarray] | None
+    direct: tuple[np.ndarray, np.ndarray | None] | None
+    mask_index: int = 0
+
+    @property
+    def D(self) -> int:
+        return self.mask_sets[0].D
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        return tuple(self.mask_sets[0].hidden_sizes)
+
+    @property
+    def num_masks(self) -> int:
+        return len(self.mask_sets)
+
+    @classmethod
+    def of(cls, model) -> "MADEWeights":
+        """A snapshot of a torch MADE's weights (float32 copies) and its current mask."""
+        def array(tensor):
+            return _read_only(tensor.detach().cpu().float().numpy().copy())
+
+        def layer(linear):
+            return array(linear.weight), None if linear.bias is None else array(linear.bias)
+
+        return cls(tuple(model.mask_sets), tuple(layer(l) for l in model.hidden),
+                   None if model.output is None else layer(model.output),
+                   None if model.direct_layer is None else layer(model.direct_layer),
+                   model.mask_index)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def _weights(model) -> MADEWeights:
+    """Any MADE as MADEWeights: a torch model is read without tracking gradients."""
+    if isinstance(model, MADEWeights):
+        return model
+    import torch  # only a torch model gets here, so torch is already imported
+
+    with torch.inference_mode():
+        return MADEWeights.of(model)
+
+
+# ---------------------------------------------------------------------------------------------
 # One mask's network as the samplers compute it.
 
 def _masked_weights(model, masks):
     """float64 masked weights: hidden [(W, b)], output bias c (D,), out_W (D, H_L) and
     direct_W (D, D) (zeros where the model has none). The first layer is snapped to its grid."""
-    def array(tensor):
-        return tensor.detach().cpu().to(torch.float64).numpy()
-
-    with torch.inference_mode():
-        hidden = [(array(layer.weight) * mask, array(layer.bias))
-                  for layer, mask in zip(model.hidden, masks.layer_masks)]
-        D = model.D
-        c, out_W, direct_W = np.zeros(D), np.zeros((D, 0)), np.zeros((D, D))
-        if model.output is not None:
-            out_W = array(model.output.weight) * masks.layer_masks[-1]
-            c += array(model.output.bias)
-        if model.direct_layer is not None:
-            direct_W = array(model.direct_layer.weight) * masks.direct_mask
-            if model.direct_layer.bias is not None:
-                c += array(model.direct_layer.bias)
+    weights = _weights(model)
+    as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    hidden = [(as64(W) * mask, as64(b)) for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
+    D = weights.D
+    c, out_W, direct_W = np.zeros(D), np.zeros((D, 0)), np.zeros((D, D))
+    if weights.output is not None:
+        out_W = as64(weights.output[0]) * masks.layer_masks[-1]
+        c += as64(weights.output[1])
+    if weights.direct is not None:
+        direct_W = as64(weights.direct[0]) * masks.direct_mask
+        if weights.direct[1] is not None:
+            c += as64(weights.direct[1])
     if not all(np.isfinite(a).all() for layer in hidden for a in layer) or not (
             np.isfinite(c).all() and np.isfinite(out_W).all() and np.isfinite(direct_W).all()):
         raise ValueError("the model's weights are not all finite; it cannot be sampled")
@@ -373,17 +433,23 @@ _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _weights_key(model) -> tuple:
-    return tuple((p.data_ptr(), p._version) for p in model.parameters()) + tuple(
-        id(ms) for ms in model.mask_sets)
+    weights = () if isinstance(model, MADEWeights) else tuple(  # MADEWeights never change
+        (p.data_ptr(), p._version) for p in model.parameters())
+    return weights + tuple(id(ms) for ms in model.mask_sets)
+
+
+def _entry(model) -> dict:
+    key = _weights_key(model)
+    entry = _cache.get(model)
+    if entry is None or entry["key"] != key:
+        entry = {"key": key, "nets": {}, "plans": {}, "gradients": {}}
+        _cache[model] = entry
+    return entry
 
 
 def _network(model, k: int, fast: bool):
     """Mask k's _FastPlan (fast) or _Net, cached until the model's weights change."""
-    key = _weights_key(model)
-    entry = _cache.get(model)
-    if entry is None or entry["key"] != key:
-        entry = {"key": key, "nets": {}, "plans": {}}
-        _cache[model] = entry
+    entry = _entry(model)
     if fast:
         if k not in entry["plans"]:
             model_ref = weakref.ref(model)  # the cache must not keep its own key alive
@@ -394,8 +460,60 @@ def _network(model, k: int, fast: bool):
     return entry["nets"][k]
 
 
+class _GradientNet:
+    """One mask's masked weights in float32, for logit_gradient: half the memory of a _Net,
+    and torch's own precision (the sensitivity view compares pixels, not digits)."""
+
+    def __init__(self, model, k: int):
+        weights, masks = _weights(model), model.mask_sets[k]
+        f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
+        self.hidden = [(f32(W) * mask, f32(b))
+                       for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
+        self.out_W = (None if weights.output is None
+                      else f32(weights.output[0]) * masks.layer_masks[-1])
+        self.direct_W = (None if weights.direct is None
+                         else f32(weights.direct[0]) * masks.direct_mask)
+
+    def gradient(self, x: np.ndarray, d: int) -> np.ndarray:
+        pre_activations, h = [], x
+        for W, b in self.hidden:
+            pre_activations.append(W @ h + b)
+            h = np.maximum(pre_activations[-1], 0.0)
+        gradient = np.zeros(len(x), dtype=np.float32)
+        if self.direct_W is not None:
+            gradient += self.direct_W[d]
+        if self.out_W is not None:
+            back = self.out_W[d]
+            for (W, _), a in zip(reversed(self.hidden), reversed(pre_activations)):
+                back = (back * (a > 0)) @ W  # ReLU passes the gradient where it was active
+            gradient += back
+        return gradient
+
+
+def _gradient_net(model, k: int) -> _GradientNet:
+    entry = _entry(model)
+    if k not in entry["gradients"]:
+        entry["gradients"][k] = _GradientNet(model, k)
+    return entry["gradients"][k]
+
+
 # ---------------------------------------------------------------------------------------------
 # Public API.
+
+def logit_gradient(model, image, index: int, mask=None) -> np.ndarray:
+    """d logit_index / d x at x = image under mask `mask` (None: the model's current one),
+    float32 (D,): how much each pixel moves pixel index's log-odds, the gradient autograd
+    would give. Zero wherever the masks leave no path to output index."""
+    mask = _resolve_mask(model, mask)
+    if mask == "ensemble":
+        raise ValueError("mask must be None or a mask index for a gradient, got 'ensemble'")
+    D = model.D
+    index = check_int("index", index, 0, D - 1)
+    x = np.asarray(image, dtype=np.float32)
+    if x.shape != (D,):
+        raise ValueError(f"image must have shape ({D},), got {x.shape}")
+    return _gradient_net(model, mask).gradient(x, index)
+
 
 @dataclass
 class Samples:

@@ -48,7 +48,7 @@ def install(tmp_path, monkeypatch):
 
 
 def clear_caches() -> None:
-    for cached in (sampling_page.bundled, sampling_page.single_mask_model,
+    for cached in (sampling_page.bundled, sampling_page.prepared_mask,
                    sampling_page.test_digits, sampling_page.grid_samples,
                    sampling_page.completions, sampling_page.run_gif):
         cached.clear()

@@ -50,9 +50,14 @@ def rewrite_config(directory: Path, change) -> None:
 
 
 def load_error(directory: Path) -> str:
-    with pytest.raises(CheckpointError) as error:
-        checkpoint.load(directory)
-    return str(error.value)
+    """The message, the same from load and from the torch-free load_weights."""
+    messages = []
+    for load in (checkpoint.load, checkpoint.load_weights):
+        with pytest.raises(CheckpointError) as error:
+            load(directory)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]
+    return messages[0]
 
 
 # ---------------------------------------------------------------- round trips
@@ -83,6 +88,35 @@ def test_round_trip_keeps_weights_masks_and_log_prob(tmp_path, options):
         assert torch.equal(loaded.log_prob(x, k), model.log_prob(x, k))
     assert torch.equal(loaded.log_prob(x, "ensemble"), model.log_prob(x, "ensemble"))
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG, WEIGHTS]  # no .tmp left
+
+
+@pytest.mark.parametrize("options", [
+    {"hidden_sizes": [9], "num_masks": 1, "D": 16, "direct": False},
+    {"hidden_sizes": [], "num_masks": 2, "ordering": "random"},
+    {"hidden_sizes": [20, 20], "num_masks": 3, "ordering": ["natural", "reverse"]},
+])
+@pytest.mark.parametrize("dtype", [None, torch.float16])
+def test_load_weights_reads_the_same_checkpoint_without_torch(tmp_path, options, dtype):
+    model = small_made(**options)
+    checkpoint.save(model, tmp_path, dtype=dtype)
+    weights, config = checkpoint.load_weights(tmp_path)
+    loaded, _ = checkpoint.load(tmp_path)
+    assert (weights.D, weights.hidden_sizes, weights.num_masks) == (
+        model.D, tuple(model.hidden_sizes), model.num_masks) and config["D"] == model.D
+    arrays = {f"hidden.{l}.{part}": a for l, layer in enumerate(weights.hidden)
+              for part, a in zip(("weight", "bias"), layer)}
+    arrays.update({f"output.{part}": a for part, a in zip(("weight", "bias"), weights.output or ())})
+    arrays.update({f"direct_layer.{part}": a for part, a in zip(("weight", "bias"), weights.direct or ())
+                   if a is not None})
+    state = loaded.state_dict()
+    assert set(arrays) == {name for name in state if not name.endswith("mask")}
+    for name, array in arrays.items():
+        assert not array.flags.writeable
+        assert array.dtype == (np.float16 if dtype else np.float32)
+        assert torch.equal(torch.from_numpy(array.astype(np.float32)), state[name]), name
+    for restored, original in zip(weights.mask_sets, model.mask_sets):
+        np.testing.assert_array_equal(restored.order, original.order)
+        np.testing.assert_array_equal(restored.connectivity(), original.connectivity())
 
 
 def test_float16_save_is_half_the_size_and_close(tmp_path):
@@ -298,8 +332,7 @@ def test_config_is_validated_before_any_tensor_is_built(saved, monkeypatch):
     rewrite_config(directory, lambda c: c.update(hidden_sizes=[16, "10"]))
     built = []
     monkeypatch.setattr(checkpoint, "load_file", lambda *a, **k: built.append("weights"))
-    monkeypatch.setattr(checkpoint.MADE, "from_degrees",
-                        classmethod(lambda cls, *a, **k: built.append("model")))
+    monkeypatch.setattr(checkpoint, "masks_from_degrees", lambda *a, **k: built.append("masks"))
     monkeypatch.setattr(torch.nn.Linear, "__init__",
                         lambda *a, **k: built.append("linear"))
     assert "'hidden_sizes' must be a list" in load_error(directory)

@@ -456,3 +456,91 @@ def test_sampling_run_ensemble_picks_its_mask_from_the_seed():
         log_prob = model.log_prob(torch.from_numpy(run.final_image[None].astype(np.float32)),
                                   mask=run.mask)
     assert run.log_likelihood == pytest.approx(float(log_prob), rel=1e-5, abs=1e-5)
+
+
+# ---------------------------------------------------------------- without torch: MADEWeights
+
+@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS)
+def test_weights_snapshot_draws_exactly_what_the_model_draws(D, hidden, kwargs):
+    model = random_made(D, hidden, **kwargs)
+    weights = sampling.MADEWeights.of(model)
+    orders = [ms.order for ms in model.mask_sets]
+    shared = max(k for k in range(D // 2 + 1)  # observed pixels come first in every ordering
+                 if all(set(o[:k]) == set(orders[0][:k]) for o in orders))
+    given = np.full(D, -1)
+    given[orders[0][:shared]] = 1
+    for mask in range(model.num_masks):
+        a = sampling.sample_with_probs(model, 16, seed=5, mask=mask)
+        b = sampling.sample_with_probs(weights, 16, seed=5, mask=mask)
+        np.testing.assert_array_equal(a.images, b.images)
+        np.testing.assert_array_equal(a.logits, b.logits)
+    for method in sampling.METHODS:
+        kwargs = dict(seed=3, mask="ensemble", method=method, given=given)
+        np.testing.assert_array_equal(sampling.sample(model, 8, **kwargs),
+                                      sampling.sample(weights, 8, **kwargs))
+    a, b = sampling.SamplingRun(model, seed=9, mask=model.num_masks - 1), sampling.SamplingRun(
+        weights, seed=9, mask=model.num_masks - 1)
+    np.testing.assert_array_equal(a.final_image, b.final_image)
+    np.testing.assert_array_equal(a.log_likelihood_curve, b.log_likelihood_curve)
+
+
+def test_weights_snapshot_does_not_follow_later_training():
+    model = random_made(6, [8])
+    weights = sampling.MADEWeights.of(model)
+    before = sampling.sample(weights, 32, seed=1)
+    with torch.no_grad():
+        model.output.bias.add_(10.0)  # every pixel now almost surely 1 under the model
+    assert sampling.sample(model, 32, seed=1).mean() > 0.95
+    np.testing.assert_array_equal(sampling.sample(weights, 32, seed=1), before)
+    with pytest.raises(ValueError):
+        weights.hidden[0][0][0, 0] = 1.0  # read-only
+
+
+@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS + [(7, [9, 6, 5], dict(num_masks=2))])
+def test_logit_gradient_is_autograds_gradient(D, hidden, kwargs):
+    model = random_made(D, hidden, **kwargs)
+    rng = np.random.default_rng(0)
+    for mask in range(model.num_masks):
+        model.set_mask(mask)
+        for _ in range(4):
+            image = (rng.random(D) < 0.5).astype(np.uint8)
+            x = torch.tensor(image, dtype=torch.float32, requires_grad=True)
+            logits = model(x[None])[0]
+            for index in range(D):
+                (expected,) = torch.autograd.grad(logits[index], x, retain_graph=True)
+                for source in (model, sampling.MADEWeights.of(model)):
+                    got = sampling.logit_gradient(source, image, index, mask)
+                    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+                    unconnected = model.mask_sets[mask].connectivity()[index] == 0
+                    assert (got[unconnected] == 0).all()
+    model.set_mask(0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda w: sampling.logit_gradient(w, np.zeros(6), 6), r"index must be in 0\.\.5, got 6"),
+    (lambda w: sampling.logit_gradient(w, np.zeros(5), 0), r"image must have shape \(6,\)"),
+    (lambda w: sampling.logit_gradient(w, np.zeros(6), 0, 2), r"mask must be .* 0\.\.1, got 2"),
+    (lambda w: sampling.logit_gradient(w, np.zeros(6), 0, "ensemble"), "for a gradient"),
+])
+def test_logit_gradient_bad_arguments(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(sampling.MADEWeights.of(random_made(6, [8], num_masks=2)))
+
+
+def test_sampling_a_bundled_model_never_imports_torch():
+    """What the Sampling page's first paint relies on: weights, samplers and gradients, no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from made_viz import checkpoint, sampling\n"
+            "weights, _ = checkpoint.load_pretrained_weights('mnist')\n"
+            "run = sampling.SamplingRun(weights, seed=3, mask=1)\n"
+            "run.step(100)\n"
+            "g = sampling.logit_gradient(weights, run.image, run.next_index, 1)\n"
+            "assert g.shape == (784,) and (g != 0).any()\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=str(checkpoint.PRETRAINED_DIR.parent), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -1,12 +1,11 @@
 """The Sampling studio page through Streamlit's AppTest: the run's state machine, seeds, URL."""
-import copy
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from made_viz import sampling
+from made_viz import checkpoint, sampling
 from made_viz.ui import sampling_page
 
 D = 784
@@ -208,13 +207,14 @@ def test_sensitivity_is_the_gradient_and_stays_in_the_receptive_field():
     run = sampling.SamplingRun(b.model, seed=4, mask=mask)
     run.seek(300)
     index, image = run.next_index, run.image
-    gradient = sampling_page.logit_gradient(sampling_page.single_mask_model(b.name, mask), image, index)
+    gradient = sampling.logit_gradient(b.model, image, index, mask)
     receptive = b.model.mask_sets[mask].connectivity()[index] > 0
     assert not gradient[~run.drawn].any()  # nothing not yet drawn can matter
     assert not gradient[~receptive].any()  # nor anything outside the receptive field
     assert receptive.sum() <= run.drawn.sum() and gradient.any()
-    # a central difference through the model in float64 agrees with autograd
-    model64 = copy.deepcopy(sampling_page.single_mask_model(b.name, mask)).double()
+    # a central difference through the torch model in float64 agrees
+    model64 = checkpoint.load_pretrained(b.name)[0].double()
+    model64.set_mask(mask)
     for pixel in np.flatnonzero(gradient)[:3]:
         x = torch.tensor(image, dtype=torch.float64)
         up, down = x.clone(), x.clone()

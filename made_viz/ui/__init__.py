@@ -67,12 +67,12 @@ def _freeze_soon() -> None:
 def page_drawn() -> None:
     """app.py calls this after every full script run: it freezes new modules soon (see
     freeze_new_modules), and with MADE_VIZ_WARM_UP=1 (`make run` sets it) the first call starts
-    the warm-up: a daemon thread that waits WARM_UP_DELAY_S, then imports torch, loads the
-    default model and prepares its default mask (sampling_page.warm_up), so a user who opens
-    the Sampling page next finds them ready.
+    the warm-up: a daemon thread that waits WARM_UP_DELAY_S, then loads the default model and
+    prepares its default mask (sampling_page.warm_up), so a user who opens the Sampling page
+    next finds them ready, and imports torch for the Masks page's Jacobian check.
 
-    Only after the first page: on 2 busy cores torch's import (1.5 to 4 s of a core and of the
-    GIL) slows whatever runs beside it, and the first page (Masks, by default) must paint first.
+    Only after the first page: on 2 busy cores this work (torch's import alone is 1.5 to 4 s
+    of a core and of the GIL) slows whatever runs beside it, and the first page must paint first.
     The model goes through the page's own cache (st.cache_resource), so it is still loaded once
     per server; a page that needs it sooner computes it itself and the warm-up finds it cached.
     Off by default, so test processes (AppTest) never have a thread loading models behind
@@ -94,10 +94,10 @@ def _warm_up() -> None:
 
     time.sleep(WARM_UP_DELAY_S)
     try:
-        server_torch()
         from made_viz.ui import sampling_page
 
         sampling_page.warm_up()
+        server_torch()  # for the Masks page's Jacobian check; the Sampling page needs none
         freeze_new_modules()
     except Exception as error:  # the Sampling page loads again and names the problem
         get_logger(__name__).warning("warm-up stopped; the Sampling page will load the model"

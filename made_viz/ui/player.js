@@ -335,9 +335,10 @@ function onKey(S, event) {
 }
 
 export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
+  const { parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".made-player");
-  if (!root || !data) return undefined;
+  if (!root || !component.data) return undefined;
+  const data = JSON.parse(component.data.json);  // one string: see player.py
   const S = parentElement.__madePlayer || (parentElement.__madePlayer = {
     runId: null, moves: -1, serverPos: 0, pos: 0, playing: false, raf: 0, frames: [],
     inflight: [], listeners: null,

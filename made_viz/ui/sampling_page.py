@@ -2,8 +2,9 @@
 
 The seed, model and ordering live in the URL, so a link replays the same digit. A run is
 sampled in full when its seed is chosen (SamplingRun); Step, the history slider and Play only
-reveal it. So a click reruns one small fragment (no model call except one backward pass for the
-sensitivity view), and Play runs in the browser from the whole run sent once (player.py).
+reveal it. So a click reruns one small fragment (no model call except the sensitivity view's
+gradient, a few matrix-vector products), and Play runs in the browser from the whole run sent
+once (player.py).
 """
 from __future__ import annotations
 
@@ -16,11 +17,8 @@ from streamlit.logger import get_logger
 
 from made_viz import checkpoint, export, sampling
 from made_viz.data import DataError, load_test_subset
-from made_viz.model import MADE
-from made_viz.ui import player, server_torch
+from made_viz.ui import player
 from made_viz.ui.widgets import choice, flag, int_input
-
-torch = server_torch()
 
 SEED_MAX = 2**32 - 1
 ROW = 28
@@ -51,11 +49,12 @@ LECTURE_STYLE = """<style>
 
 @dataclass(frozen=True)
 class Bundled:
-    """A pretrained model shared by every session, read-only: nobody calls its set_mask (the
-    samplers read mask_sets; the sensitivity view has its own single-mask copies)."""
+    """A pretrained model shared by every session, read-only. Its weights as NumPy arrays
+    (sampling.MADEWeights), not a torch model: the samplers and the sensitivity view need no
+    more, and the page then never waits for torch's import (1.5 to 4 s of a first paint)."""
 
     name: str
-    model: MADE
+    model: sampling.MADEWeights
     mask_names: tuple[str, ...]
     stand_in: bool
 
@@ -75,26 +74,13 @@ class Bundled:
 # (warm_up). It takes a fraction of a second; the page's running indicator says enough.
 @st.cache_resource(show_spinner=False)
 def bundled(name: str) -> Bundled:
-    model, config = checkpoint.load_pretrained(name)
+    model, config = checkpoint.load_pretrained_weights(name)
     log.info("loaded pretrained model %r from %s", name, checkpoint.pretrained_root() / name)
-    model.requires_grad_(False)
     names = config.get("mask_names")
     if not (isinstance(names, list) and len(names) == model.num_masks
             and all(isinstance(n, str) and n for n in names)):
         names = [f"mask {k}" for k in range(model.num_masks)]
     return Bundled(name, model, tuple(names), bool(config.get("stand_in")))
-
-
-@st.cache_resource(show_spinner=False)
-def single_mask_model(name: str, mask: int) -> MADE:
-    """The bundled weights with one mask fixed, for the sensitivity view: a click then costs
-    one forward and one backward pass, with no set_mask and no lock on the shared model.
-    The weights are the shared model's own tensors (assign=True), not a copy: only the mask
-    buffers are per mask (a copy costs 15 MB a mask for the bundled 784-2000-784)."""
-    shared = bundled(name).model
-    model = MADE(shared.D, shared.hidden_sizes, mask_sets=[shared.mask_sets[mask]])
-    model.load_state_dict(shared.state_dict(), assign=True)
-    return model.eval().requires_grad_(False)
 
 
 # One mask is prepared at a time, server-wide (see prepared_mask).
@@ -104,8 +90,8 @@ _preparing = threading.Lock()
 @st.cache_resource(show_spinner=False)
 def prepared_mask(name: str, mask: int) -> int:
     """Build what a mask needs, once per server: its sampling plan, its path counts and its
-    sensitivity model (about 0.2 s and 45 MB of temporaries a mask for the bundled
-    784-2000-784). The picked mask first, so the page paints without waiting for the others
+    masked weights for the sensitivity view (about 0.2 s and 45 MB of temporaries a mask for
+    the bundled 784-2000-784; the library caches them with the model). The picked mask first, so the page paints without waiting for the others
     (render prepares them after drawing); and one mask at a time, server-wide, so a hall of
     users opening the page at once cannot build several at the same time, each with its
     temporaries, and let the server's memory creep up over the first digits of a lecture."""
@@ -113,7 +99,7 @@ def prepared_mask(name: str, mask: int) -> int:
         model = bundled(name).model
         sampling.sample(model, 1, seed=0, mask=mask)
         model.mask_sets[mask].connectivity()
-        single_mask_model(name, mask)
+        sampling.logit_gradient(model, np.zeros(model.D), 0, mask)
     return mask
 
 
@@ -134,15 +120,6 @@ def warm_up() -> None:
 @st.cache_resource(show_spinner=False)
 def test_digits():
     return load_test_subset()
-
-
-def logit_gradient(model: MADE, image: np.ndarray, index: int) -> np.ndarray:
-    """d logit_index / d x at x = image, by autograd: how much each pixel moves the next pixel's
-    log-odds. Only the input requires a gradient, so the model's weights are left alone."""
-    x = torch.tensor(np.asarray(image), dtype=torch.float32, requires_grad=True)
-    logit = model(x[None])[0, index]
-    (gradient,) = torch.autograd.grad(logit, x)
-    return gradient.numpy()
 
 
 # --- the run this session is stepping through ---------------------------------------------
@@ -230,7 +207,7 @@ def next_pixel_views(b: Bundled, mask: int, run) -> dict:
         return player.views_payload(run.position, None, None)
     index = run.next_index
     receptive = b.model.mask_sets[mask].connectivity()[index] > 0
-    gradient = logit_gradient(single_mask_model(b.name, mask), run.image, index)
+    gradient = sampling.logit_gradient(b.model, run.image, index, mask)
     return player.views_payload(run.position, receptive, gradient * run.drawn)
 
 
