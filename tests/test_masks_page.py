@@ -256,12 +256,18 @@ def test_graph_draws_one_line_per_kept_weight_when_exact():
     masks = build_masks(5, (6, 4), seed=3, direct=True)
     figure = figures.connectivity_graph(masks)
     assert not figures.is_grouped(masks)
-    drawn = [t for t in figure.data if t.mode == "lines" and t.showlegend is False]
-    # One gap (None) after each line.
-    segments = sum(t.x.count(None) for t in drawn if t.line.dash is None)
-    arcs = sum(t.x.count(None) for t in drawn if t.line.dash == "dot")
+    # The lines are a few SVG paths (layout shapes): one M(ove) starts each line.
+    drawn = [s for s in figure.layout.shapes if s.type == "path"]
+    segments = sum(s.path.count("M") for s in drawn if s.line.dash is None)
+    arcs = sum(s.path.count("M") for s in drawn if s.line.dash == "dot")
     assert segments == sum(int(m.sum()) for m in masks.layer_masks)
     assert arcs == int(masks.direct_mask.sum())
+    assert all(s.layer == "below" for s in drawn)  # under the clickable nodes
+    # Each weight's line joins its two units: x_i's node to a hidden unit's, and so on.
+    starts = {(float(x), float(y)) for s in drawn if s.line.dash is None
+              for x, y in re.findall(r"M([-\d.]+),([-\d.]+)", s.path)}
+    nodes = {(t.x[i], t.y[i]) for t in figure.data if t.customdata for i in range(len(t.x))}
+    assert starts <= nodes
 
 
 def test_dead_units_are_grey_with_the_reason_on_hover():
@@ -295,8 +301,9 @@ def test_no_hidden_layer_is_the_direct_connections():
 
 def test_figures_stay_cheap_for_the_browser_to_draw_again():
     """Streamlit hands Plotly.react each new chart a second time: it is ~free only with a data
-    revision that follows the data, plain lists (no typed arrays) and no template object; and the
-    matrices must not ask Plotly to measure their labels (automargin)."""
+    revision that follows the data, plain lists (no typed arrays) and no template object; the
+    matrices must not ask Plotly to measure their labels (automargin) nor push their margins
+    (a colour bar), and the graph's lines are a few SVG paths, not one element per line."""
     import plotly.io
 
     def build(masks, selected=None, generation=False):
@@ -313,6 +320,16 @@ def test_figures_stay_cheap_for_the_browser_to_draw_again():
         for figure in drawn[1:]:
             axes = [v for k, v in figure.to_dict()["layout"].items() if k[1:5] == "axis"]
             assert axes and all(axis["automargin"] is False for axis in axes)
+            # Unlabelled unit axes get no ticks (Plotly would place one every few units).
+            assert all(axis.get("tickvals") == [] for axis in axes
+                       if axis.get("type") == "category" and not axis["showticklabels"])
+        assert drawn[2].layout.margin.autoexpand is False
+        if D > 16:  # a colour bar, in a margin wide enough for it
+            assert drawn[2].layout.margin.r >= figures.COLORBAR_PX
+        graph = drawn[0]
+        assert all(t.x == (None,) for t in graph.data if t.mode == "lines")  # legend swatches
+        assert 1 <= len(graph.layout.shapes) <= 12
+        assert len([t for t in graph.data if t.customdata]) <= 2  # live and dead nodes
         if D == 4:
             assert sum(map(len, specs)) < 20_000  # all three charts of the default view
         # The revision follows the data: same network, same revision; any change, another one.

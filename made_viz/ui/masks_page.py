@@ -7,6 +7,7 @@ showing the last valid network.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import streamlit as st
 
@@ -69,8 +70,10 @@ def parse_page_hidden(text: str) -> tuple[int, ...]:
 
 
 # Shared rather than copied per call (a big MaskSet is megabytes): nothing changes a MaskSet
-# once its path counts, its one lazy field, have been computed here.
-@st.cache_resource(max_entries=16, show_spinner=False)
+# once its path counts, its one lazy field, have been computed here. Process-wide caches keyed
+# by hashable values: Streamlit's caches hash their arguments their own way, ~0.4 ms a call,
+# and a page run makes a dozen.
+@lru_cache(maxsize=16)
 def cached_masks(D, hidden_sizes, ordering, degrees, seed, direct) -> MaskSet:
     masks = build_masks(D, hidden_sizes, ordering=ordering, hidden_degrees=degrees, seed=seed,
                         direct=direct)
@@ -95,13 +98,13 @@ def cached_jacobian(net: Network) -> dict:
 
 # Figures are pure functions of (network, view): cached so that a click or a toggle rebuilds
 # only what changed. Shared, not copied: st.plotly_chart only reads a figure.
-@st.cache_resource(max_entries=48, show_spinner=False)
+@lru_cache(maxsize=48)
 def graph_figure(net: Network, selected: tuple[int, int] | None):
     figure = figures.connectivity_graph(masks_for(net), selected)
     return figure.update_layout(meta=net.describe())  # names the view for browser tests
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@lru_cache(maxsize=16)
 def matrix_figures(net: Network, generation: bool):
     masks = masks_for(net)
     layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
@@ -277,8 +280,11 @@ def explain(masks: MaskSet) -> None:
         f"- Hidden degrees stop at $D-1$: a unit of degree {D} could only feed an output of "
         f"degree above {D}, and there is none.\n"
         "- A **dead unit** (grey) is on no input-to-output path, so its weights are wasted. "
-        f"Here: **{len(dead)}**. The first output and the last input always are: the first "
-        "output has nothing to see, the last input nobody to tell.")
+        "The first output and the last input always are: the first output has nothing to "
+        "see, the last input nobody to tell.")
+    # Apart, so that the text above (math, costly for the browser to typeset) stays the same
+    # from one network to the next.
+    st.markdown(f"Dead units in this network: **{len(dead)}**.")
 
 
 def check_panel(masks: MaskSet):
@@ -309,7 +315,8 @@ def jacobian_check_panel(net: Network, masks: MaskSet) -> None:
         st.markdown(
             "**Confirmed numerically**: the Jacobian $\\partial\\,\\mathrm{logit}_o / "
             "\\partial x_i$ of a randomly initialized MADE with these masks is nonzero exactly "
-            "where a path exists.\n\n"
+            "where a path exists.")
+        st.markdown(
             f"| | count |\n|---|--:|\n| Jacobian entries ≠ 0 | {result['nonzero']:,} |\n"
             f"| (o, i) pairs with a path | {result['connected']:,} |\n"
             f"| mismatches | {mismatches:,} |")
