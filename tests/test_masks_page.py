@@ -339,3 +339,14 @@ def test_figures_stay_cheap_for_the_browser_to_draw_again():
         for other in (build(build_masks(D, hidden, seed=2, direct=True)),
                       build(masks, (0, 0), generation=True)):
             assert all(a != b.layout.datarevision for a, b in zip(revisions, other))
+
+
+def test_page_text_has_no_typeset_math():
+    """The browser typesets $...$ (KaTeX) in every text again on each change, even unchanged
+    text: the Masks page writes its math in Unicode."""
+    at = open_page(D="32", hidden="64, 64")
+    texts = [e.value for kind in ("markdown", "caption", "success", "subheader", "title")
+             for e in at.get(kind)]
+    assert any("m*(unit) ≥ *m*(source)" in t for t in texts)
+    assert any("∂ logitₒ / ∂ *x*ᵢ" in t for t in texts)
+    assert not [t for t in texts if re.search(r"(?<!\\)\$", t)]
