@@ -735,14 +735,14 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     use_log = peak > 100
     color_values = np.log10(1 + numeric) if use_log else numeric
     top = float(color_values.max()) or 1.0
-    scale_title = "log₁₀(1 + paths)" if use_log else "paths"
     order_words = ("generation order: strictly lower-triangular (shaded: must be 0)"
                    if generation_order
                    else "index order; the diagonal is always 0")
     product = " · ".join(f"W{l}" for l in range(len(masks.layer_masks), 0, -1))
     title = (f"Paths input → output{': ' + product if product else ''}<br><span style="
              f"'font-size:12px;color:#666'>{order_words}</span>")
-    colorbar = dict(title=dict(text=scale_title, side="right"), thickness=12)
+    colorbar = dict(title=dict(text="paths (log scale)" if use_log else "paths", side="right"),
+                    thickness=12, **(_log_count_ticks(peak) if use_log else {}))
     xaxis, yaxis = _matrix_axis("input"), _matrix_axis("output")
     x_label_px = y_label_px = 0
     if D <= HEATMAP_MAX_SIDE:
@@ -791,6 +791,25 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
                     b=10 + TITLE_PX + x_label_px, autoexpand=False),
         font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white",
         xaxis=xaxis, yaxis=yaxis, shapes=shapes), (_fingerprint(masks), generation_order))
+
+
+def _log_count_ticks(peak: float, most: int = 6) -> dict:
+    """Colour-bar ticks for colours log10(1 + count), labelled in counts: 0, 1, 10, 100, 1,000,
+    then 10⁴, 10⁵, ...; every k-th power of ten when more than `most` would fit, and no 0 when
+    it would crowd the 1 (at 0.3 on a bar running to log10(peak))."""
+    if not math.isfinite(peak) or peak < 1:
+        return {}
+    zero = [0] * (peak < 10_000)
+    powers = range(int(math.log10(peak)) + 1)
+    step = max(1, math.ceil((len(powers) + len(zero)) / most))
+    counts = zero + [10 ** k for k in powers[::step]]
+    return dict(tickmode="array", tickvals=[round(math.log10(1 + n), 4) for n in counts],
+                ticktext=[f"{n:,}" if n < 10_000 else f"10{_sup(int(math.log10(n)))}"
+                          for n in counts])
+
+
+def _sup(number: int) -> str:
+    return str(number).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def _colorize(values: np.ndarray) -> np.ndarray:

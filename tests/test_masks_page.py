@@ -350,3 +350,23 @@ def test_page_text_has_no_typeset_math():
     assert any("m*(unit) ≥ *m*(source)" in t for t in texts)
     assert any("∂ logitₒ / ∂ *x*ᵢ" in t for t in texts)
     assert not [t for t in texts if re.search(r"(?<!\\)\$", t)]
+
+
+def test_log_colour_bar_is_labelled_in_path_counts():
+    """Beyond 100 paths the colours are log10(1 + paths); the colour bar still reads in paths."""
+    for D, hidden in [(32, (64, 64)), (784, (500, 500))]:
+        masks = build_masks(D, hidden, seed=1)
+        peak = float(np.asarray(masks.connectivity(), dtype=np.float64).max())
+        assert peak > 100
+        figure = figures.path_count_figure(masks).to_dict()
+        bar = next(t.get("colorbar") or t["marker"]["colorbar"] for t in figure["data"]
+                   if t.get("colorbar") or t.get("marker", {}).get("colorbar"))
+        assert bar["title"]["text"] == "paths (log scale)"
+        superscripts = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+        counts = [10 ** int(label[2:].translate(superscripts)) if label[2:3] in "⁰¹²³⁴⁵⁶⁷⁸⁹"
+                  and label[2:] else int(label.replace(",", "")) for label in bar["ticktext"]]
+        # Increasing powers of ten, evenly spaced, the last one within a step of the peak.
+        assert counts == sorted(counts) and counts[-1] <= peak < counts[-1] ** 2 / counts[-2]
+        assert np.allclose(bar["tickvals"], np.log10(1 + np.array(counts, dtype=float)),
+                           atol=1e-3)
+        assert 3 <= len(counts) <= 7
