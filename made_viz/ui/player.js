@@ -243,7 +243,9 @@ function draw(root, S) {
   } else {
     last.textContent = "each pixel is 1 exactly when its uniform draw u < p";
   }
-  root.querySelector(".llvalue").textContent = S.loglik[pos].toFixed(2);
+  // A log-likelihood is never above 0; a tiny negative one reads 0.00, not -0.00.
+  root.querySelector(".llvalue").textContent =
+    S.loglik[pos].toFixed(2).replace(/^-0\.00$/, "0.00");
   if (data.lecture) return;  // lecture mode hides the secondary views: skip drawing them
 
   const panel = root.querySelector(".panel");
