@@ -47,13 +47,15 @@ class _Shared(list):
 
 
 class _PlainFigure(go.Figure):
-    """A go.Figure whose to_dict hands out its own dicts instead of a deep copy walked for NumPy
-    arrays: these figures hold none, and st.plotly_chart only reads the dict to write its JSON.
-    For a matrix of thousands of cells the copy and the walk cost more than building the figure.
-    The dict is the figure: change it through the figure's methods, never directly."""
+    """A go.Figure whose to_dict copies only the top of its dicts instead of a deep copy walked
+    for NumPy arrays: these figures hold none, and st.plotly_chart only reads the dict to write
+    its JSON. For a matrix of thousands of cells the deep copy and the walk cost more than
+    building the figure. Below the top the dict is the figure's own: change it through the
+    figure's methods, never directly (cached figures are shared by every session)."""
 
     def to_dict(self) -> dict:
-        return {"data": self._data, "layout": self._layout}
+        # One level copied: plotly's own repr and to_json write into the top of what they get.
+        return {"data": [dict(trace) for trace in self._data], "layout": dict(self._layout)}
 
 
 def _fingerprint(masks: MaskSet) -> tuple:
@@ -363,7 +365,8 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
              ("direct", False): "direct connection (input → output)",
              ("direct", True): "direct connection (input → output)"}
     swatches = set()
-    for kind, lit in dict.fromkeys((k, lit) for k, lit, _ in lines):
+    drawn = {(k, lit) for k, lit, _ in lines}
+    for kind, lit in [key for key in names if key in drawn]:  # the legend in a fixed order
         name, dash = names[kind, lit], "dot" if kind == "direct" else None
         if name not in swatches:
             swatches.add(name)
@@ -479,12 +482,12 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         annotations.append(dict(
             x=0, y=-0.02, xref="paper", yref="paper", xanchor="left", yanchor="top",
             align="left", showarrow=False, font=dict(size=12, color="#666"),
-            text="Reduced view: one row per degree range m (left), node size = number of"
+            # Short lines: a long one runs past the graph's right edge in a 1280 px window.
+            text="Reduced view: one row per degree range m (left),<br>node size = number of"
                  " units, line width = number of weights."
-                 # A second line: one would run past the graph's right edge.
                  + ("<br>Direct connections are shown for the selected unit only."
                     if masks.direct else "")))
-    note_px = 18 if grouped and masks.direct else 0
+    note_px = 18 * (1 + masks.direct) if grouped else 0  # the note's lines after its first
     ymax = arc_top + 0.6
     # The legend sits below the plot in a margin reserved for it: a legend that has to push
     # Plotly's margins (it still may, in a narrow window) makes it lay the chart out twice.
@@ -803,8 +806,9 @@ def _log_count_ticks(peak: float, most: int = 6) -> dict:
     powers = range(int(math.log10(peak)) + 1)
     step = max(1, math.ceil((len(powers) + len(zero)) / most))
     counts = zero + [10 ** k for k in powers[::step]]
+    plain = 10_000 if counts[-1] < 10_000 else 1_000  # 1,000 beside 10⁴ would mix two styles
     return dict(tickmode="array", tickvals=[round(math.log10(1 + n), 4) for n in counts],
-                ticktext=[f"{n:,}" if n < 10_000 else f"10{_sup(int(math.log10(n)))}"
+                ticktext=[f"{n:,}" if n < plain else f"10{_sup(round(math.log10(n)))}"
                           for n in counts])
 
 

@@ -263,11 +263,18 @@ def test_graph_draws_one_line_per_kept_weight_when_exact():
     assert segments == sum(int(m.sum()) for m in masks.layer_masks)
     assert arcs == int(masks.direct_mask.sum())
     assert all(s.layer == "below" for s in drawn)  # under the clickable nodes
-    # Each weight's line joins its two units: x_i's node to a hidden unit's, and so on.
-    starts = {(float(x), float(y)) for s in drawn if s.line.dash is None
-              for x, y in re.findall(r"M([-\d.]+),([-\d.]+)", s.path)}
-    nodes = {(t.x[i], t.y[i]) for t in figure.data if t.customdata for i in range(len(t.x))}
-    assert starts <= nodes
+    # Each weight's line joins exactly its two units' nodes: (layer, unit) -> the node's centre.
+    at = {(c[0], c[1]): (x, y) for t in figure.data if t.customdata
+          for x, y, c in zip(t.x, t.y, t.customdata)}
+    number = r"([-\d.]+)"
+    lines = {tuple(map(float, m)) for s in drawn if s.line.dash is None
+             for m in re.findall(rf"M{number},{number}L{number},{number}", s.path)}
+    assert lines == {(*at[l, i], *at[l + 1, o]) for l, m in enumerate(masks.layer_masks)
+                     for o, i in zip(*np.nonzero(m))}
+    arcs = {tuple(map(float, m)) for s in drawn if s.line.dash == "dot"
+            for m in re.findall(rf"M{number},{number}Q[-\d.]+,[-\d.]+ {number},{number}", s.path)}
+    last = len(masks.layer_masks)
+    assert arcs == {(*at[0, i], *at[last, o]) for o, i in zip(*np.nonzero(masks.direct_mask))}
 
 
 def test_dead_units_are_grey_with_the_reason_on_hover():
@@ -348,13 +355,13 @@ def test_page_text_has_no_typeset_math():
     texts = [e.value for kind in ("markdown", "caption", "success", "subheader", "title")
              for e in at.get(kind)]
     assert any("m*(unit) ≥ *m*(source)" in t for t in texts)
-    assert any("∂ logitₒ / ∂ *x*ᵢ" in t for t in texts)
+    assert any("∂\u00a0logitₒ\u00a0/\u00a0∂\u00a0*x*ᵢ" in t for t in texts)  # on one line
     assert not [t for t in texts if re.search(r"(?<!\\)\$", t)]
 
 
 def test_log_colour_bar_is_labelled_in_path_counts():
     """Beyond 100 paths the colours are log10(1 + paths); the colour bar still reads in paths."""
-    for D, hidden in [(32, (64, 64)), (784, (500, 500))]:
+    for D, hidden in [(32, (64, 64)), (784, (500, 500)), (1024, (2048,) * 4)]:
         masks = build_masks(D, hidden, seed=1)
         peak = float(np.asarray(masks.connectivity(), dtype=np.float64).max())
         assert peak > 100
@@ -365,8 +372,35 @@ def test_log_colour_bar_is_labelled_in_path_counts():
         superscripts = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
         counts = [10 ** int(label[2:].translate(superscripts)) if label[2:3] in "⁰¹²³⁴⁵⁶⁷⁸⁹"
                   and label[2:] else int(label.replace(",", "")) for label in bar["ticktext"]]
-        # Increasing powers of ten, evenly spaced, the last one within a step of the peak.
-        assert counts == sorted(counts) and counts[-1] <= peak < counts[-1] ** 2 / counts[-2]
+        # Powers of ten, evenly spaced (0 apart), the last one within a step of the peak.
+        powers = [c for c in counts if c]
+        assert len({b / a for a, b in zip(powers, powers[1:])}) == 1
+        assert powers[0] == 1 and powers[-1] <= peak < powers[-1] ** 2 / powers[-2]
         assert np.allclose(bar["tickvals"], np.log10(1 + np.array(counts, dtype=float)),
                            atol=1e-3)
-        assert 3 <= len(counts) <= 7
+        assert 3 <= len(counts) <= 6
+
+
+def test_cached_figures_survive_plotly_reading_them():
+    """The page's figures are cached and shared by every session: plotly's repr and to_json
+    write into the top of the dict they are given, and must not reach the figure's own."""
+    import plotly.io
+
+    masks = build_masks(6, (5,), seed=2)
+    for figure in (figures.connectivity_graph(masks), figures.layer_masks_figure(masks),
+                   figures.path_count_figure(masks)):
+        before = plotly.io.to_json(figure, validate=False)
+        repr(figure)
+        figure.to_dict()["layout"]["title"] = "changed"
+        figure.to_dict()["data"][0]["name"] = "changed"
+        assert plotly.io.to_json(figure, validate=False) == before
+
+
+def test_graph_legend_keeps_its_order_whatever_is_selected():
+    masks = build_masks(4, (5, 5), seed=0, direct=True)
+    order = ["kept weight (mask = 1)", "on a path through the selected unit",
+             "direct connection (input → output)"]
+    for selected in (None, (3, 3), (2, 3), (0, 0), (1, 4)):
+        names = [t.name for t in figures.connectivity_graph(masks, selected).data
+                 if t.mode == "lines"]
+        assert names == [n for n in order if n in names] and order[0] in names

@@ -313,8 +313,9 @@ def jacobian_check_panel(net: Network, masks: MaskSet) -> None:
         result = cached_jacobian(net)
         mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]
         st.markdown(
-            "**Confirmed numerically**: the Jacobian ∂ logitₒ / ∂ *x*ᵢ of a randomly initialized "
-            "MADE with these masks is nonzero exactly where a path exists.")
+            # Non-breaking spaces: the fraction stays on one line.
+            "**Confirmed numerically**: the Jacobian ∂\u00a0logitₒ\u00a0/\u00a0∂\u00a0*x*ᵢ of a "
+            "randomly initialized MADE with these masks is nonzero exactly where a path exists.")
         st.markdown(
             f"| | count |\n|---|--:|\n| Jacobian entries ≠ 0 | {result['nonzero']:,} |\n"
             f"| (o, i) pairs with a path | {result['connected']:,} |\n"

@@ -77,9 +77,14 @@ def timed_change(page, key: str, value: str, *view: str, frames: Frames | None =
     return elapsed, (frames.received - before) if frames else 0
 
 
-def pushed_margins(page) -> dict[str, list[float]]:
+def pushed_margins(page, view: str) -> dict[str, list[float]]:
     """How far Plotly had to widen each chart's margins beyond the figure's own (for a legend or
-    a colour bar): any push makes it lay the whole chart out a second time."""
+    a colour bar): any push makes it lay the whole chart out a second time. Read once all three
+    charts show `view` and Plotly has finished laying them out."""
+    page.wait_for_function("""view => ["graph", "masks", "paths"].every(key => {
+        const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+        return gd && gd._fullLayout && String(gd._fullLayout.meta).includes(view)
+            && !(gd._promises && gd._promises.length); })""", arg=view)
     return page.evaluate("""() => Object.fromEntries(["graph", "masks", "paths"].map(key => {
         const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
         const size = gd._fullLayout._size, margin = gd._fullLayout.margin;
@@ -126,7 +131,8 @@ def test_changing_D_and_hidden_sizes_updates_the_figures(page, app_url):
     frames = Frames(page)
     open_app(page, app_url)
     page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
-    assert pushed_margins(page) == {key: [0, 0, 0, 0] for key in ("graph", "masks", "paths")}
+    assert pushed_margins(page, "D = 4, hidden 5, 5") == {
+        key: [0, 0, 0, 0] for key in ("graph", "masks", "paths")}
     TIMINGS["D=4 h=5,5: D -> 6, all figures redrawn (s)"], TIMINGS["D=4 h=5,5: D -> 6 bytes"] = \
         timed_change(page, "D", "6", "D = 6, hidden 5, 5", frames=frames)
     assert len(node_names(page)) == 6 + 5 + 5 + 6
@@ -142,7 +148,8 @@ def test_changing_D_and_hidden_sizes_updates_the_figures(page, app_url):
             page, "D", str(D), f"D = {D}, hidden 64, 64", frames=frames)
     expect(page.get_by_text("too big to draw unit by unit", exact=False)).to_be_visible()
     # Drawn in one layout pass each; the graph's lines are a few SVG paths, not one per line.
-    assert pushed_margins(page) == {key: [0, 0, 0, 0] for key in ("graph", "masks", "paths")}
+    assert pushed_margins(page, f"D = {D}, hidden 64, 64") == {
+        key: [0, 0, 0, 0] for key in ("graph", "masks", "paths")}
     assert page.locator(f"{GRAPH} .scatterlayer path.js-line").count() == 0
     assert 1 <= page.locator(f"{GRAPH} .shapelayer path").count() <= 12
     assert exceptions(page) == []
