@@ -401,6 +401,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                 "output": "output p(x_d | earlier x) (number = degree of x_d)",
                 "dead": "dead unit: no input-to-output path (hover for why)"})
     kinds = {kind: [] for kind in colors}
+    node_px = {}  # (layer, node) -> marker diameter in px
     for layer, column in enumerate(columns):
         for node, units in enumerate(column.members):
             dead_units = [int(u) for u in units if (layer, int(u)) in dead]
@@ -427,6 +428,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             sizes.append(round(base_size if not grouped else
                                10 + (base_size + 6 - 10) * math.sqrt(len(units) / biggest_group),
                                2))
+            node_px[layer, node] = sizes[-1]
             is_lit = lit_units is None or bool(lit_units[layer][units].any())
             fills.append(colors[kind] if is_lit else _faded(colors[kind]))
             is_selected = selected is not None and selected[0] == layer and selected[1] in units
@@ -448,9 +450,14 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             unselected=dict(marker=dict(opacity=1), textfont=dict(color=text_color))))
 
     # Input and output labels beside their columns (one trace); grouped, the row labels on the
-    # left name the degree range of the whole row.
+    # left name the degree range of the whole row. Each is anchored at its node's centre and kept
+    # clear of the node by non-breaking spaces, and the margins hold them: their room is in
+    # pixels, whatever the window's width (data units would shrink with it and cut them off).
+    label_size = 12 if grouped else round(max(10, min(16, base_size * 0.55)), 1)
+    space_px = 0.278 * label_size  # a non-breaking space in Arial
     label_x, label_y, labels, positions, alphas = [], [], [], [], []
-    for layer, side, pos in ((0, -0.16, "middle left"), (last, 0.16, "middle right")):
+    side_px = {}
+    for layer, pos in ((0, "middle left"), (last, "middle right")):
         column = columns[layer]
         if grouped and layer == last:
             break
@@ -460,24 +467,36 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             text = [f"x{_sub(i)}" for i in range(masks.D)]
         else:
             text = [_conditional_label(masks, o) for o in range(masks.D)]
-        label_x += [layer + side] * len(text)
+        pads = [math.ceil((node_px[layer, node] / 2 + 5) / space_px)
+                for node in range(len(column.members))]
+        labels += [(t + "\u00a0" * k) if layer == 0 else ("\u00a0" * k + t)
+                   for t, k in zip(text, pads)]
+        side_px[layer] = max(_text_px(t, label_size) + k * space_px for t, k in zip(text, pads))
+        label_x += [layer] * len(text)
         label_y += column.y.round(3).tolist()
-        labels += text
         positions += [pos] * len(text)
         alphas += [1.0 if lit_units is None or lit_units[layer][m].any() else 0.35
                    for m in column.members]
     traces.append(dict(
         type="scatter", x=label_x, y=label_y, mode="text", text=labels, textposition=positions,
-        hoverinfo="skip", showlegend=False,
-        textfont=dict(size=12 if grouped else round(max(10, min(16, base_size * 0.55)), 1),
-                      color=[f"rgba(38, 39, 48, {a})" for a in alphas])))
+        hoverinfo="skip", showlegend=False, cliponaxis=False,
+        textfont=dict(size=label_size, color=[f"rgba(38, 39, 48, {a})" for a in alphas])))
+    # The outer nodes' centres stay at least a radius inside the plot (the axis range is padded
+    # below), so the margins hold the rest of the labels and of the column headers (~72 px).
+    radius = max(node_px.values()) / 2 + 3
+    left_px = round(10 + max(side_px.get(0, 0), 36) - radius)
+    right_px = round(10 + max(side_px.get(last, 0), 36) - radius)
+    # Two radii of room at the usual width, so still one in a window half as wide.
+    pad = 2 * radius * max(last, 1) / max(_plot_px(left_px, right_px) - 4 * radius, 100)
 
     headers = ["inputs"] + [f"hidden {l}" for l in range(1, last)] + ["outputs"]
-    subheaders = (["m = place in order"] + ["keep if m ≥ m(in)"] * (last - 1)
-                  + ["keep if m > m(in)"])
+    # Two short lines each: one long line runs into the next column's in a narrow window.
+    subheaders = ([("m = place", "in order")] + [("keep if", "m ≥ m(in)")] * (last - 1)
+                  + [("keep if", "m > m(in)")])
+    small = "<span style='font-size:12px;color:#666'>{}</span>"
     annotations = [dict(x=l, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                        text=f"<b>{h}</b><br><span style='font-size:12px;color:#666'>{s}</span>")
-                   for l, (h, s) in enumerate(zip(headers, subheaders))]
+                        text=f"<b>{h}</b><br>" + "<br>".join(map(small.format, lines)))
+                   for l, (h, lines) in enumerate(zip(headers, subheaders))]
     if grouped:
         annotations.append(dict(
             x=0, y=-0.02, xref="paper", yref="paper", xanchor="left", yanchor="top",
@@ -491,34 +510,59 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
     ymax = arc_top + 0.6
     # The legend sits below the plot in a margin reserved for it: a legend that has to push
     # Plotly's margins (it still may, in a narrow window) makes it lay the chart out twice.
-    rows = _legend_rows([t["name"] for t in traces if t.get("showlegend") is not False])
+    rows = _legend_rows([t["name"] for t in traces if t.get("showlegend") is not False],
+                        GRAPH_PX - min(left_px, right_px) - 16)
     legend_px = 30 * rows + (60 + note_px if grouped else 22)
     return _figure(traces, dict(
-        height=height, margin=dict(l=10, r=10, t=70, b=legend_px),
+        height=height, margin=dict(l=left_px, r=right_px, t=84, b=legend_px),
         font=FONT, plot_bgcolor="white", paper_bgcolor="white", annotations=annotations,
         shapes=shapes,
         # "pan" on fixed axes drags nothing; Streamlit would switch a falsy dragmode to it
         # after the first draw, and redraw.
         hovermode="closest", clickmode="event+select", dragmode="pan",
-        legend=dict(orientation="h", yanchor="top", x=0,
-                    y=-0.06 - note_px / (height - 70 - legend_px) if grouped else -0.01,
+        legend=dict(orientation="h", yanchor="top", **_legend_x(left_px, right_px),
+                    y=-0.06 - note_px / (height - 84 - legend_px) if grouped else -0.01,
                     itemclick=False, itemdoubleclick=False, font=dict(size=13)),
-        xaxis=dict(visible=False, range=[-0.95, last + 0.95 + 0.25 * (not grouped)],
-                   fixedrange=True),
+        # The nodes are clipped to the plot (unclipped, Plotly draws points more slowly).
+        xaxis=dict(visible=False, range=[-pad, last + pad], fixedrange=True),
         yaxis=dict(visible=False, range=[min(c.y.min() for c in columns) - 0.7, ymax],
                    fixedrange=True)), (_fingerprint(masks), selected, grouped))
 
 
 # Legend entries as Plotly lays them out in a horizontal legend: ~6 px a character of the
-# 13 px font plus the swatch, wrapped at the graph's width (~627 px in a 1400 px window).
-LEGEND_CHAR_PX, LEGEND_ITEM_PX, LEGEND_ROW_PX = 6.0, 36, 620
+# 13 px font plus the swatch; a row runs from the plot's left edge to the figure's right one.
+# The graph is ~647 px wide in a 1400 px window.
+LEGEND_CHAR_PX, LEGEND_ITEM_PX, GRAPH_PX = 6.0, 36, 647
 
 
-def _legend_rows(names: list[str]) -> int:
+def _plot_px(left_px: int, right_px: int) -> int:
+    """The plot area's width in the usual window, between the label margins."""
+    return GRAPH_PX - left_px - right_px
+
+
+def _text_px(text: str, size: float) -> float:
+    """About how wide Plotly draws `text` (its pseudo-HTML) in Arial at `size` px: ~0.55 em a
+    character, 0.4 em one in a <sub>script."""
+    sub = sum(len(part) for part in re.findall(r"<sub>(.*?)</sub>", text))
+    shown = len(re.sub(r"<[^>]*>", "", re.sub(r"<sub>(.*?)</sub>", "", text)))
+    return size * (0.55 * shown + 0.4 * sub)
+
+
+def _legend_x(left_px: int, right_px: int) -> dict:
+    """The legend under the graph, from near one edge of the figure to the far edge of the plot:
+    Plotly wraps a row there when the legend starts outside the plot (x < 0 or > 1). Anchored on
+    the side whose label margin is wider, so the rows get the most room."""
+    plot = _plot_px(left_px, right_px)
+    if right_px > left_px:  # long output labels on the right
+        return dict(xanchor="right", x=1 + (right_px - 16) / plot)
+    return dict(xanchor="left", x=-(left_px - 16) / plot)
+
+
+def _legend_rows(names: list[str], row_px: float) -> int:
     rows, used = 1, 0.0
     for name in names:
         width = LEGEND_ITEM_PX + LEGEND_CHAR_PX * len(name)
-        if used and used + width > LEGEND_ROW_PX:
+        if used and used + width > row_px:
             rows, used = rows + 1, 0.0
         used += width
     return rows

@@ -172,6 +172,33 @@ def test_clicking_a_unit_lights_its_paths(page, app_url):
     assert exceptions(page) == []
 
 
+@pytest.mark.parametrize("width", [1100, 1400])
+def test_graph_text_stays_inside_and_apart_in_a_narrow_window(context, app_url, width):
+    """Labels, column headers and legend fit the graph at a projector's or a laptop's width:
+    nothing cut off at its edges, no two headers on top of each other."""
+    page = context.new_page()
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        open_app(page, app_url + "/?direct=true&unit=o3")
+        page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+        boxes = page.evaluate(f"""() => {{
+            const gd = document.querySelector("{GRAPH}");
+            const svg = gd.querySelector(".main-svg").getBoundingClientRect();
+            const box = el => {{ const r = el.getBoundingClientRect();
+                                 return [r.left - svg.left, r.right - svg.left, r.top, r.bottom]; }};
+            return {{width: svg.width,
+                     text: [...gd.querySelectorAll(".textpoint text, .legendtext")].map(box),
+                     headers: [...gd.querySelectorAll(".annotation-text")].map(box)}}; }}""")
+        page.screenshot(path=str(ARTIFACTS / f"masks-graph-{width}px.png"))
+    finally:
+        page.close()
+    assert len(boxes["text"]) > 8 and len(boxes["headers"]) == 4
+    for left, right, _, _ in boxes["text"] + boxes["headers"]:
+        assert -0.5 <= left and right <= boxes["width"] + 0.5
+    headers = sorted(boxes["headers"])
+    assert all(a[1] <= b[0] for a, b in zip(headers, headers[1:]))  # side by side, apart
+
+
 def test_a_copied_link_reproduces_the_view(page, context, app_url):
     open_app(page, app_url + "/?seed=7")
     set_text(page, "D", "5")
