@@ -453,7 +453,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
     # left name the degree range of the whole row. Each is anchored at its node's centre and kept
     # clear of the node by non-breaking spaces, and the margins hold them: their room is in
     # pixels, whatever the window's width (data units would shrink with it and cut them off).
-    label_size = 12 if grouped else round(max(10, min(16, base_size * 0.55)), 1)
+    label_size = 12 if grouped else round(max(10, min(14, base_size * 0.55)), 1)
     space_px = 0.278 * label_size  # a non-breaking space in Arial
     label_x, label_y, labels, positions, alphas = [], [], [], [], []
     side_px = {}
@@ -495,6 +495,7 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                   + [("keep if", "m > m(in)")])
     small = "<span style='font-size:12px;color:#666'>{}</span>"
     annotations = [dict(x=l, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                        font=dict(size=14),
                         text=f"<b>{h}</b><br>" + "<br>".join(map(small.format, lines)))
                    for l, (h, lines) in enumerate(zip(headers, subheaders))]
     if grouped:
