@@ -10,6 +10,7 @@ import os
 import re
 import statistics
 import time
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -253,6 +254,25 @@ def test_big_network_stays_small_on_the_wire(page, app_url):
     TIMINGS["D=784 h=500: click, paths lit (s)"] = time.perf_counter() - start
     wait_idle(page)
     assert TIMINGS[f"{key} bytes"] < 3 * 2**20
+    assert exceptions(page) == []
+
+
+def test_no_other_site_may_drive_the_app_from_a_frame(page, app_url):
+    """The server lists no origin allowed to send the page commands (rerun, stop, clear the
+    cache) by postMessage, and a command posted to the page is ignored: the app is not embedded
+    in a hosting site. (Streamlit's default list made the page check its own messages against
+    sixteen hosting sites' URL patterns on every update.)"""
+    with urllib.request.urlopen(f"{app_url}/_stcore/host-config", timeout=10) as response:
+        assert json.load(response)["allowedOrigins"] == []
+    open_app(page, app_url + "/?D=5")
+    page.wait_for_selector(f"{GRAPH} .scatterlayer .point")
+    runs = page.evaluate("""() => new Promise(done => {
+        const app = document.querySelector("[data-testid=stApp]"), seen = [];
+        new MutationObserver(() => seen.push(app.dataset.testScriptState))
+            .observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+        window.postMessage({stCommVersion: 1, type: "RERUN_SCRIPT"}, "*");
+        setTimeout(() => done(seen), 1500); })""")
+    assert "running" not in runs
     assert exceptions(page) == []
 
 
