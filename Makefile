@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu: take torch from that index first (on Linux,
+# PyPI's torch is the CUDA build; the app runs on the CPU).
+TORCH_INDEX ?=
 
 .PHONY: run test bench chromium clean
 
@@ -20,6 +23,7 @@ bench: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(PY) -m pip install --quiet --disable-pip-version-check --index-url $(TORCH_INDEX) "$$(grep '^torch==' requirements.txt)")
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
