@@ -56,30 +56,6 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exact arithmetic for the rare pixels whose float decision is not certain.
-
-def _dyadic(values) -> tuple[np.ndarray, int]:
-    """float64 array -> (object array of Python ints, e) with values == ints * 2**e exactly."""
-    values = np.asarray(values, dtype=np.float64)
-    mantissas, exponents = np.frexp(values)
-    ints = (mantissas * 2.0 ** 53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
-    exponents = exponents.astype(np.int64) - 53
-    nonzero = ints != 0
-    low = int(exponents[nonzero].min()) if nonzero.any() else 0
-    shifts = np.where(nonzero, exponents - low, 0)
-    out = np.empty(values.shape, dtype=object)
-    out.reshape(-1)[:] = [i << s for i, s in zip(ints.reshape(-1).tolist(),
-                                                  shifts.reshape(-1).tolist())]
-    return out, low
-
-
-def _align(a, a_exp: int, b, b_exp: int):
-    """Two dyadic values (ints or int arrays) brought to one exponent."""
-    e = min(a_exp, b_exp)
-    return a * (1 << (a_exp - e)), b * (1 << (b_exp - e)), e
-
-
-# ---------------------------------------------------------------------------------------------
 # A MADE's weights without torch.
 
 @dataclass(frozen=True, eq=False)
@@ -199,7 +175,7 @@ def _error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
 
 class _Net:
     """A MADE with one mask in float64 numpy, in the model's own layout: the naive sampler,
-    and the exact arithmetic both samplers fall back on.
+    and the exact arithmetic both samplers fall back on (`exact`).
 
     hidden[l] = (W, b) masked, the first layer snapped to its exact grid; c the output bias;
     out_W the masked output weights (D, H_L); direct_W the masked direct weights (D, D), zeros
@@ -211,6 +187,7 @@ class _Net:
         self.D, self.order = model.D, np.asarray(masks.order)
         self.hidden, self.c, self.out_W, self.direct_W = _masked_weights(model, masks)
         self.error_bound = _error_bound(self.hidden, self.c, self.out_W, self.direct_W)
+        self.exact = _ExactLogits(self.hidden, self.c, self.out_W, self.direct_W)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits (n, D) of 0/1 images x (n, D): one full forward pass in float64."""
@@ -222,7 +199,28 @@ class _Net:
             logits += h @ self.out_W.T
         return logits
 
-    def exact_logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
+
+# ---------------------------------------------------------------------------------------------
+# The exact-arithmetic fallback.
+#
+# Why it exists: a float64 logit can be off from the exact one by up to its error bound, and
+# by how much depends on the order its terms were summed in, which differs between the naive
+# sampler (full forward passes, BLAS's order) and the fast one (prefix dot products by degree).
+# A pixel whose noise lies within that bound of its logit could then be drawn 1 by one sampler
+# and 0 by the other, and by neither as exact arithmetic would. Such pixels are rare (the bound
+# is below 1e-10 for the bundled model), so each one is decided here from the same float64
+# weights in exact integers: every float64 is an integer times a power of two, and sums,
+# products, ReLU and the comparison are exact on those. Both samplers therefore make the one
+# decision exact arithmetic makes, whatever order BLAS summed in.
+
+class _ExactLogits:
+    """One mask's logits in exact dyadic arithmetic, from the float64 masked weights that the
+    samplers use (see _masked_weights; the first layer lies on its exact grid)."""
+
+    def __init__(self, hidden, c, out_W, direct_W):
+        self.hidden, self.c, self.out_W, self.direct_W = hidden, c, out_W, direct_W
+
+    def logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
         """logit_d of a 0/1 image exactly, as (int, exponent): int * 2**exponent."""
         on = np.flatnonzero(image)
         if self.hidden:
@@ -243,154 +241,223 @@ class _Net:
         total, c0, e = _align(s1 + s2, e, int(c[0]), c_exp)
         return total + c0, e
 
-    def exact_decision(self, image: np.ndarray, d: int, noise: float) -> bool:
+    def decide(self, image: np.ndarray, d: int, noise: float) -> bool:
         """noise < logit_d, decided exactly; image holds the pixels drawn before d (0 elsewhere)."""
         if noise == -np.inf or noise == np.inf:
             return noise < 0
-        logit, logit_exp = self.exact_logit(image, d)
+        logit, logit_exp = self.logit(image, d)
         t, t_exp = _dyadic(np.array([noise]))
         t_int, logit_int, _ = _align(int(t[0]), t_exp, logit, logit_exp)
         return t_int < logit_int
 
 
-class _FastPlan:
-    """One mask's weights rearranged by degree for the incremental sampler (module docstring).
+def _dyadic(values) -> tuple[np.ndarray, int]:
+    """float64 array -> (object array of Python ints, e) with values == ints * 2**e exactly."""
+    values = np.asarray(values, dtype=np.float64)
+    mantissas, exponents = np.frexp(values)
+    ints = (mantissas * 2.0 ** 53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
+    exponents = exponents.astype(np.int64) - 53
+    nonzero = ints != 0
+    low = int(exponents[nonzero].min()) if nonzero.any() else 0
+    shifts = np.where(nonzero, exponents - low, 0)
+    out = np.empty(values.shape, dtype=object)
+    out.reshape(-1)[:] = [i << s for i, s in zip(ints.reshape(-1).tolist(),
+                                                  shifts.reshape(-1).tolist())]
+    return out, low
 
-    Every layer reads a vector with a leading 1 (for the bias): the pixels in generation order
-    for the first layer, the layer below sorted by degree otherwise. finalize[s] lists the
-    blocks of units that become final once step s is drawn, as (layer, weights, inputs read,
-    destination lo..hi); output_rows[s] is output s's weight row over the prefix of z it reads.
-    Only the weights a unit can use are kept, about half of each matrix. `net` gives this mask's _Net, built only when
-    a pixel needs exact arithmetic.
-    """
 
-    def __init__(self, model, k: int, net: Callable[[], _Net]):
-        masks = model.mask_sets[k]
-        hidden, c, out_W, direct_W = _masked_weights(model, masks)
-        D, order = model.D, np.asarray(masks.order)
-        self.D, self.order, self.depth, self.net = D, order, len(hidden), net
+def _align(a, a_exp: int, b, b_exp: int):
+    """Two dyadic values (ints or int arrays) brought to one exponent."""
+    e = min(a_exp, b_exp)
+    return a * (1 << (a_exp - e)), b * (1 << (b_exp - e)), e
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast sampler: a layout by degree and a schedule of when each hidden unit is final.
+
+@dataclass
+class _DegreeOrder:
+    """Each hidden layer's units sorted by degree: perms[l] sorts layer l, sorted_degrees[l]
+    are its degrees in that order, count_le[l][m] counts its units of degree <= m (m = 0..D)."""
+    perms: list[np.ndarray]
+    sorted_degrees: list[np.ndarray]
+    count_le: list[np.ndarray]
+
+    @classmethod
+    def of(cls, masks: MaskSet) -> "_DegreeOrder":
         perms = [np.argsort(deg, kind="stable") for deg in masks.hidden_degrees]
         sorted_degrees = [deg[p] for deg, p in zip(masks.hidden_degrees, perms)]
-        # count_le[l][m]: units of hidden layer l with degree <= m, for m = 0..D
-        count_le = [np.searchsorted(sd, np.arange(D + 1), side="right") for sd in sorted_degrees]
-        layers = [np.column_stack([b[perms[l]], W[perms[l]][:, order if l == 0 else perms[l - 1]]])
-                  for l, (W, b) in enumerate(hidden)]
-        self.input_sizes = [W.shape[1] for W in layers]
-        # The state vector z: z[0] = 1 (bias), then for degree m = 1..D the last hidden layer's
-        # units of degree m followed by the pixel of degree m (drawn at step m - 1).
-        last_le = count_le[-1] if self.depth else np.zeros(D + 1, dtype=np.int64)
+        count_le = [np.searchsorted(sd, np.arange(masks.D + 1), side="right")
+                    for sd in sorted_degrees]
+        return cls(perms, sorted_degrees, count_le)
+
+
+@dataclass
+class _StateLayout:
+    """Where the fast sampler keeps everything an output reads: the state vector z, with z[0] = 1
+    (for the bias), then for degree m = 1..D the last hidden layer's units of degree m followed
+    by the pixel of degree m (drawn at step m - 1). Output s reads a prefix of z, all of degree
+    <= s: output_rows[s] is its weight row over that prefix; z_pixel[s] is where step s's pixel
+    goes."""
+    z_size: int
+    z_pixel: list[int]
+    output_rows: list[np.ndarray]
+
+    @classmethod
+    def of(cls, by_degree: _DegreeOrder, order: np.ndarray, c, out_W, direct_W) -> "_StateLayout":
+        D = len(order)
+        last_le = by_degree.count_le[-1] if by_degree.count_le else np.zeros(D + 1, dtype=np.int64)
         steps = np.arange(D)
         H_last = out_W.shape[1]
-        self.z_size = 1 + H_last + D
-        self.z_pixel = (1 + last_le[1:] + steps).tolist()
+        z_size = 1 + H_last + D
+        z_pixel = (1 + last_le[1:] + steps).tolist()
         prefix = 1 + last_le[:D] + steps  # output s reads degrees <= s
-        rows = np.zeros((D, self.z_size))
+        rows = np.zeros((D, z_size))
         rows[:, 0] = c[order]
         if H_last:
-            rows[:, np.arange(H_last) + sorted_degrees[-1]] = out_W[order][:, perms[-1]]
-        rows[:, self.z_pixel] = direct_W[order][:, order]
-        if np.any(rows[np.arange(self.z_size)[None, :] >= prefix[:, None]]):
+            rows[:, np.arange(H_last) + by_degree.sorted_degrees[-1]] = \
+                out_W[order][:, by_degree.perms[-1]]
+        rows[:, z_pixel] = direct_W[order][:, order]
+        if np.any(rows[np.arange(z_size)[None, :] >= prefix[:, None]]):
             raise AssertionError("these masks are not autoregressive in their own ordering")
-        flat = rows[np.arange(self.z_size)[None, :] < prefix[:, None]]  # the rows' prefixes
+        flat = rows[np.arange(z_size)[None, :] < prefix[:, None]]  # the rows' prefixes
         ends = np.cumsum(prefix).tolist()
-        self.output_rows = [flat[end - k:end] for end, k in zip(ends, prefix.tolist())]
-        self.error_bound = _error_bound(hidden, c, out_W, direct_W)[order].tolist()
-        self.finalize = [[] for _ in range(D)]
+        return cls(z_size, z_pixel, [flat[end - k:end] for end, k in zip(ends, prefix.tolist())])
+
+
+@dataclass
+class _Schedule:
+    """When each hidden unit is computed: a unit of degree m sees only pixels of degree <= m, so
+    it is final once step m - 1 is drawn. Each layer reads a vector with a leading 1 (for the
+    bias): the pixels in generation order for the first layer, the layer below sorted by degree
+    otherwise (input_sizes[l] long; the last layer writes into z). finalize[s] lists the blocks
+    of units final after step s, as (layer, weights, inputs read, destination lo..hi); only the
+    weights a unit can use are kept, about half of each matrix."""
+    input_sizes: list[int]
+    finalize: list[list[tuple]]
+
+    @classmethod
+    def of(cls, by_degree: _DegreeOrder, order: np.ndarray, hidden) -> "_Schedule":
+        D, depth, perms, count_le = len(order), len(hidden), by_degree.perms, by_degree.count_le
+        layers = [np.column_stack([b[perms[l]], W[perms[l]][:, order if l == 0 else perms[l - 1]]])
+                  for l, (W, b) in enumerate(hidden)]
+        finalize = [[] for _ in range(D)]
         for s in range(D - 1):  # nothing is read after the last step
             m = s + 1
             for l, le in enumerate(count_le):
                 lo, hi = int(le[m - 1]), int(le[m])
                 if lo < hi:
                     inputs = 1 + (m if l == 0 else int(count_le[l - 1][m]))
-                    offset = m if l == self.depth - 1 else 1
-                    self.finalize[s].append((l, np.ascontiguousarray(layers[l][lo:hi, :inputs]),
-                                             inputs, lo + offset, hi + offset))
+                    offset = m if l == depth - 1 else 1
+                    finalize[s].append((l, np.ascontiguousarray(layers[l][lo:hi, :inputs]),
+                                        inputs, lo + offset, hi + offset))
+        return cls([W.shape[1] for W in layers], finalize)
 
-    def _exact(self, z: np.ndarray, s: int, noise: float) -> bool:
-        """Decide step s exactly for one image, whose state vector is z."""
+
+class _FastPlan:
+    """One mask's incremental sampler (module docstring): its layout, its schedule, and the
+    error bounds that say when a pixel needs the exact fallback. `exact` gives this mask's
+    _ExactLogits, built only when a pixel needs them."""
+
+    def __init__(self, model, k: int, exact: Callable[[], _ExactLogits]):
+        masks = model.mask_sets[k]
+        hidden, c, out_W, direct_W = _masked_weights(model, masks)
+        self.D, self.order, self.depth = model.D, np.asarray(masks.order), len(hidden)
+        self.exact = exact
+        by_degree = _DegreeOrder.of(masks)
+        self.layout = _StateLayout.of(by_degree, self.order, c, out_W, direct_W)
+        self.schedule = _Schedule.of(by_degree, self.order, hidden)
+        self.error_bound = _error_bound(hidden, c, out_W, direct_W)[self.order].tolist()
+
+    def decide_exactly(self, z: np.ndarray, s: int, noise: float) -> bool:
+        """Step s for the image whose state vector is z, decided by the exact fallback."""
         image = np.zeros(self.D)
-        image[self.order[:s]] = z[self.z_pixel[:s]]
-        return self.net().exact_decision(image, int(self.order[s]), noise)
+        image[self.order[:s]] = z[self.layout.z_pixel[:s]]
+        return self.exact().decide(image, int(self.order[s]), noise)
 
     def _start(self, n: int | None):
         """Fresh buffers: z, and what each layer reads (both with a leading 1); shape (size,)
         for one image, (size, n) for n."""
         shape = () if n is None else (n,)
-        z = np.zeros((self.z_size, *shape))
-        inputs = [np.zeros((size, *shape)) for size in self.input_sizes]
+        z = np.zeros((self.layout.z_size, *shape))
+        inputs = [np.zeros((size, *shape)) for size in self.schedule.input_sizes]
         for v in [z, *inputs]:
             v[0] = 1.0
         return z, inputs, inputs[1:] + [z]
 
-    def run_one(self, noise: np.ndarray, forced_values: np.ndarray):
-        """Draw one image. noise (D,) and forced_values (the observed prefix) in generation order.
-
-        Returns (x bool (D,), logits (D,), exact_count), in generation order.
-        """
-        z, inputs, outputs = self._start(None)
-        pixels = inputs[0] if self.depth else None
-        logits = []
-        noise, bounds, forced = noise.tolist(), self.error_bound, len(forced_values)
-        rows, z_pixel, finalize = self.output_rows, self.z_pixel, self.finalize
-        exact_count = 0
-        for s in range(self.D):
-            row = rows[s]
-            logit = float(row @ z[:len(row)])
-            logits.append(logit)
-            if s < forced:
-                x = forced_values[s]
-            else:
-                diff = noise[s] - logit
-                if -bounds[s] <= diff <= bounds[s]:
-                    x = self._exact(z, s, noise[s])
-                    exact_count += 1
-                else:
-                    x = diff < 0
-            if x:
-                z[z_pixel[s]] = 1.0
-                if pixels is not None:
-                    pixels[s + 1] = 1.0
-            for l, W, n_in, lo, hi in finalize[s]:
-                np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
-        return z[z_pixel] == 1.0, np.array(logits), exact_count
-
     def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values,
                  steps: int | None = None):
-        """Draw n images: the same steps with a column per image. noise, forced, forced_values:
-        (n, D) in generation order. Returns (x bool, logits, exact_count), (n, D) each; with
-        `steps`, only the first steps are drawn (the rest of x and logits is 0)."""
+        """Draw n images, a column of the state per image. noise, forced, forced_values: (n, D)
+        in generation order (forced None when no pixel is observed). Returns (x bool, logits,
+        exact_count), (n, D) each; with `steps`, only the first steps are drawn (the rest of x
+        and logits is 0). One image keeps a vector and decides in plain floats: as a column of
+        one it would pay numpy's per-call cost several times a step, about twice the time."""
         n, D = noise.shape
-        noise = np.ascontiguousarray(noise.T)
-        z, inputs, outputs = self._start(n)
+        one = n == 1
+        decide = (_OneImage if one else _Images)(self, noise, forced, forced_values)
+        z, inputs, outputs = self._start(None if one else n)
         pixels = inputs[0] if self.depth else None
-        logits = np.zeros((D, n))
-        forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
-        if forced_until:
-            forced, forced_values = forced.T, forced_values.T
-        rows, z_pixel, finalize, bounds = self.output_rows, self.z_pixel, self.finalize, \
-            self.error_bound
-        exact_count = 0
+        logits = np.zeros((D,) if one else (D, n))
+        rows, z_pixel, finalize = self.layout.output_rows, self.layout.z_pixel, \
+            self.schedule.finalize
         for s in range(D if steps is None else steps):
             row = rows[s]
-            logit = logits[s]
-            np.matmul(row, z[:len(row)], out=logit)
-            diff = noise[s] - logit
-            x = diff < 0
-            if s < forced_until:
-                x = np.where(forced[s], forced_values[s], x)
-            if np.abs(diff).min() <= bounds[s]:  # rare: then find which images and decide them
-                unsure = np.abs(diff) <= bounds[s]
-                if s < forced_until:
-                    unsure &= ~forced[s]
-                for i in np.flatnonzero(unsure).tolist():
-                    x[i] = self._exact(z[:, i], s, float(noise[s, i]))
-                    exact_count += 1
+            logit = logits[s] = row @ z[:len(row)]
+            x = decide(s, logit, z)
             z[z_pixel[s]] = x
             if pixels is not None:
                 pixels[s + 1] = x
             for l, W, n_in, lo, hi in finalize[s]:
                 np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
-        return (z[z_pixel] == 1.0).T, logits.T, exact_count
+        x = z[z_pixel] == 1.0
+        return (x[None], logits[None], decide.exact_count) if one else \
+            (x.T, logits.T, decide.exact_count)
+
+
+class _OneImage:
+    """The decisions of one image's steps: forced while observed, else noise < logit, by the
+    exact fallback when the float test is within the error bound."""
+
+    def __init__(self, plan: _FastPlan, noise, forced, forced_values):
+        self.plan, self.noise, self.exact_count = plan, noise[0].tolist(), 0
+        self.forced = int(forced[0].sum()) if forced is not None else 0
+        self.forced_values = forced_values[0] if forced is not None else None
+
+    def __call__(self, s: int, logit: float, z: np.ndarray):
+        if s < self.forced:
+            return self.forced_values[s]
+        diff, bound = self.noise[s] - logit, self.plan.error_bound[s]
+        if -bound <= diff <= bound:
+            self.exact_count += 1
+            return self.plan.decide_exactly(z, s, self.noise[s])
+        return diff < 0
+
+
+class _Images:
+    """The decisions of n images' steps at once, as _OneImage's; the exact fallback only for
+    the images that need it (rare: the whole column is tested first)."""
+
+    def __init__(self, plan: _FastPlan, noise, forced, forced_values):
+        self.plan, self.noise, self.exact_count = plan, np.ascontiguousarray(noise.T), 0
+        self.forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
+        if self.forced_until:
+            self.forced, self.forced_values = forced.T, forced_values.T
+
+    def __call__(self, s: int, logit: np.ndarray, z: np.ndarray):
+        diff = self.noise[s] - logit
+        x = diff < 0
+        forced = s < self.forced_until
+        if forced:
+            x = np.where(self.forced[s], self.forced_values[s], x)
+        bound = self.plan.error_bound[s]
+        if np.abs(diff).min() <= bound:
+            unsure = np.abs(diff) <= bound
+            if forced:
+                unsure &= ~self.forced[s]
+            for i in np.flatnonzero(unsure).tolist():
+                x[i] = self.plan.decide_exactly(z[:, i], s, float(self.noise[s, i]))
+                self.exact_count += 1
+        return x
 
 
 def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
@@ -418,7 +485,7 @@ def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
             x = np.where(forced[:, s], forced_values[:, s], x)
             unsure &= ~forced[:, s]
         for i in np.flatnonzero(unsure).tolist():
-            x[i] = net.exact_decision(images[i], d, float(noise[i, s]))
+            x[i] = net.exact.decide(images[i], d, float(noise[i, s]))
             exact_count += 1
         images[:, d] = x
         x_all[:, s] = x
@@ -453,7 +520,8 @@ def _network(model, k: int, fast: bool):
     if fast:
         if k not in entry["plans"]:
             model_ref = weakref.ref(model)  # the cache must not keep its own key alive
-            entry["plans"][k] = _FastPlan(model, k, lambda: _network(model_ref(), k, fast=False))
+            entry["plans"][k] = _FastPlan(model, k,
+                                          lambda: _network(model_ref(), k, fast=False).exact)
         return entry["plans"][k]
     if k not in entry["nets"]:
         entry["nets"][k] = _Net(model, k)
@@ -681,12 +749,7 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
             given_counts[rows] = _check_prefix(observed, order, k, rows if per_row else None)
             if observed.any():
                 forced, forced_values = observed[:, order], given[rows][:, order] == 1
-        if method == "fast" and len(rows) == 1:
-            x, group_logits, count = _network(model, k, fast=True).run_one(
-                noise[rows[0], order], forced_values[0, :given_counts[rows[0]]]
-                if forced is not None else np.zeros(0, dtype=bool))
-            x, group_logits = x[None], group_logits[None]
-        elif method == "fast":
+        if method == "fast":
             x, group_logits, count = _network(model, k, fast=True).run_many(
                 noise[rows][:, order], forced, forced_values)
         else:

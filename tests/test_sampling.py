@@ -144,7 +144,7 @@ def test_exact_logit_matches_float_logit():
     logits = net.forward(images)
     for image, row in zip(images, logits):
         for d in range(12):
-            value, exponent = net.exact_logit(image, d)
+            value, exponent = net.exact.logit(image, d)
             assert abs(math.ldexp(value, exponent) - row[d]) <= net.error_bound[d]
 
 
