@@ -37,7 +37,8 @@ from typing import Callable
 
 import numpy as np
 
-from .masks import MaskSet, check_int
+from .masks import MaskSet
+from .validation import check_int, is_int
 
 METHODS = ("fast", "naive")
 MAX_SAMPLES = 100_000
@@ -57,6 +58,25 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # A MADE's weights without torch.
+
+def tensor_shapes(masks: MaskSet) -> dict[str, tuple[int, ...]]:
+    """The state-dict layout: the tensors a MADE with these masks holds, by name, with their
+    shapes. The names are model.MADE's modules (hidden.0 .. hidden.L-1, output, direct_layer;
+    weights in torch Linear's (out, in) shape); checkpoint files and MADEWeights use them too.
+    Without hidden layers there is no output layer, and the direct layer carries the bias."""
+    D, hidden_sizes = masks.D, masks.hidden_sizes
+    widths = [D, *hidden_sizes]
+    shapes = {}
+    for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"hidden.{l}.weight"], shapes[f"hidden.{l}.bias"] = (b, a), (b,)
+    if hidden_sizes:
+        shapes["output.weight"], shapes["output.bias"] = (D, widths[-1]), (D,)
+    if masks.direct:
+        shapes["direct_layer.weight"] = (D, D)
+        if not hidden_sizes:
+            shapes["direct_layer.bias"] = (D,)
+    return shapes
+
 
 @dataclass(frozen=True, eq=False)
 class MADEWeights:
@@ -92,16 +112,26 @@ class MADEWeights:
     @classmethod
     def of(cls, model) -> "MADEWeights":
         """A snapshot of a torch MADE's weights (float32 copies) and its current mask."""
-        def array(tensor):
-            return _read_only(tensor.detach().cpu().float().numpy().copy())
+        arrays = {name: _read_only(tensor.detach().cpu().float().numpy().copy())
+                  for name, tensor in model.state_dict().items()}
+        return cls.from_arrays(tuple(model.mask_sets), arrays, model.mask_index)
 
-        def layer(linear):
-            return array(linear.weight), None if linear.bias is None else array(linear.bias)
-
-        return cls(tuple(model.mask_sets), tuple(layer(l) for l in model.hidden),
-                   None if model.output is None else layer(model.output),
-                   None if model.direct_layer is None else layer(model.direct_layer),
-                   model.mask_index)
+    @classmethod
+    def from_arrays(cls, mask_sets: tuple[MaskSet, ...], arrays: dict[str, np.ndarray],
+                    mask_index: int = 0) -> "MADEWeights":
+        """From arrays named and shaped as tensor_shapes(mask_sets[0]) says (checked)."""
+        expected = tensor_shapes(mask_sets[0])
+        shapes = {name: tuple(array.shape) for name, array in arrays.items()}
+        if shapes != expected:
+            raise ValueError(f"the weights are {shapes}, expected {expected}")
+        layers = len(mask_sets[0].hidden_sizes)
+        direct = arrays.get("direct_layer.weight")
+        return cls(
+            tuple(mask_sets),
+            tuple((arrays[f"hidden.{l}.weight"], arrays[f"hidden.{l}.bias"])
+                  for l in range(layers)),
+            (arrays["output.weight"], arrays["output.bias"]) if layers else None,
+            None if direct is None else (direct, arrays.get("direct_layer.bias")), mask_index)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -611,12 +641,7 @@ class Samples:
 
 
 def _check_seed(seed, allow_none: bool = True):
-    if seed is None and allow_none:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0{' or None' if allow_none else ''},"
-                         f" got {seed!r}")
-    return int(seed)
+    return None if seed is None and allow_none else check_int("seed", seed, 0)
 
 
 def _check_uniforms(uniforms, n: int, D: int) -> np.ndarray:
@@ -681,8 +706,7 @@ def _resolve_mask(model, mask):
             return "ensemble"
         raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
                          f" 0..{model.num_masks - 1}, got {mask!r}")
-    if isinstance(mask, (bool, np.bool_)) or not isinstance(mask, (int, np.integer)) \
-            or not 0 <= mask < model.num_masks:
+    if not is_int(mask) or not 0 <= mask < model.num_masks:
         raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
                          f" 0..{model.num_masks - 1}, got {mask!r}")
     return int(mask)
@@ -854,11 +878,7 @@ class SamplingRun:
         return moved
 
     def seek(self, position: int) -> None:
-        if isinstance(position, (bool, np.bool_)) or not isinstance(position, (int, np.integer)) \
-                or not self.start <= position <= self.D:
-            raise ValueError(f"position must be a whole number in {self.start}..{self.D},"
-                             f" got {position!r}")
-        self._position = int(position)
+        self._position = check_int("position", position, self.start, self.D)
 
     def finish(self) -> None:
         self._position = self.D

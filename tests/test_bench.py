@@ -63,9 +63,9 @@ def test_cli_json(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--repeat", "0"], "--repeat must be in 1..1000, got 0"),
-    (["--threads", "0"], "--threads must be in 1..256, got 0"),
-    (["--repeat", "x"], "invalid int value: 'x'"),
+    (["--repeat", "0"], "argument --repeat: must be in 1..1000, got 0"),
+    (["--threads", "0"], "argument --threads: must be in 1..256, got 0"),
+    (["--repeat", "x"], "argument --repeat: must be a whole number in 1..1000, got 'x'"),
 ])
 def test_cli_bad_arguments_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

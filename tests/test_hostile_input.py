@@ -19,7 +19,7 @@ from streamlit.util import calc_hash
 from made_viz import checkpoint, figures
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
-from made_viz.ui.widgets import parse_int
+from made_viz.validation import parse_int
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 FUZZ = settings(max_examples=200, deadline=None)

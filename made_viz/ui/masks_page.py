@@ -12,8 +12,8 @@ from functools import lru_cache
 import streamlit as st
 
 from made_viz import figures
-from made_viz.masks import (DEGREE_RULES, ORDERINGS, MaskSet, build_masks, parse_hidden_sizes,
-                            parse_ordering)
+from made_viz.masks import DEGREE_RULES, ORDERINGS, MaskSet, build_masks
+from made_viz.validation import check_int, parse_hidden_sizes, parse_ordering
 from made_viz.ui.widgets import choice, flag, int_input, parsed_input
 
 # Page limits: what the browser can show interactively (the library allows more).
@@ -63,10 +63,8 @@ def parse_page_hidden(text: str) -> tuple[int, ...]:
     if len(sizes) > MAX_LAYERS:
         raise ValueError(f"hidden sizes: at most {MAX_LAYERS} hidden layers here,"
                          f" got {len(sizes)}")
-    for layer, size in enumerate(sizes, 1):
-        if size > MAX_UNITS:
-            raise ValueError(f"hidden sizes: layer {layer} must be in 1..{MAX_UNITS}, got {size}")
-    return sizes
+    return tuple(check_int(f"hidden sizes: layer {layer}", size, 1, MAX_UNITS)
+                 for layer, size in enumerate(sizes, 1))
 
 
 # Shared rather than copied per call (a big MaskSet is megabytes): nothing changes a MaskSet
