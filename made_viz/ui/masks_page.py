@@ -98,17 +98,15 @@ def cached_jacobian(net: Network) -> dict:
 # only what changed. Shared, not copied: st.plotly_chart only reads a figure.
 @lru_cache(maxsize=48)
 def graph_figure(net: Network, selected: tuple[int, int] | None):
-    figure = figures.connectivity_graph(masks_for(net), selected)
-    return figure.update_layout(meta=net.describe())  # names the view for browser tests
+    return figures.connectivity_graph(masks_for(net), selected)
 
 
 @lru_cache(maxsize=16)
 def matrix_figures(net: Network, generation: bool):
     masks = masks_for(net)
     layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
-                   .update_layout(meta=net.describe()) if masks.layer_masks else None)
-    product = figures.path_count_figure(masks, generation_order=generation, height=440)
-    return layer_masks, product.update_layout(meta=net.describe())
+                   if masks.layer_masks else None)
+    return layer_masks, figures.path_count_figure(masks, generation_order=generation, height=440)
 
 
 def _prefill_permutation() -> None:
