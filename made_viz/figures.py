@@ -18,15 +18,15 @@ import plotly.graph_objects as go
 from .masks import MaskSet
 
 # Every figure here is built as plain dicts and wrapped once in an unchecked go.Figure: Plotly's
-# property checks and update_* machinery cost more than the figure itself (~60 ms of a 70 ms
-# D = 4 page, on every new network), and the values are known to be valid.
+# property checks and update_* machinery cost more than the figure itself (most of a small
+# page's server time, on every new network), and the values are known to be valid.
 #
 # What the browser does with a figure matters more. Streamlit draws a new chart, then hands
 # Plotly.react the same figure again (a JSON copy) once it is mounted. Plotly redraws it all
 # unless (1) layout.datarevision is set, so data arrays of unchanged revision are trusted as
 # unchanged, (2) the arrays are plain lists (typed arrays, NumPy's "bdata", always count as
 # changed), and (3) the template is not an object ({} never equals its copy). With all three
-# the second pass costs ~2 ms instead of a whole second drawing. The template "none" also
+# the second pass costs next to nothing instead of a whole second drawing. The template "none" also
 # keeps Plotly's default one (6.6 KB of JSON per chart) off the wire; colours are set here.
 def _figure(data: list[dict], layout: dict, revision) -> go.Figure:
     """revision: anything that changes whenever the figure's data does (hashed)."""
@@ -39,8 +39,8 @@ def _figure(data: list[dict], layout: dict, revision) -> go.Figure:
 
 class _Shared(list):
     """A trace's data array, which go.Figure's deep copy shares instead of copying: it is built
-    here and never changed (a 64 x 64 x 2 stack of masks is 8k numbers, half the figure's
-    building time to copy)."""
+    here and never changed (a 64 x 64 x 2 stack of masks is 8k numbers, a large part of the
+    figure's building time to copy)."""
 
     def __deepcopy__(self, memo) -> "_Shared":
         return self
@@ -774,7 +774,7 @@ def png_data_uri(rgb: np.ndarray) -> str:
 
 
 # Matrix axes carry no automargin: Plotly then measures the labels and lays the whole chart out
-# a second time (75-80% of a small matrix's drawing time). The margins are sized here from the
+# a second time (most of a small matrix's drawing time). The margins are sized here from the
 # longest label instead (_label_px, with the other pixel metrics).
 
 
@@ -785,7 +785,7 @@ def _matrix_axis(title: str, **extra) -> dict:
 
 def _category_axis(labels_shown: bool, **extra) -> dict:
     """A unit-name axis. Unlabelled, it gets no ticks at all: Plotly would still place and draw
-    (invisibly) a tick for every few of its categories, a third of a matrix's drawing time."""
+    (invisibly) a tick for every few of its categories, much of a matrix's drawing time."""
     hidden = {} if labels_shown else dict(tickmode="array", tickvals=[])
     return dict(type="category", showticklabels=labels_shown, **hidden, **extra)
 

@@ -220,7 +220,8 @@ _FUZZ_APP: list[AppTest] = []
 
 
 def _fuzz_app() -> AppTest:
-    """One Masks page for all the fuzzed values (a fresh one per example costs 0.2 s)."""
+    """One Masks page for all the fuzzed values (a fresh AppTest per example would make the
+    fuzzing slow)."""
     if not _FUZZ_APP:
         _FUZZ_APP.append(open_masks(hidden="3"))
     return _FUZZ_APP[0]

@@ -69,8 +69,8 @@ def parse_page_hidden(text: str) -> tuple[int, ...]:
 
 # Shared rather than copied per call (a big MaskSet is megabytes): nothing changes a MaskSet
 # once its path counts, its one lazy field, have been computed here. Process-wide caches keyed
-# by hashable values: Streamlit's caches hash their arguments their own way, ~0.4 ms a call,
-# and a page run makes a dozen.
+# by hashable values: Streamlit's caches hash their arguments their own way, slowly for a
+# call a page run makes a dozen times.
 @lru_cache(maxsize=16)
 def cached_masks(D, hidden_sizes, ordering, degrees, seed, direct) -> MaskSet:
     masks = build_masks(D, hidden_sizes, ordering=ordering, hidden_degrees=degrees, seed=seed,
@@ -279,7 +279,7 @@ def explain(masks: MaskSet) -> None:
         "The first output and the last input always are: the first output has nothing to "
         "see, the last input nobody to tell.")
     # Math in Unicode, not $...$: the browser typesets (KaTeX) every such text again on each
-    # change, ~25 ms of a 300 ms update. Apart, so that the text above stays the same.
+    # change, a noticeable part of an update. Apart, so that the text above stays the same.
     st.markdown(f"Dead units in this network: **{len(dead)}**.")
 
 
