@@ -417,77 +417,101 @@ class _FastPlan:
 
     def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values,
                  steps: int | None = None):
-        """Draw n images, a column of the state per image. noise, forced, forced_values: (n, D)
-        in generation order (forced None when no pixel is observed). Returns (x bool, logits,
-        exact_count), (n, D) each; with `steps`, only the first steps are drawn (the rest of x
-        and logits is 0). One image keeps a vector and decides in plain floats: as a column of
-        one it would pay numpy's per-call cost several times a step, about twice the time."""
+        """Draw n images. noise, forced, forced_values: (n, D) in generation order (forced None
+        when no pixel is observed). Returns (x bool, logits, exact_count), (n, D) each; with
+        `steps`, only the first steps are drawn (the rest of x and logits is 0).
+
+        The schedule is walked once for all images: each step draws its pixel (_one_image or
+        _images), then computes the hidden units that pixel made final."""
         n, D = noise.shape
-        one = n == 1
-        decide = (_OneImage if one else _Images)(self, noise, forced, forced_values)
-        z, inputs, outputs = self._start(None if one else n)
+        z, inputs, outputs = self._start(None if n == 1 else n)
         pixels = inputs[0] if self.depth else None
-        logits = np.zeros((D,) if one else (D, n))
-        rows, z_pixel, finalize = self.layout.output_rows, self.layout.z_pixel, \
-            self.schedule.finalize
+        draw, result = (_one_image if n == 1 else _images)(self, noise, forced, forced_values, z,
+                                                           pixels)
+        finalize = self.schedule.finalize
         for s in range(D if steps is None else steps):
-            row = rows[s]
-            logit = logits[s] = row @ z[:len(row)]
-            x = decide(s, logit, z)
-            z[z_pixel[s]] = x
-            if pixels is not None:
-                pixels[s + 1] = x
+            draw(s)
             for l, W, n_in, lo, hi in finalize[s]:
                 np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
-        x = z[z_pixel] == 1.0
-        return (x[None], logits[None], decide.exact_count) if one else \
-            (x.T, logits.T, decide.exact_count)
+        return result()
 
 
-class _OneImage:
-    """The decisions of one image's steps: forced while observed, else noise < logit, by the
-    exact fallback when the float test is within the error bound."""
+# How a step draws its pixel: the logit from the prefix of z, then forced while observed, else
+# noise < logit, decided exactly when the float test is within the error bound; the pixel goes
+# into z and into the first layer's input. Closures over everything a step reads: the
+# per-step cost is what a sampler of one digit spends its time on.
 
-    def __init__(self, plan: _FastPlan, noise, forced, forced_values):
-        self.plan, self.noise, self.exact_count = plan, noise[0].tolist(), 0
-        self.forced = int(forced[0].sum()) if forced is not None else 0
-        self.forced_values = forced_values[0] if forced is not None else None
+def _one_image(plan: _FastPlan, noise, forced, forced_values, z, pixels):
+    """One image: z is a vector and each logit a Python float (as a column of one, numpy's
+    per-call cost several times a step would double the time). Returns (step, result)."""
+    noise = noise[0].tolist()
+    forced_count = int(forced[0].sum()) if forced is not None else 0
+    forced_values = forced_values[0] if forced is not None else None
+    rows, z_pixel, bounds = plan.layout.output_rows, plan.layout.z_pixel, plan.error_bound
+    logits, exact_count = [], 0
 
-    def __call__(self, s: int, logit: float, z: np.ndarray):
-        if s < self.forced:
-            return self.forced_values[s]
-        diff, bound = self.noise[s] - logit, self.plan.error_bound[s]
-        if -bound <= diff <= bound:
-            self.exact_count += 1
-            return self.plan.decide_exactly(z, s, self.noise[s])
-        return diff < 0
+    def step(s: int) -> None:
+        nonlocal exact_count
+        row = rows[s]
+        logit = float(row @ z[:len(row)])
+        logits.append(logit)
+        if s < forced_count:
+            x = forced_values[s]
+        else:
+            diff = noise[s] - logit
+            if -bounds[s] <= diff <= bounds[s]:
+                x = plan.decide_exactly(z, s, noise[s])
+                exact_count += 1
+            else:
+                x = diff < 0
+        if x:
+            z[z_pixel[s]] = 1.0
+            if pixels is not None:
+                pixels[s + 1] = 1.0
+
+    def result():
+        all_logits = np.zeros(len(z_pixel))
+        all_logits[:len(logits)] = logits
+        return (z[z_pixel] == 1.0)[None], all_logits[None], exact_count
+
+    return step, result
 
 
-class _Images:
-    """The decisions of n images' steps at once, as _OneImage's; the exact fallback only for
-    the images that need it (rare: the whole column is tested first)."""
+def _images(plan: _FastPlan, noise, forced, forced_values, z, pixels):
+    """n images at once, a column of z each; the exact fallback only for the images that need
+    it (rare: the whole column is tested first). Returns (step, result)."""
+    n, D = noise.shape
+    noise = np.ascontiguousarray(noise.T)
+    logits = np.zeros((D, n))
+    forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
+    if forced_until:
+        forced, forced_values = forced.T, forced_values.T
+    rows, z_pixel, bounds = plan.layout.output_rows, plan.layout.z_pixel, plan.error_bound
+    exact_count = 0
 
-    def __init__(self, plan: _FastPlan, noise, forced, forced_values):
-        self.plan, self.noise, self.exact_count = plan, np.ascontiguousarray(noise.T), 0
-        self.forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
-        if self.forced_until:
-            self.forced, self.forced_values = forced.T, forced_values.T
-
-    def __call__(self, s: int, logit: np.ndarray, z: np.ndarray):
-        diff = self.noise[s] - logit
+    def step(s: int) -> None:
+        nonlocal exact_count
+        row, logit = rows[s], logits[s]
+        np.matmul(row, z[:len(row)], out=logit)
+        diff = noise[s] - logit
         x = diff < 0
-        forced = s < self.forced_until
-        if forced:
-            x = np.where(self.forced[s], self.forced_values[s], x)
-        bound = self.plan.error_bound[s]
-        if np.abs(diff).min() <= bound:
-            unsure = np.abs(diff) <= bound
-            if forced:
-                unsure &= ~self.forced[s]
+        if s < forced_until:
+            x = np.where(forced[s], forced_values[s], x)
+        if np.abs(diff).min() <= bounds[s]:  # rare: then find which images and decide them
+            unsure = np.abs(diff) <= bounds[s]
+            if s < forced_until:
+                unsure &= ~forced[s]
             for i in np.flatnonzero(unsure).tolist():
-                x[i] = self.plan.decide_exactly(z[:, i], s, float(self.noise[s, i]))
-                self.exact_count += 1
-        return x
+                x[i] = plan.decide_exactly(z[:, i], s, float(noise[s, i]))
+                exact_count += 1
+        z[z_pixel[s]] = x
+        if pixels is not None:
+            pixels[s + 1] = x
+
+    def result():
+        return (z[z_pixel] == 1.0).T, logits.T, exact_count
+
+    return step, result
 
 
 def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
