@@ -17,9 +17,23 @@ def sampling():
 
 
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
+masks_page = st.Page(masks, title="Masks", icon="🕸️", url_path="masks")
+sampling_page = st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling")
+
+
+def start():
+    """The app's root URL opens the Masks page at /masks, with the link's parameters.
+
+    Streamlit serves its default page at "" only (page.url_path is "" for it), so a default
+    Masks page would answer /masks with "Page not found". The default is this hidden page
+    instead, and every visible page has the one address its links and the menu use.
+    """
+    st.switch_page(masks_page, query_params=st.query_params.to_dict())
+
+
 navigation = st.navigation([
-    st.Page(masks, title="Masks", icon="🕸️", url_path="masks", default=True),
-    st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling"),
+    st.Page(start, title="Masks", url_path="start", default=True, visibility="hidden"),
+    masks_page, sampling_page,
 ])
 navigation.run()
 ui.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile

@@ -30,6 +30,7 @@ import torch
 from . import checkpoint, data, sampling
 from .masks import build_masks
 from .model import MADE
+from .validation import int_argument
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -304,16 +305,13 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m made_viz.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement (median)")
+    parser.add_argument("--repeat", type=int_argument("--repeat", 1, 1000), default=5,
+                        help="runs per measurement (median)")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the bench")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=int_argument("--threads", 1, 256), default=1,
                         help="torch and OpenBLAS threads while measuring (default 1)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    if not 1 <= args.repeat <= 1000:
-        parser.error(f"--repeat must be in 1..1000, got {args.repeat}")
-    if not 1 <= args.threads <= 256:
-        parser.error(f"--threads must be in 1..256, got {args.threads}")
     progress = None if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     try:
         results, context = run(args.repeat, args.quick, args.threads, progress)

@@ -15,9 +15,9 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from .masks import (MAX_D, MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, MAX_MASK_BYTES, MaskSet,
-                    check_order, mask_bytes, masks_from_degrees)
-from .sampling import MADEWeights
+from .masks import MAX_D, MAX_MASK_BYTES, MaskSet, mask_bytes, masks_from_degrees
+from .sampling import MADEWeights, tensor_shapes
+from .validation import MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, check_order, is_int
 
 # torch only where a torch model is made or saved: load_weights (what the Sampling page uses)
 # reads a checkpoint with NumPy alone.
@@ -89,22 +89,18 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def validate_config(config, path: Path) -> None:
     """Check types, ranges and shapes of a config before anything is built from it."""
     _require(isinstance(config, dict), path, "config is not a JSON object")
     version = config.get("format_version")
-    _require(version == FORMAT_VERSION and _is_int(version), path,
+    _require(version == FORMAT_VERSION and is_int(version), path,
              f"'format_version' is {_shown(version)}; this made-viz reads version {FORMAT_VERSION}")
     D = config.get("D")
-    _require(_is_int(D) and 1 <= D <= MAX_D, path,
+    _require(is_int(D) and 1 <= D <= MAX_D, path,
              f"'D' must be an integer in 1..{MAX_D}, got {_shown(D)}")
     hidden = config.get("hidden_sizes")
     _require(isinstance(hidden, list) and len(hidden) <= MAX_HIDDEN_LAYERS
-             and all(_is_int(h) and 1 <= h <= MAX_HIDDEN_UNITS for h in hidden), path,
+             and all(is_int(h) and 1 <= h <= MAX_HIDDEN_UNITS for h in hidden), path,
              f"'hidden_sizes' must be a list of at most {MAX_HIDDEN_LAYERS} integers"
              f" in 1..{MAX_HIDDEN_UNITS}, got {_shown(hidden)}")
     _require(isinstance(config.get("direct"), bool), path,
@@ -120,7 +116,7 @@ def validate_config(config, path: Path) -> None:
     for k, mask in enumerate(masks):
         _require(isinstance(mask, dict), path, f"mask {k} is not an object")
         order = mask.get("order")
-        _require(isinstance(order, list) and all(_is_int(i) for i in order), path,
+        _require(isinstance(order, list) and all(is_int(i) for i in order), path,
                  f"mask {k}: 'order' must be a list of integers")
         try:
             check_order(order, D)
@@ -134,25 +130,10 @@ def validate_config(config, path: Path) -> None:
             _require(isinstance(layer_degrees, list) and len(layer_degrees) == size, path,
                      f"{where}: need a list of {size} degrees in 1..{D},"
                      f" got {_shown(layer_degrees)}")
-            bad = [m for m in layer_degrees if not (_is_int(m) and 1 <= m <= D)]
+            bad = [m for m in layer_degrees if not (is_int(m) and 1 <= m <= D)]
             if bad:
                 raise CheckpointError(f"{path}: {where}: degree {_shown(bad[0])} is not a whole"
                                       f" number in 1..{D}")
-
-
-def _tensor_shapes(masks: MaskSet) -> dict[str, tuple[int, ...]]:
-    """The tensors a MADE with these masks holds, by state_dict name (model.MADE's layout)."""
-    widths = [masks.D, *masks.hidden_sizes]
-    shapes = {}
-    for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        shapes[f"hidden.{l}.weight"], shapes[f"hidden.{l}.bias"] = (b, a), (b,)
-    if masks.hidden_sizes:
-        shapes["output.weight"], shapes["output.bias"] = (masks.D, widths[-1]), (masks.D,)
-    if masks.direct:
-        shapes["direct_layer.weight"] = (masks.D, masks.D)
-        if not masks.hidden_sizes:
-            shapes["direct_layer.bias"] = (masks.D,)
-    return shapes
 
 
 def _read(directory) -> tuple[dict, list[MaskSet], dict[str, np.ndarray]]:
@@ -172,7 +153,7 @@ def _read(directory) -> tuple[dict, list[MaskSet], dict[str, np.ndarray]]:
         arrays = load_file(weights_path)
     except (SafetensorError, OSError, ValueError, TypeError) as error:
         raise CheckpointError(f"{weights_path}: unreadable safetensors file ({error})") from None
-    expected = _tensor_shapes(mask_sets[0])
+    expected = tensor_shapes(mask_sets[0])
     _require(set(arrays) == set(expected), weights_path,
              f"holds tensors {sorted(arrays)}, expected {sorted(expected)}")
     for name, array in arrays.items():
@@ -188,13 +169,7 @@ def load_weights(directory) -> tuple[MADEWeights, dict]:
     config, mask_sets, arrays = _read(directory)
     for array in arrays.values():
         array.flags.writeable = False
-    layers = len(mask_sets[0].hidden_sizes)
-    direct = arrays.get("direct_layer.weight")
-    return MADEWeights(
-        tuple(mask_sets),
-        tuple((arrays[f"hidden.{l}.weight"], arrays[f"hidden.{l}.bias"]) for l in range(layers)),
-        (arrays["output.weight"], arrays["output.bias"]) if layers else None,
-        None if direct is None else (direct, arrays.get("direct_layer.bias"))), config
+    return MADEWeights.from_arrays(tuple(mask_sets), arrays), config
 
 
 def load(directory) -> tuple[MADE, dict]:

@@ -27,6 +27,8 @@ from typing import NoReturn
 
 import numpy as np
 
+from .validation import int_argument, is_int
+
 SPLITS = ("train", "valid", "test")
 BINARIZATION_SEED = 1234
 SUBSET_FILE = "mnist-test-subset.npz"
@@ -184,8 +186,7 @@ def load_idx(directory, *, valid_size: int = VALID_SIZE) -> dict[str, Split]:
                             f" {labels_path.name} holds {len(labels)} labels")
         original[split] = Split(images, labels)
     train = original["train"]
-    if (isinstance(valid_size, bool) or not isinstance(valid_size, int)
-            or not 1 <= valid_size < len(train.images)):
+    if not is_int(valid_size) or not 1 <= valid_size < len(train.images):
         raise DataError(f"{directory}: the training files hold {len(train.images)} images; the"
                         f" validation split must be 1..{len(train.images) - 1} of them,"
                         f" got {valid_size!r}")
@@ -329,8 +330,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m made_viz.data", description=main.__doc__)
     parser.add_argument("--data", default=str(DEFAULT_NPZ))
     parser.add_argument("--out", default="pretrained/" + SUBSET_FILE)
-    parser.add_argument("--per-label", type=int, default=100)
-    parser.add_argument("--binarization-seed", type=int, default=BINARIZATION_SEED)
+    parser.add_argument("--per-label", type=int_argument("--per-label", 1, None), default=100)
+    parser.add_argument("--binarization-seed", type=int_argument("--binarization-seed", 0, None),
+                        default=BINARIZATION_SEED)
     args = parser.parse_args(argv)
     try:
         test = binarized_splits(load_mnist(args.data), args.binarization_seed)["test"]

@@ -11,7 +11,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from .masks import check_int
+from .validation import check_int
 
 PENDING, PAPER, INK = 0, 1, 2
 PALETTE = [(226, 231, 240), (255, 255, 255), (17, 17, 27)]  # RGB per palette index

@@ -18,15 +18,15 @@ import plotly.graph_objects as go
 from .masks import MaskSet
 
 # Every figure here is built as plain dicts and wrapped once in an unchecked go.Figure: Plotly's
-# property checks and update_* machinery cost more than the figure itself (~60 ms of a 70 ms
-# D = 4 page, on every new network), and the values are known to be valid.
+# property checks and update_* machinery cost more than the figure itself (most of a small
+# page's server time, on every new network), and the values are known to be valid.
 #
 # What the browser does with a figure matters more. Streamlit draws a new chart, then hands
 # Plotly.react the same figure again (a JSON copy) once it is mounted. Plotly redraws it all
 # unless (1) layout.datarevision is set, so data arrays of unchanged revision are trusted as
 # unchanged, (2) the arrays are plain lists (typed arrays, NumPy's "bdata", always count as
 # changed), and (3) the template is not an object ({} never equals its copy). With all three
-# the second pass costs ~2 ms instead of a whole second drawing. The template "none" also
+# the second pass costs next to nothing instead of a whole second drawing. The template "none" also
 # keeps Plotly's default one (6.6 KB of JSON per chart) off the wire; colours are set here.
 def _figure(data: list[dict], layout: dict, revision) -> go.Figure:
     """revision: anything that changes whenever the figure's data does (hashed)."""
@@ -39,8 +39,8 @@ def _figure(data: list[dict], layout: dict, revision) -> go.Figure:
 
 class _Shared(list):
     """A trace's data array, which go.Figure's deep copy shares instead of copying: it is built
-    here and never changed (a 64 x 64 x 2 stack of masks is 8k numbers, half the figure's
-    building time to copy)."""
+    here and never changed (a 64 x 64 x 2 stack of masks is 8k numbers, a large part of the
+    figure's building time to copy)."""
 
     def __deepcopy__(self, memo) -> "_Shared":
         return self
@@ -68,6 +68,66 @@ def _plain(values: np.ndarray, digits: int = 3) -> list:
     """A float array as a JSON-ready list, rounded, NaN (a line break) as None."""
     rounded = np.round(np.asarray(values, dtype=np.float64), digits)
     return np.where(np.isnan(rounded), None, rounded).tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixel metrics
+# ---------------------------------------------------------------------------------------------
+
+# How wide the browser will draw things, estimated here so that margins and legends get their
+# room without Plotly measuring and laying a chart out twice. Every text-width estimate lives
+# here; they are for Plotly's default sans-serif (Arial-like) fonts.
+GRAPH_PX = 647            # the graph's width in a 1400 px window
+LEGEND_CHAR_PX = 6.0      # one character of the 13 px legend font
+LEGEND_ITEM_PX = 36       # a legend entry's swatch and gaps
+CHAR_PX = 7               # one character of a matrix's 13 px tick labels
+TITLE_PX = 26             # a matrix axis title
+COLORBAR_PX = 96          # a colour bar and its labels
+
+
+def _text_px(text: str, size: float) -> float:
+    """About how wide Plotly draws `text` (its pseudo-HTML) in Arial at `size` px: ~0.55 em a
+    character, 0.4 em one in a <sub>script."""
+    sub = sum(len(part) for part in re.findall(r"<sub>(.*?)</sub>", text))
+    shown = len(re.sub(r"<[^>]*>", "", re.sub(r"<sub>(.*?)</sub>", "", text)))
+    return size * (0.55 * shown + 0.4 * sub)
+
+
+def _space_px(size: float) -> float:
+    """A non-breaking space in Arial at `size` px."""
+    return 0.278 * size
+
+
+def _label_px(labels: list[str], shown: bool) -> int:
+    """Room for a matrix axis's tick labels (none when they are not shown)."""
+    return CHAR_PX * max(map(len, labels)) + 8 if shown and labels else 0
+
+
+def _plot_px(left_px: int, right_px: int) -> int:
+    """The plot area's width in the usual window, between the label margins."""
+    return GRAPH_PX - left_px - right_px
+
+
+def _legend_rows(names: list[str], row_px: float) -> int:
+    """Rows a horizontal legend of `names` takes: a row runs until the next entry would pass
+    `row_px`, as Plotly wraps it."""
+    rows, used = 1, 0.0
+    for name in names:
+        width = LEGEND_ITEM_PX + LEGEND_CHAR_PX * len(name)
+        if used and used + width > row_px:
+            rows, used = rows + 1, 0.0
+        used += width
+    return rows
+
+
+def _legend_x(left_px: int, right_px: int) -> dict:
+    """The legend under the graph, from near one edge of the figure to the far edge of the plot:
+    Plotly wraps a row there when the legend starts outside the plot (x < 0 or > 1). Anchored on
+    the side whose label margin is wider, so the rows get the most room."""
+    plot = _plot_px(left_px, right_px)
+    if right_px > left_px:  # long output labels on the right
+        return dict(xanchor="right", x=1 + (right_px - 16) / plot)
+    return dict(xanchor="left", x=-(left_px - 16) / plot)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +342,36 @@ def _group_matrix(members: list[np.ndarray], width: int) -> np.ndarray:
     return onehot
 
 
+@dataclass
+class _Lit:
+    """What a selected unit lights: units per column, weights per layer mask, direct weights
+    (see paths_through); `units` is None when nothing is selected."""
+    units: list[np.ndarray] | None = None
+    weights: list[np.ndarray] | None = None
+    direct: np.ndarray | None = None
+
+
+@dataclass
+class _NodeSizes:
+    """The graph's height and its nodes' sizes in px, from the tallest column."""
+    height: int
+    base: float           # a unit's node diameter (a group's grows from it)
+    biggest_group: int    # the most units in one node
+
+    @classmethod
+    def of(cls, columns: list[_Column], height: int | None) -> "_NodeSizes":
+        tallest = max(len(c.y) for c in columns)
+        height = height or int(np.clip(170 + 72 * tallest, 520, 900))
+        unit_px = (height - 170) / max(tallest, 1)
+        return cls(height, float(np.clip(0.62 * unit_px, 12, 40)),
+                   max(len(m) for c in columns for m in c.members))
+
+    def node_px(self, units: np.ndarray, grouped: bool) -> float:
+        if not grouped:
+            return round(self.base, 2)
+        return round(10 + (self.base + 6 - 10) * math.sqrt(len(units) / self.biggest_group), 2)
+
+
 def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                        *, grouped: bool | None = None, height: int | None = None) -> go.Figure:
     """The network as columns of units, one line per kept weight, paths through `selected` lit.
@@ -292,82 +382,117 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
     first unit of a group) so a click can be mapped back to a unit.
     """
     grouped = is_grouped(masks) if grouped is None else grouped
-    widths, last = layer_widths(masks), layer_count(masks) - 1
     columns = _columns(masks, grouped)
-    layer_masks = _layer_masks(masks)
-    dead = {(u.layer, u.index): u.reason for u in masks.dead_units()}
+    lit = _lit_by(masks, columns, selected)
+    top = max(c.y.max() for c in columns) + 0.9
+    lines = _edge_lines(masks, columns, lit, grouped)
+    arc_top = _arc_lines(masks, columns, lit, grouped, top, lines)
+    traces, shapes = _line_legend_and_shapes(lines, dimmed=selected is not None, grouped=grouped)
+    sizes = _NodeSizes.of(columns, height)
+    node_traces, node_px = _node_traces(masks, columns, selected, lit, grouped, sizes)
+    label_trace, side_px = _label_trace(masks, columns, lit, grouped, sizes, node_px)
+    traces += node_traces + [label_trace]
+    layout = _graph_layout(masks, columns, grouped, sizes.height, side_px, shapes,
+                           radius=max(node_px.values()) / 2 + 3, arc_top=arc_top,
+                           legend_names=[t["name"] for t in traces
+                                         if t.get("showlegend") is not False])
+    return _figure(traces, layout, (_fingerprint(masks), selected, grouped))
 
-    lit_units = lit_weights = lit_direct = None
-    if selected is not None:
-        layer, index = selected
-        chosen = np.zeros(widths[layer], dtype=bool)
-        node = next(g for g, units in enumerate(columns[layer].members) if index in units)
-        chosen[columns[layer].members[node]] = True
-        lit_units, lit_weights, lit_direct = paths_through(masks, layer, chosen)
 
-    # Lines: all weights drawn alike (kind, lit, width class) go into one SVG path, whatever the
-    # layer: a layout shape, not a scatter trace, which Plotly would split into one <path> per
-    # segment, styled one by one (hundreds of elements, most of the graph's drawing time).
-    lines: dict[tuple[str, bool, float], list[str]] = {}
+def _lit_by(masks: MaskSet, columns: list[_Column], selected: tuple[int, int] | None) -> _Lit:
+    """The paths through the selected unit's node (its whole degree group when grouped)."""
+    if selected is None:
+        return _Lit()
+    layer, index = selected
+    chosen = np.zeros(layer_widths(masks)[layer], dtype=bool)
+    node = next(g for g, units in enumerate(columns[layer].members) if index in units)
+    chosen[columns[layer].members[node]] = True
+    return _Lit(*paths_through(masks, layer, chosen))
+
+
+# Lines: all weights drawn alike (kind, lit, width class) go into one SVG path, whatever the
+# layer: a layout shape, not a scatter trace, which Plotly would split into one <path> per
+# segment, styled one by one (hundreds of elements, most of the graph's drawing time).
+_Lines = dict[tuple[str, bool, float], list[str]]  # (kind, lit, width) -> SVG paths
+
+
+def _lit_parts(mask: np.ndarray, lit: np.ndarray | None) -> list[tuple[bool, np.ndarray]]:
+    """A mask split into its unlit and lit weights (all unlit when nothing is selected)."""
+    return [(False, mask)] if lit is None else [(False, mask & ~lit), (True, lit)]
+
+
+def _edge_lines(masks: MaskSet, columns: list[_Column], lit: _Lit, grouped: bool) -> _Lines:
+    """The kept weights between consecutive columns, grouped: weights counted between nodes."""
+    widths = layer_widths(masks)
     edge_sets = []  # (layer, lit?, (out, in) counts between nodes)
-    for l, mask in enumerate(layer_masks):
-        parts = [(False, mask)] if lit_weights is None else [(False, mask & ~lit_weights[l]),
-                                                            (True, lit_weights[l])]
-        for lit, part in parts:
+    for l, mask in enumerate(_layer_masks(masks)):
+        for is_lit, part in _lit_parts(mask, None if lit.weights is None else lit.weights[l]):
             if grouped:
                 counts = (_group_matrix(columns[l + 1].members, widths[l + 1]) @ part
                           @ _group_matrix(columns[l].members, widths[l]).T)
             else:
                 counts = part.astype(np.float64)
-            edge_sets.append((l, lit, counts))
-    dimmed = selected is not None
-    top = max(c.y.max() for c in columns) + 0.9
+            edge_sets.append((l, is_lit, counts))
+    lines: _Lines = {}
     biggest = max([c.max() for _, _, c in edge_sets if c.size] + [1.0])
-    for l, lit, counts in edge_sets:
+    for l, is_lit, counts in edge_sets:
         outs, ins = np.nonzero(counts)
         # Grouped: a few width classes, width ~ sqrt(number of weights).
         level = (np.ceil(4 * np.sqrt(counts[outs, ins] / biggest)).astype(int) if grouped
                  else np.ones(len(outs), dtype=int))
         for w in np.unique(level):
             pick = level == w
-            width = ((1.2 * w if lit else 0.9 * w) if grouped else (2.8 if lit else 1.3))
-            lines.setdefault(("weight", lit, float(width)), []).append(
+            width = ((1.2 * w if is_lit else 0.9 * w) if grouped else (2.8 if is_lit else 1.3))
+            lines.setdefault(("weight", is_lit, float(width)), []).append(
                 _segments(l, columns[l].y[ins[pick]], l + 1, columns[l + 1].y[outs[pick]]))
-    arc_top = top - 0.9
-    if masks.direct:
-        direct = masks.direct_mask.astype(bool)
-        parts = [(False, direct)] if lit_direct is None else [(False, direct & ~lit_direct),
-                                                              (True, lit_direct)]
-        for lit, part in parts:
-            if grouped and not lit:
-                continue  # hundreds of arcs would hide the inputs: only the selected unit's
-            if grouped:
-                part = (_group_matrix(columns[last].members, widths[last]) @ part
-                        @ _group_matrix(columns[0].members, widths[0]).T)
-            outs, ins = np.nonzero(part)
-            if len(outs) == 0:
-                continue
-            level = (np.ceil(3 * np.sqrt(part[outs, ins] / part.max())).astype(int) if grouped
-                     else np.ones(len(outs), dtype=int))
-            for w in np.unique(level):
-                pick = level == w
-                path, peak = _arcs(0, columns[0].y[ins[pick]], last, columns[last].y[outs[pick]],
-                                   top)
-                arc_top = max(arc_top, peak)
-                lines.setdefault(("direct", lit, (2.2 if lit else 1.2) * w), []).append(path)
+    return lines
 
+
+def _arc_lines(masks: MaskSet, columns: list[_Column], lit: _Lit, grouped: bool, top: float,
+               lines: _Lines) -> float:
+    """Adds the direct connections to `lines` as arcs over the hidden columns; returns the
+    highest point they reach (top - 0.9 when there are none). Grouped, only the selected
+    unit's: hundreds of arcs would hide the inputs."""
+    arc_top = top - 0.9
+    if not masks.direct:
+        return arc_top
+    last = layer_count(masks) - 1
+    widths = layer_widths(masks)
+    for is_lit, part in _lit_parts(masks.direct_mask.astype(bool), lit.direct):
+        if grouped and not is_lit:
+            continue
+        if grouped:
+            part = (_group_matrix(columns[last].members, widths[last]) @ part
+                    @ _group_matrix(columns[0].members, widths[0]).T)
+        outs, ins = np.nonzero(part)
+        if len(outs) == 0:
+            continue
+        level = (np.ceil(3 * np.sqrt(part[outs, ins] / part.max())).astype(int) if grouped
+                 else np.ones(len(outs), dtype=int))
+        for w in np.unique(level):
+            pick = level == w
+            path, peak = _arcs(0, columns[0].y[ins[pick]], last, columns[last].y[outs[pick]], top)
+            arc_top = max(arc_top, peak)
+            lines.setdefault(("direct", is_lit, (2.2 if is_lit else 1.2) * w), []).append(path)
+    return arc_top
+
+
+_LINE_NAMES = {("weight", False): "kept weight (mask = 1)",
+               ("weight", True): "on a path through the selected unit",
+               ("direct", False): "direct connection (input → output)",
+               ("direct", True): "direct connection (input → output)"}
+
+
+def _line_legend_and_shapes(lines: _Lines, *, dimmed: bool,
+                            grouped: bool) -> tuple[list[dict], list[dict]]:
+    """The lines as shapes below the nodes, and for each kind of line a point-less legend entry
+    in full colour, even when its lines are dimmed."""
     traces: list[dict] = []
     shapes: list[dict] = []
-    # Edges below the nodes (the shapes' layer). Each kind of line gets a point-less legend
-    # entry in full colour, even when its lines are dimmed.
-    names = {("weight", False): "kept weight (mask = 1)",
-             ("weight", True): "on a path through the selected unit",
-             ("direct", False): "direct connection (input → output)",
-             ("direct", True): "direct connection (input → output)"}
     swatches = set()
     drawn = {(k, lit) for k, lit, _ in lines}
-    for kind, lit in [key for key in names if key in drawn]:  # the legend in a fixed order
-        name, dash = names[kind, lit], "dot" if kind == "direct" else None
+    for kind, lit in [key for key in _LINE_NAMES if key in drawn]:  # the legend in a fixed order
+        name, dash = _LINE_NAMES[kind, lit], "dot" if kind == "direct" else None
         if name not in swatches:
             swatches.add(name)
             traces.append(dict(
@@ -383,54 +508,56 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                 shapes.append(dict(
                     type="path", path="".join(paths), xref="x", yref="y", layer="below",
                     line=dict(color=color, width=width, **({"dash": dash} if dash else {}))))
+    return traces, shapes
 
-    # Nodes: live units in one trace, dead ones (grey text) in another; every kind of node gets
-    # a point-less legend entry of its own (a node trace's swatch would take the colour of its
-    # first point, which may be faded). Few traces: Plotly's cost grows with their number.
-    tallest = max(len(c.y) for c in columns)
-    height = height or int(np.clip(170 + 72 * tallest, 520, 900))
-    unit_px = (height - 170) / max(tallest, 1)
-    base_size = float(np.clip(0.62 * unit_px, 12, 40))
-    biggest_group = max(len(m) for c in columns for m in c.members)
-    colors = {"input": INPUT_COLOR, "hidden": HIDDEN_COLOR, "output": OUTPUT_COLOR,
-              "dead": DEAD_COLOR}
-    legends = ({"input": "inputs", "hidden": "hidden units", "output": "outputs",
-                "dead": "dead units only (hover for why)"} if grouped else
-               {"input": "input x_i (number = degree = position in the ordering)",
+
+_NODE_COLORS = {"input": INPUT_COLOR, "hidden": HIDDEN_COLOR, "output": OUTPUT_COLOR,
+                "dead": DEAD_COLOR}
+_NODE_LEGEND = {"input": "input x_i (number = degree = position in the ordering)",
                 "hidden": "hidden unit (number = degree m)",
                 "output": "output p(x_d | earlier x) (number = degree of x_d)",
-                "dead": "dead unit: no input-to-output path (hover for why)"})
-    kinds = {kind: [] for kind in colors}
-    node_px = {}  # (layer, node) -> marker diameter in px
+                "dead": "dead unit: no input-to-output path (hover for why)"}
+_GROUP_LEGEND = {"input": "inputs", "hidden": "hidden units", "output": "outputs",
+                 "dead": "dead units only (hover for why)"}
+
+
+def _node_traces(masks: MaskSet, columns: list[_Column], selected: tuple[int, int] | None,
+                 lit: _Lit, grouped: bool,
+                 sizes: _NodeSizes) -> tuple[list[dict], dict[tuple[int, int], float]]:
+    """Nodes: live units in one trace, dead ones (grey text) in another; every kind of node gets
+    a point-less legend entry of its own (a node trace's swatch would take the colour of its
+    first point, which may be faded). Few traces: Plotly's cost grows with their number.
+    Returns the traces and each node's diameter in px, by (layer, node)."""
+    last = layer_count(masks) - 1
+    dead = {(u.layer, u.index): u.reason for u in masks.dead_units()}
+    legends = _GROUP_LEGEND if grouped else _NODE_LEGEND
+    kinds = {kind: [] for kind in _NODE_COLORS}
     for layer, column in enumerate(columns):
         for node, units in enumerate(column.members):
             dead_units = [int(u) for u in units if (layer, int(u)) in dead]
             kind = ("dead" if len(dead_units) == len(units) else
                     "input" if layer == 0 else "output" if layer == last else "hidden")
             kinds[kind].append((layer, node, dead_units))
-    for kind, nodes in kinds.items():
-        if nodes:
-            traces.append(dict(
-                type="scatter", x=[None], y=[None], mode="markers", name=legends[kind],
-                hoverinfo="skip", marker=dict(size=12, color=colors[kind], line=dict(
-                    width=1.5, color=DEAD_LINE if kind == "dead" else "white"))))
+    traces = [dict(type="scatter", x=[None], y=[None], mode="markers", name=legends[kind],
+                   hoverinfo="skip", marker=dict(size=12, color=_NODE_COLORS[kind], line=dict(
+                       width=1.5, color=DEAD_LINE if kind == "dead" else "white")))
+              for kind, nodes in kinds.items() if nodes]
+    node_px = {}
     for group in (("input", "hidden", "output"), ("dead",)):
         nodes = [(kind, node) for kind in group for node in kinds[kind]]
         if not nodes:
             continue
-        xs, ys, texts, hovers, sizes, fills, line_w, line_c, custom = ([] for _ in range(9))
+        xs, ys, texts, hovers, px, fills, line_w, line_c, custom = ([] for _ in range(9))
         for kind, (layer, node, dead_units) in nodes:
             column, units = columns[layer], columns[layer].members[node]
             xs.append(layer)
             ys.append(round(float(column.y[node]), 3))
             texts.append(column.labels[node])
             hovers.append(_node_hover(masks, layer, column, node, dead_units, dead, grouped))
-            sizes.append(round(base_size if not grouped else
-                               10 + (base_size + 6 - 10) * math.sqrt(len(units) / biggest_group),
-                               2))
-            node_px[layer, node] = sizes[-1]
-            is_lit = lit_units is None or bool(lit_units[layer][units].any())
-            fills.append(colors[kind] if is_lit else _faded(colors[kind]))
+            px.append(sizes.node_px(units, grouped))
+            node_px[layer, node] = px[-1]
+            is_lit = lit.units is None or bool(lit.units[layer][units].any())
+            fills.append(_NODE_COLORS[kind] if is_lit else _faded(_NODE_COLORS[kind]))
             is_selected = selected is not None and selected[0] == layer and selected[1] in units
             line_w.append(4 if is_selected else 1.5)
             line_c.append(LIT_COLOR if is_selected else (DEAD_LINE if kind == "dead" else "white"))
@@ -441,20 +568,26 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
             text=texts, name=legends["dead"] if group == ("dead",) else "units",
             customdata=custom, showlegend=False, hovertext=hovers, hoverinfo="text",
             textposition="middle center",
-            textfont=dict(size=round(max(9, min(15, base_size * 0.48)), 1) if not grouped
+            textfont=dict(size=round(max(9, min(15, sizes.base * 0.48)), 1) if not grouped
                           else 10, color=text_color),
             # Opaque (Plotly would draw nodes of several sizes at 0.7): lines pass under them.
-            marker=dict(size=sizes, color=fills, opacity=1, line=dict(width=line_w, color=line_c)),
+            marker=dict(size=px, color=fills, opacity=1, line=dict(width=line_w, color=line_c)),
             # Plotly would fade the points a click did not select: the paths do that here.
             selected=dict(marker=dict(opacity=1), textfont=dict(color=text_color)),
             unselected=dict(marker=dict(opacity=1), textfont=dict(color=text_color))))
+    return traces, node_px
 
-    # Input and output labels beside their columns (one trace); grouped, the row labels on the
-    # left name the degree range of the whole row. Each is anchored at its node's centre and kept
-    # clear of the node by non-breaking spaces, and the margins hold them: their room is in
-    # pixels, whatever the window's width (data units would shrink with it and cut them off).
-    label_size = 12 if grouped else round(max(10, min(14, base_size * 0.55)), 1)
-    space_px = 0.278 * label_size  # a non-breaking space in Arial
+
+def _label_trace(masks: MaskSet, columns: list[_Column], lit: _Lit, grouped: bool,
+                 sizes: _NodeSizes, node_px: dict) -> tuple[dict, dict[int, float]]:
+    """Input and output labels beside their columns (one trace); grouped, the row labels on the
+    left name the degree range of the whole row. Each is anchored at its node's centre and kept
+    clear of the node by non-breaking spaces, and the margins hold them: their room is in
+    pixels, whatever the window's width (data units would shrink with it and cut them off).
+    Returns the trace and the widest label's px on each labelled side (by column)."""
+    last = layer_count(masks) - 1
+    label_size = 12 if grouped else round(max(10, min(14, sizes.base * 0.55)), 1)
+    space_px = _space_px(label_size)
     label_x, label_y, labels, positions, alphas = [], [], [], [], []
     side_px = {}
     for layer, pos in ((0, "middle left"), (last, "middle right")):
@@ -475,20 +608,17 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
         label_x += [layer] * len(text)
         label_y += column.y.round(3).tolist()
         positions += [pos] * len(text)
-        alphas += [1.0 if lit_units is None or lit_units[layer][m].any() else 0.35
+        alphas += [1.0 if lit.units is None or lit.units[layer][m].any() else 0.35
                    for m in column.members]
-    traces.append(dict(
+    return dict(
         type="scatter", x=label_x, y=label_y, mode="text", text=labels, textposition=positions,
         hoverinfo="skip", showlegend=False, cliponaxis=False,
-        textfont=dict(size=label_size, color=[f"rgba(38, 39, 48, {a})" for a in alphas])))
-    # The outer nodes' centres stay at least a radius inside the plot (the axis range is padded
-    # below), so the margins hold the rest of the labels and of the column headers (~72 px).
-    radius = max(node_px.values()) / 2 + 3
-    left_px = round(10 + max(side_px.get(0, 0), 36) - radius)
-    right_px = round(10 + max(side_px.get(last, 0), 36) - radius)
-    # Two radii of room at the usual width, so still one in a window half as wide.
-    pad = 2 * radius * max(last, 1) / max(_plot_px(left_px, right_px) - 4 * radius, 100)
+        textfont=dict(size=label_size, color=[f"rgba(38, 39, 48, {a})" for a in alphas])), side_px
 
+
+def _column_headers(masks: MaskSet, grouped: bool) -> list[dict]:
+    """Each column's name and rule above it; grouped, a note on how to read the reduction."""
+    last = layer_count(masks) - 1
     headers = ["inputs"] + [f"hidden {l}" for l in range(1, last)] + ["outputs"]
     # Two short lines each: one long line runs into the next column's in a narrow window.
     subheaders = ([("m = place", "in order")] + [("keep if", "m ≥ m(in)")] * (last - 1)
@@ -507,17 +637,30 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                  " units, line width = number of weights."
                  + ("<br>Direct connections are shown for the selected unit only."
                     if masks.direct else "")))
+    return annotations
+
+
+def _graph_layout(masks: MaskSet, columns: list[_Column], grouped: bool, height: int,
+                  side_px: dict[int, float], shapes: list[dict], *, radius: float,
+                  arc_top: float, legend_names: list[str]) -> dict:
+    """Margins that hold the labels, axis ranges that keep the outer nodes inside, the headers,
+    the lines (`shapes`), and the legend below the plot."""
+    last = layer_count(masks) - 1
+    # The outer nodes' centres stay at least a radius inside the plot (the axis range is padded
+    # below), so the margins hold the rest of the labels and of the column headers (~72 px).
+    left_px = round(10 + max(side_px.get(0, 0), 36) - radius)
+    right_px = round(10 + max(side_px.get(last, 0), 36) - radius)
+    # Two radii of room at the usual width, so still one in a window half as wide.
+    pad = 2 * radius * max(last, 1) / max(_plot_px(left_px, right_px) - 4 * radius, 100)
     note_px = 18 * (1 + masks.direct) if grouped else 0  # the note's lines after its first
-    ymax = arc_top + 0.6
     # The legend sits below the plot in a margin reserved for it: a legend that has to push
     # Plotly's margins (it still may, in a narrow window) makes it lay the chart out twice.
-    rows = _legend_rows([t["name"] for t in traces if t.get("showlegend") is not False],
-                        GRAPH_PX - min(left_px, right_px) - 16)
+    rows = _legend_rows(legend_names, GRAPH_PX - min(left_px, right_px) - 16)
     legend_px = 30 * rows + (60 + note_px if grouped else 22)
-    return _figure(traces, dict(
+    return dict(
         height=height, margin=dict(l=left_px, r=right_px, t=84, b=legend_px),
-        font=FONT, plot_bgcolor="white", paper_bgcolor="white", annotations=annotations,
-        shapes=shapes,
+        font=FONT, plot_bgcolor="white", paper_bgcolor="white",
+        annotations=_column_headers(masks, grouped), shapes=shapes,
         # "pan" on fixed axes drags nothing; Streamlit would switch a falsy dragmode to it
         # after the first draw, and redraw.
         hovermode="closest", clickmode="event+select", dragmode="pan",
@@ -526,47 +669,8 @@ def connectivity_graph(masks: MaskSet, selected: tuple[int, int] | None = None,
                     itemclick=False, itemdoubleclick=False, font=dict(size=13)),
         # The nodes are clipped to the plot (unclipped, Plotly draws points more slowly).
         xaxis=dict(visible=False, range=[-pad, last + pad], fixedrange=True),
-        yaxis=dict(visible=False, range=[min(c.y.min() for c in columns) - 0.7, ymax],
-                   fixedrange=True)), (_fingerprint(masks), selected, grouped))
-
-
-# Legend entries as Plotly lays them out in a horizontal legend: ~6 px a character of the
-# 13 px font plus the swatch; a row runs from the plot's left edge to the figure's right one.
-# The graph is ~647 px wide in a 1400 px window.
-LEGEND_CHAR_PX, LEGEND_ITEM_PX, GRAPH_PX = 6.0, 36, 647
-
-
-def _plot_px(left_px: int, right_px: int) -> int:
-    """The plot area's width in the usual window, between the label margins."""
-    return GRAPH_PX - left_px - right_px
-
-
-def _text_px(text: str, size: float) -> float:
-    """About how wide Plotly draws `text` (its pseudo-HTML) in Arial at `size` px: ~0.55 em a
-    character, 0.4 em one in a <sub>script."""
-    sub = sum(len(part) for part in re.findall(r"<sub>(.*?)</sub>", text))
-    shown = len(re.sub(r"<[^>]*>", "", re.sub(r"<sub>(.*?)</sub>", "", text)))
-    return size * (0.55 * shown + 0.4 * sub)
-
-
-def _legend_x(left_px: int, right_px: int) -> dict:
-    """The legend under the graph, from near one edge of the figure to the far edge of the plot:
-    Plotly wraps a row there when the legend starts outside the plot (x < 0 or > 1). Anchored on
-    the side whose label margin is wider, so the rows get the most room."""
-    plot = _plot_px(left_px, right_px)
-    if right_px > left_px:  # long output labels on the right
-        return dict(xanchor="right", x=1 + (right_px - 16) / plot)
-    return dict(xanchor="left", x=-(left_px - 16) / plot)
-
-
-def _legend_rows(names: list[str], row_px: float) -> int:
-    rows, used = 1, 0.0
-    for name in names:
-        width = LEGEND_ITEM_PX + LEGEND_CHAR_PX * len(name)
-        if used and used + width > row_px:
-            rows, used = rows + 1, 0.0
-        used += width
-    return rows
+        yaxis=dict(visible=False, range=[min(c.y.min() for c in columns) - 0.7, arc_top + 0.6],
+                   fixedrange=True))
 
 
 def _node_hover(masks: MaskSet, layer: int, column: _Column, node: int, dead_units: list[int],
@@ -670,15 +774,8 @@ def png_data_uri(rgb: np.ndarray) -> str:
 
 
 # Matrix axes carry no automargin: Plotly then measures the labels and lays the whole chart out
-# a second time (75-80% of a small matrix's drawing time). The margins are sized here from the
-# longest label instead, at ~7 px a character of the 13 px font.
-CHAR_PX = 7
-TITLE_PX = 26
-COLORBAR_PX = 96
-
-
-def _label_px(labels: list[str], shown: bool) -> int:
-    return CHAR_PX * max(map(len, labels)) + 8 if shown and labels else 0
+# a second time (most of a small matrix's drawing time). The margins are sized here from the
+# longest label instead (_label_px, with the other pixel metrics).
 
 
 def _matrix_axis(title: str, **extra) -> dict:
@@ -688,7 +785,7 @@ def _matrix_axis(title: str, **extra) -> dict:
 
 def _category_axis(labels_shown: bool, **extra) -> dict:
     """A unit-name axis. Unlabelled, it gets no ticks at all: Plotly would still place and draw
-    (invisibly) a tick for every few of its categories, a third of a matrix's drawing time."""
+    (invisibly) a tick for every few of its categories, much of a matrix's drawing time."""
     hidden = {} if labels_shown else dict(tickmode="array", tickvals=[])
     return dict(type="category", showticklabels=labels_shown, **hidden, **extra)
 

@@ -8,16 +8,17 @@ Output d carries the degree of input d, so it can only see inputs that come stri
 """
 from __future__ import annotations
 
-import operator
-import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+# The checks and the text parsers live in validation; the names stay importable from here.
+from .validation import (MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, check_hidden_sizes,  # noqa: F401
+                         check_int, check_order, parse_hidden_sizes, parse_int_list,
+                         parse_ordering)
+
 MAX_D = 4096
-MAX_HIDDEN_LAYERS = 8
-MAX_HIDDEN_UNITS = 16384
 MAX_MASK_BYTES = 512 * 2**20
 ORDERINGS = ("natural", "reverse", "random", "columns")
 # "random": each hidden degree drawn uniformly from its range, as in the paper (Germain et al.).
@@ -27,89 +28,6 @@ DEGREE_RULES = ("random", "equal")
 
 # Above this many inputs the exact big-integer path counts would be too slow to be useful.
 _MAX_D_FOR_BIG_COUNTS = 1024
-
-
-def check_int(name: str, value, low: int, high: int) -> int:
-    """`value` as an int in low..high, or a ValueError naming the field and the range."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a whole number in {low}..{high}, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
-    return int(value)
-
-
-def parse_int_list(text: str, name: str) -> tuple[int, ...]:
-    """'500, 500' or '3 1 2 0' -> a tuple of ints; a clear ValueError naming `name` otherwise."""
-    if not isinstance(text, str):
-        raise ValueError(f"{name} must be text such as '500, 500', got {type(text).__name__}")
-    tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
-    values = []
-    for position, token in enumerate(tokens, 1):
-        shown = token if len(token) <= 20 else token[:20] + "..."
-        # ASCII digits only: int() would also take '５' or '٣', which nobody means to type.
-        if not re.fullmatch(r"[+-]?[0-9]+", token):
-            raise ValueError(f"{name}: item {position} ({shown!r}) is not a whole number")
-        if len(token.lstrip("+-")) > 9:
-            raise ValueError(f"{name}: item {position} ({shown!r}) is too large"
-                             f" (at most 9 digits)")
-        values.append(int(token))
-    return tuple(values)
-
-
-def parse_hidden_sizes(text: str) -> tuple[int, ...]:
-    """'500, 500' -> (500, 500); '' -> () (no hidden layer: direct connections only)."""
-    sizes = parse_int_list(text, "hidden sizes")
-    return check_hidden_sizes(sizes)
-
-
-def parse_ordering(text: str, D: int) -> tuple[int, ...]:
-    """'3 1 2 0' -> (3, 1, 2, 0), checked to be a permutation of range(D)."""
-    return tuple(int(i) for i in check_order(parse_int_list(text, "ordering"), D))
-
-
-def check_hidden_sizes(hidden_sizes: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(hidden_sizes, np.ndarray) and hidden_sizes.ndim == 1:
-        hidden_sizes = hidden_sizes.tolist()
-    if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
-        raise ValueError(f"hidden sizes must be a list of whole numbers, got {hidden_sizes!r}")
-    if len(hidden_sizes) > MAX_HIDDEN_LAYERS:
-        raise ValueError(
-            f"hidden sizes: at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(hidden_sizes)}")
-    return tuple(check_int(f"hidden sizes: layer {l + 1}", h, 1, MAX_HIDDEN_UNITS)
-                 for l, h in enumerate(hidden_sizes))
-
-
-def check_order(order: Sequence[int], D: int) -> np.ndarray:
-    """An explicit ordering must list every index 0..D-1 exactly once; say which one is not."""
-    if isinstance(order, (str, bytes)):
-        raise ValueError(f"ordering must be a list of whole numbers, got {order!r}")
-    try:
-        items = list(order)
-    except TypeError:
-        raise ValueError(f"ordering must be a list of whole numbers, got {order!r}") from None
-    values = []
-    for position, item in enumerate(items):
-        # operator.index, not int(): 1.5 or '3' must be refused, not truncated or parsed.
-        try:
-            if isinstance(item, (bool, np.bool_)):
-                raise TypeError
-            values.append(operator.index(item))
-        except TypeError:
-            raise ValueError(f"ordering: item {position} ({item!r}) is not a whole number"
-                             f" in 0..{D - 1}") from None
-    if len(values) != D:
-        raise ValueError(f"ordering must list all {D} indices 0..{D - 1} once, got {len(values)}")
-    out_of_range = [i for i in values if not 0 <= i < D]
-    if out_of_range:
-        raise ValueError(f"ordering: index {out_of_range[0]} is outside 0..{D - 1}")
-    seen: set[int] = set()
-    for i in values:
-        if i in seen:
-            missing = sorted(set(range(D)) - set(values))
-            raise ValueError(f"ordering: index {i} appears twice and {missing[0]} is missing;"
-                             f" it must be a permutation of 0..{D - 1}")
-        seen.add(i)
-    return np.asarray(values, dtype=np.int64)
 
 
 def make_order(D: int, ordering="natural", rng: np.random.Generator | None = None) -> np.ndarray:

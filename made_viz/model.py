@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .masks import MaskSet, check_int, build_masks, masks_from_degrees
+from .masks import MaskSet, build_masks, masks_from_degrees
+from .validation import check_int
 
 
 class MaskedLinear(nn.Linear):
@@ -94,10 +95,7 @@ class MADE(nn.Module):
         return self.mask_sets[self.mask_index]
 
     def set_mask(self, k: int) -> None:
-        if (isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer))
-                or not 0 <= k < self.num_masks):
-            raise ValueError(f"mask must be in 0..{self.num_masks - 1}, got {k!r}")
-        self.mask_index = int(k)
+        self.mask_index = k = check_int("mask", k, 0, self.num_masks - 1)
         masks = self.mask_sets[k]
         layers = [*self.hidden, *([self.output] if self.output is not None else [])]
         for layer, mask in zip(layers, masks.layer_masks):
@@ -149,7 +147,7 @@ def jacobian_check(masks: MaskSet, seed: int = 0) -> dict:
     x = torch.rand(masks.D, generator=generator, dtype=torch.float64)
     # Row d of the Jacobian from one backward pass: D copies of x, copy d asked only for its
     # output d (the rows of a batch never mix). Not torch.func.jacrev: that imports
-    # torch._dynamo, 2 s of a first page's time, for the same numbers.
+    # torch._dynamo, seconds of a first page's time, for the same numbers.
     copies = x.expand(masks.D, masks.D).clone().requires_grad_(True)
     model(copies).diagonal().sum().backward()
     jac = copies.grad.numpy()

@@ -37,7 +37,8 @@ from typing import Callable
 
 import numpy as np
 
-from .masks import MaskSet, check_int
+from .masks import MaskSet
+from .validation import check_int, is_int
 
 METHODS = ("fast", "naive")
 MAX_SAMPLES = 100_000
@@ -56,31 +57,26 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exact arithmetic for the rare pixels whose float decision is not certain.
-
-def _dyadic(values) -> tuple[np.ndarray, int]:
-    """float64 array -> (object array of Python ints, e) with values == ints * 2**e exactly."""
-    values = np.asarray(values, dtype=np.float64)
-    mantissas, exponents = np.frexp(values)
-    ints = (mantissas * 2.0 ** 53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
-    exponents = exponents.astype(np.int64) - 53
-    nonzero = ints != 0
-    low = int(exponents[nonzero].min()) if nonzero.any() else 0
-    shifts = np.where(nonzero, exponents - low, 0)
-    out = np.empty(values.shape, dtype=object)
-    out.reshape(-1)[:] = [i << s for i, s in zip(ints.reshape(-1).tolist(),
-                                                  shifts.reshape(-1).tolist())]
-    return out, low
-
-
-def _align(a, a_exp: int, b, b_exp: int):
-    """Two dyadic values (ints or int arrays) brought to one exponent."""
-    e = min(a_exp, b_exp)
-    return a * (1 << (a_exp - e)), b * (1 << (b_exp - e)), e
-
-
-# ---------------------------------------------------------------------------------------------
 # A MADE's weights without torch.
+
+def tensor_shapes(masks: MaskSet) -> dict[str, tuple[int, ...]]:
+    """The state-dict layout: the tensors a MADE with these masks holds, by name, with their
+    shapes. The names are model.MADE's modules (hidden.0 .. hidden.L-1, output, direct_layer;
+    weights in torch Linear's (out, in) shape); checkpoint files and MADEWeights use them too.
+    Without hidden layers there is no output layer, and the direct layer carries the bias."""
+    D, hidden_sizes = masks.D, masks.hidden_sizes
+    widths = [D, *hidden_sizes]
+    shapes = {}
+    for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"hidden.{l}.weight"], shapes[f"hidden.{l}.bias"] = (b, a), (b,)
+    if hidden_sizes:
+        shapes["output.weight"], shapes["output.bias"] = (D, widths[-1]), (D,)
+    if masks.direct:
+        shapes["direct_layer.weight"] = (D, D)
+        if not hidden_sizes:
+            shapes["direct_layer.bias"] = (D,)
+    return shapes
+
 
 @dataclass(frozen=True, eq=False)
 class MADEWeights:
@@ -116,16 +112,26 @@ class MADEWeights:
     @classmethod
     def of(cls, model) -> "MADEWeights":
         """A snapshot of a torch MADE's weights (float32 copies) and its current mask."""
-        def array(tensor):
-            return _read_only(tensor.detach().cpu().float().numpy().copy())
+        arrays = {name: _read_only(tensor.detach().cpu().float().numpy().copy())
+                  for name, tensor in model.state_dict().items()}
+        return cls.from_arrays(tuple(model.mask_sets), arrays, model.mask_index)
 
-        def layer(linear):
-            return array(linear.weight), None if linear.bias is None else array(linear.bias)
-
-        return cls(tuple(model.mask_sets), tuple(layer(l) for l in model.hidden),
-                   None if model.output is None else layer(model.output),
-                   None if model.direct_layer is None else layer(model.direct_layer),
-                   model.mask_index)
+    @classmethod
+    def from_arrays(cls, mask_sets: tuple[MaskSet, ...], arrays: dict[str, np.ndarray],
+                    mask_index: int = 0) -> "MADEWeights":
+        """From arrays named and shaped as tensor_shapes(mask_sets[0]) says (checked)."""
+        expected = tensor_shapes(mask_sets[0])
+        shapes = {name: tuple(array.shape) for name, array in arrays.items()}
+        if shapes != expected:
+            raise ValueError(f"the weights are {shapes}, expected {expected}")
+        layers = len(mask_sets[0].hidden_sizes)
+        direct = arrays.get("direct_layer.weight")
+        return cls(
+            tuple(mask_sets),
+            tuple((arrays[f"hidden.{l}.weight"], arrays[f"hidden.{l}.bias"])
+                  for l in range(layers)),
+            (arrays["output.weight"], arrays["output.bias"]) if layers else None,
+            None if direct is None else (direct, arrays.get("direct_layer.bias")), mask_index)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -199,7 +205,7 @@ def _error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
 
 class _Net:
     """A MADE with one mask in float64 numpy, in the model's own layout: the naive sampler,
-    and the exact arithmetic both samplers fall back on.
+    and the exact arithmetic both samplers fall back on (`exact`).
 
     hidden[l] = (W, b) masked, the first layer snapped to its exact grid; c the output bias;
     out_W the masked output weights (D, H_L); direct_W the masked direct weights (D, D), zeros
@@ -211,6 +217,7 @@ class _Net:
         self.D, self.order = model.D, np.asarray(masks.order)
         self.hidden, self.c, self.out_W, self.direct_W = _masked_weights(model, masks)
         self.error_bound = _error_bound(self.hidden, self.c, self.out_W, self.direct_W)
+        self.exact = _ExactLogits(self.hidden, self.c, self.out_W, self.direct_W)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits (n, D) of 0/1 images x (n, D): one full forward pass in float64."""
@@ -222,7 +229,28 @@ class _Net:
             logits += h @ self.out_W.T
         return logits
 
-    def exact_logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
+
+# ---------------------------------------------------------------------------------------------
+# The exact-arithmetic fallback.
+#
+# Why it exists: a float64 logit can be off from the exact one by up to its error bound, and
+# by how much depends on the order its terms were summed in, which differs between the naive
+# sampler (full forward passes, BLAS's order) and the fast one (prefix dot products by degree).
+# A pixel whose noise lies within that bound of its logit could then be drawn 1 by one sampler
+# and 0 by the other, and by neither as exact arithmetic would. Such pixels are rare (the bound
+# is below 1e-10 for the bundled model), so each one is decided here from the same float64
+# weights in exact integers: every float64 is an integer times a power of two, and sums,
+# products, ReLU and the comparison are exact on those. Both samplers therefore make the one
+# decision exact arithmetic makes, whatever order BLAS summed in.
+
+class _ExactLogits:
+    """One mask's logits in exact dyadic arithmetic, from the float64 masked weights that the
+    samplers use (see _masked_weights; the first layer lies on its exact grid)."""
+
+    def __init__(self, hidden, c, out_W, direct_W):
+        self.hidden, self.c, self.out_W, self.direct_W = hidden, c, out_W, direct_W
+
+    def logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
         """logit_d of a 0/1 image exactly, as (int, exponent): int * 2**exponent."""
         on = np.flatnonzero(image)
         if self.hidden:
@@ -243,154 +271,247 @@ class _Net:
         total, c0, e = _align(s1 + s2, e, int(c[0]), c_exp)
         return total + c0, e
 
-    def exact_decision(self, image: np.ndarray, d: int, noise: float) -> bool:
+    def decide(self, image: np.ndarray, d: int, noise: float) -> bool:
         """noise < logit_d, decided exactly; image holds the pixels drawn before d (0 elsewhere)."""
         if noise == -np.inf or noise == np.inf:
             return noise < 0
-        logit, logit_exp = self.exact_logit(image, d)
+        logit, logit_exp = self.logit(image, d)
         t, t_exp = _dyadic(np.array([noise]))
         t_int, logit_int, _ = _align(int(t[0]), t_exp, logit, logit_exp)
         return t_int < logit_int
 
 
-class _FastPlan:
-    """One mask's weights rearranged by degree for the incremental sampler (module docstring).
+def _dyadic(values) -> tuple[np.ndarray, int]:
+    """float64 array -> (object array of Python ints, e) with values == ints * 2**e exactly."""
+    values = np.asarray(values, dtype=np.float64)
+    mantissas, exponents = np.frexp(values)
+    ints = (mantissas * 2.0 ** 53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
+    exponents = exponents.astype(np.int64) - 53
+    nonzero = ints != 0
+    low = int(exponents[nonzero].min()) if nonzero.any() else 0
+    shifts = np.where(nonzero, exponents - low, 0)
+    out = np.empty(values.shape, dtype=object)
+    out.reshape(-1)[:] = [i << s for i, s in zip(ints.reshape(-1).tolist(),
+                                                  shifts.reshape(-1).tolist())]
+    return out, low
 
-    Every layer reads a vector with a leading 1 (for the bias): the pixels in generation order
-    for the first layer, the layer below sorted by degree otherwise. finalize[s] lists the
-    blocks of units that become final once step s is drawn, as (layer, weights, inputs read,
-    destination lo..hi); output_rows[s] is output s's weight row over the prefix of z it reads.
-    Only the weights a unit can use are kept, about half of each matrix. `net` gives this mask's _Net, built only when
-    a pixel needs exact arithmetic.
-    """
 
-    def __init__(self, model, k: int, net: Callable[[], _Net]):
-        masks = model.mask_sets[k]
-        hidden, c, out_W, direct_W = _masked_weights(model, masks)
-        D, order = model.D, np.asarray(masks.order)
-        self.D, self.order, self.depth, self.net = D, order, len(hidden), net
+def _align(a, a_exp: int, b, b_exp: int):
+    """Two dyadic values (ints or int arrays) brought to one exponent."""
+    e = min(a_exp, b_exp)
+    return a * (1 << (a_exp - e)), b * (1 << (b_exp - e)), e
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast sampler: a layout by degree and a schedule of when each hidden unit is final.
+
+@dataclass
+class _DegreeOrder:
+    """Each hidden layer's units sorted by degree: perms[l] sorts layer l, sorted_degrees[l]
+    are its degrees in that order, count_le[l][m] counts its units of degree <= m (m = 0..D)."""
+    perms: list[np.ndarray]
+    sorted_degrees: list[np.ndarray]
+    count_le: list[np.ndarray]
+
+    @classmethod
+    def of(cls, masks: MaskSet) -> "_DegreeOrder":
         perms = [np.argsort(deg, kind="stable") for deg in masks.hidden_degrees]
         sorted_degrees = [deg[p] for deg, p in zip(masks.hidden_degrees, perms)]
-        # count_le[l][m]: units of hidden layer l with degree <= m, for m = 0..D
-        count_le = [np.searchsorted(sd, np.arange(D + 1), side="right") for sd in sorted_degrees]
-        layers = [np.column_stack([b[perms[l]], W[perms[l]][:, order if l == 0 else perms[l - 1]]])
-                  for l, (W, b) in enumerate(hidden)]
-        self.input_sizes = [W.shape[1] for W in layers]
-        # The state vector z: z[0] = 1 (bias), then for degree m = 1..D the last hidden layer's
-        # units of degree m followed by the pixel of degree m (drawn at step m - 1).
-        last_le = count_le[-1] if self.depth else np.zeros(D + 1, dtype=np.int64)
+        count_le = [np.searchsorted(sd, np.arange(masks.D + 1), side="right")
+                    for sd in sorted_degrees]
+        return cls(perms, sorted_degrees, count_le)
+
+
+@dataclass
+class _StateLayout:
+    """Where the fast sampler keeps everything an output reads: the state vector z, with z[0] = 1
+    (for the bias), then for degree m = 1..D the last hidden layer's units of degree m followed
+    by the pixel of degree m (drawn at step m - 1). Output s reads a prefix of z, all of degree
+    <= s: output_rows[s] is its weight row over that prefix; z_pixel[s] is where step s's pixel
+    goes."""
+    z_size: int
+    z_pixel: list[int]
+    output_rows: list[np.ndarray]
+
+    @classmethod
+    def of(cls, by_degree: _DegreeOrder, order: np.ndarray, c, out_W, direct_W) -> "_StateLayout":
+        D = len(order)
+        last_le = by_degree.count_le[-1] if by_degree.count_le else np.zeros(D + 1, dtype=np.int64)
         steps = np.arange(D)
         H_last = out_W.shape[1]
-        self.z_size = 1 + H_last + D
-        self.z_pixel = (1 + last_le[1:] + steps).tolist()
+        z_size = 1 + H_last + D
+        z_pixel = (1 + last_le[1:] + steps).tolist()
         prefix = 1 + last_le[:D] + steps  # output s reads degrees <= s
-        rows = np.zeros((D, self.z_size))
+        rows = np.zeros((D, z_size))
         rows[:, 0] = c[order]
         if H_last:
-            rows[:, np.arange(H_last) + sorted_degrees[-1]] = out_W[order][:, perms[-1]]
-        rows[:, self.z_pixel] = direct_W[order][:, order]
-        if np.any(rows[np.arange(self.z_size)[None, :] >= prefix[:, None]]):
+            rows[:, np.arange(H_last) + by_degree.sorted_degrees[-1]] = \
+                out_W[order][:, by_degree.perms[-1]]
+        rows[:, z_pixel] = direct_W[order][:, order]
+        if np.any(rows[np.arange(z_size)[None, :] >= prefix[:, None]]):
             raise AssertionError("these masks are not autoregressive in their own ordering")
-        flat = rows[np.arange(self.z_size)[None, :] < prefix[:, None]]  # the rows' prefixes
+        flat = rows[np.arange(z_size)[None, :] < prefix[:, None]]  # the rows' prefixes
         ends = np.cumsum(prefix).tolist()
-        self.output_rows = [flat[end - k:end] for end, k in zip(ends, prefix.tolist())]
-        self.error_bound = _error_bound(hidden, c, out_W, direct_W)[order].tolist()
-        self.finalize = [[] for _ in range(D)]
+        return cls(z_size, z_pixel, [flat[end - k:end] for end, k in zip(ends, prefix.tolist())])
+
+
+@dataclass
+class _Schedule:
+    """When each hidden unit is computed: a unit of degree m sees only pixels of degree <= m, so
+    it is final once step m - 1 is drawn. Each layer reads a vector with a leading 1 (for the
+    bias): the pixels in generation order for the first layer, the layer below sorted by degree
+    otherwise (input_sizes[l] long; the last layer writes into z). finalize[s] lists the blocks
+    of units final after step s, as (layer, weights, inputs read, destination lo..hi); only the
+    weights a unit can use are kept, about half of each matrix."""
+    input_sizes: list[int]
+    finalize: list[list[tuple]]
+
+    @classmethod
+    def of(cls, by_degree: _DegreeOrder, order: np.ndarray, hidden) -> "_Schedule":
+        D, depth, perms, count_le = len(order), len(hidden), by_degree.perms, by_degree.count_le
+        layers = [np.column_stack([b[perms[l]], W[perms[l]][:, order if l == 0 else perms[l - 1]]])
+                  for l, (W, b) in enumerate(hidden)]
+        finalize = [[] for _ in range(D)]
         for s in range(D - 1):  # nothing is read after the last step
             m = s + 1
             for l, le in enumerate(count_le):
                 lo, hi = int(le[m - 1]), int(le[m])
                 if lo < hi:
                     inputs = 1 + (m if l == 0 else int(count_le[l - 1][m]))
-                    offset = m if l == self.depth - 1 else 1
-                    self.finalize[s].append((l, np.ascontiguousarray(layers[l][lo:hi, :inputs]),
-                                             inputs, lo + offset, hi + offset))
+                    offset = m if l == depth - 1 else 1
+                    finalize[s].append((l, np.ascontiguousarray(layers[l][lo:hi, :inputs]),
+                                        inputs, lo + offset, hi + offset))
+        return cls([W.shape[1] for W in layers], finalize)
 
-    def _exact(self, z: np.ndarray, s: int, noise: float) -> bool:
-        """Decide step s exactly for one image, whose state vector is z."""
+
+class _FastPlan:
+    """One mask's incremental sampler (module docstring): its layout, its schedule, and the
+    error bounds that say when a pixel needs the exact fallback. `exact` gives this mask's
+    _ExactLogits, built only when a pixel needs them."""
+
+    def __init__(self, model, k: int, exact: Callable[[], _ExactLogits]):
+        masks = model.mask_sets[k]
+        hidden, c, out_W, direct_W = _masked_weights(model, masks)
+        self.D, self.order, self.depth = model.D, np.asarray(masks.order), len(hidden)
+        self.exact = exact
+        by_degree = _DegreeOrder.of(masks)
+        self.layout = _StateLayout.of(by_degree, self.order, c, out_W, direct_W)
+        self.schedule = _Schedule.of(by_degree, self.order, hidden)
+        self.error_bound = _error_bound(hidden, c, out_W, direct_W)[self.order].tolist()
+
+    def decide_exactly(self, z: np.ndarray, s: int, noise: float) -> bool:
+        """Step s for the image whose state vector is z, decided by the exact fallback."""
         image = np.zeros(self.D)
-        image[self.order[:s]] = z[self.z_pixel[:s]]
-        return self.net().exact_decision(image, int(self.order[s]), noise)
+        image[self.order[:s]] = z[self.layout.z_pixel[:s]]
+        return self.exact().decide(image, int(self.order[s]), noise)
 
     def _start(self, n: int | None):
         """Fresh buffers: z, and what each layer reads (both with a leading 1); shape (size,)
         for one image, (size, n) for n."""
         shape = () if n is None else (n,)
-        z = np.zeros((self.z_size, *shape))
-        inputs = [np.zeros((size, *shape)) for size in self.input_sizes]
+        z = np.zeros((self.layout.z_size, *shape))
+        inputs = [np.zeros((size, *shape)) for size in self.schedule.input_sizes]
         for v in [z, *inputs]:
             v[0] = 1.0
         return z, inputs, inputs[1:] + [z]
 
-    def run_one(self, noise: np.ndarray, forced_values: np.ndarray):
-        """Draw one image. noise (D,) and forced_values (the observed prefix) in generation order.
-
-        Returns (x bool (D,), logits (D,), exact_count), in generation order.
-        """
-        z, inputs, outputs = self._start(None)
-        pixels = inputs[0] if self.depth else None
-        logits = []
-        noise, bounds, forced = noise.tolist(), self.error_bound, len(forced_values)
-        rows, z_pixel, finalize = self.output_rows, self.z_pixel, self.finalize
-        exact_count = 0
-        for s in range(self.D):
-            row = rows[s]
-            logit = float(row @ z[:len(row)])
-            logits.append(logit)
-            if s < forced:
-                x = forced_values[s]
-            else:
-                diff = noise[s] - logit
-                if -bounds[s] <= diff <= bounds[s]:
-                    x = self._exact(z, s, noise[s])
-                    exact_count += 1
-                else:
-                    x = diff < 0
-            if x:
-                z[z_pixel[s]] = 1.0
-                if pixels is not None:
-                    pixels[s + 1] = 1.0
-            for l, W, n_in, lo, hi in finalize[s]:
-                np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
-        return z[z_pixel] == 1.0, np.array(logits), exact_count
-
     def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values,
                  steps: int | None = None):
-        """Draw n images: the same steps with a column per image. noise, forced, forced_values:
-        (n, D) in generation order. Returns (x bool, logits, exact_count), (n, D) each; with
-        `steps`, only the first steps are drawn (the rest of x and logits is 0)."""
+        """Draw n images. noise, forced, forced_values: (n, D) in generation order (forced None
+        when no pixel is observed). Returns (x bool, logits, exact_count), (n, D) each; with
+        `steps`, only the first steps are drawn (the rest of x and logits is 0).
+
+        The schedule is walked once for all images: each step draws its pixel (_one_image or
+        _images), then computes the hidden units that pixel made final."""
         n, D = noise.shape
-        noise = np.ascontiguousarray(noise.T)
-        z, inputs, outputs = self._start(n)
+        z, inputs, outputs = self._start(None if n == 1 else n)
         pixels = inputs[0] if self.depth else None
-        logits = np.zeros((D, n))
-        forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
-        if forced_until:
-            forced, forced_values = forced.T, forced_values.T
-        rows, z_pixel, finalize, bounds = self.output_rows, self.z_pixel, self.finalize, \
-            self.error_bound
-        exact_count = 0
+        draw, result = (_one_image if n == 1 else _images)(self, noise, forced, forced_values, z,
+                                                           pixels)
+        finalize = self.schedule.finalize
         for s in range(D if steps is None else steps):
-            row = rows[s]
-            logit = logits[s]
-            np.matmul(row, z[:len(row)], out=logit)
-            diff = noise[s] - logit
-            x = diff < 0
-            if s < forced_until:
-                x = np.where(forced[s], forced_values[s], x)
-            if np.abs(diff).min() <= bounds[s]:  # rare: then find which images and decide them
-                unsure = np.abs(diff) <= bounds[s]
-                if s < forced_until:
-                    unsure &= ~forced[s]
-                for i in np.flatnonzero(unsure).tolist():
-                    x[i] = self._exact(z[:, i], s, float(noise[s, i]))
-                    exact_count += 1
-            z[z_pixel[s]] = x
-            if pixels is not None:
-                pixels[s + 1] = x
+            draw(s)
             for l, W, n_in, lo, hi in finalize[s]:
                 np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
+        return result()
+
+
+# How a step draws its pixel: the logit from the prefix of z, then forced while observed, else
+# noise < logit, decided exactly when the float test is within the error bound; the pixel goes
+# into z and into the first layer's input. Closures over everything a step reads: the
+# per-step cost is what a sampler of one digit spends its time on.
+
+def _one_image(plan: _FastPlan, noise, forced, forced_values, z, pixels):
+    """One image: z is a vector and each logit a Python float (as a column of one, numpy's
+    per-call cost several times a step would double the time). Returns (step, result)."""
+    noise = noise[0].tolist()
+    forced_count = int(forced[0].sum()) if forced is not None else 0
+    forced_values = forced_values[0] if forced is not None else None
+    rows, z_pixel, bounds = plan.layout.output_rows, plan.layout.z_pixel, plan.error_bound
+    logits, exact_count = [], 0
+
+    def step(s: int) -> None:
+        nonlocal exact_count
+        row = rows[s]
+        logit = float(row @ z[:len(row)])
+        logits.append(logit)
+        if s < forced_count:
+            x = forced_values[s]
+        else:
+            diff = noise[s] - logit
+            if -bounds[s] <= diff <= bounds[s]:
+                x = plan.decide_exactly(z, s, noise[s])
+                exact_count += 1
+            else:
+                x = diff < 0
+        if x:
+            z[z_pixel[s]] = 1.0
+            if pixels is not None:
+                pixels[s + 1] = 1.0
+
+    def result():
+        all_logits = np.zeros(len(z_pixel))
+        all_logits[:len(logits)] = logits
+        return (z[z_pixel] == 1.0)[None], all_logits[None], exact_count
+
+    return step, result
+
+
+def _images(plan: _FastPlan, noise, forced, forced_values, z, pixels):
+    """n images at once, a column of z each; the exact fallback only for the images that need
+    it (rare: the whole column is tested first). Returns (step, result)."""
+    n, D = noise.shape
+    noise = np.ascontiguousarray(noise.T)
+    logits = np.zeros((D, n))
+    forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
+    if forced_until:
+        forced, forced_values = forced.T, forced_values.T
+    rows, z_pixel, bounds = plan.layout.output_rows, plan.layout.z_pixel, plan.error_bound
+    exact_count = 0
+
+    def step(s: int) -> None:
+        nonlocal exact_count
+        row, logit = rows[s], logits[s]
+        np.matmul(row, z[:len(row)], out=logit)
+        diff = noise[s] - logit
+        x = diff < 0
+        if s < forced_until:
+            x = np.where(forced[s], forced_values[s], x)
+        if np.abs(diff).min() <= bounds[s]:  # rare: then find which images and decide them
+            unsure = np.abs(diff) <= bounds[s]
+            if s < forced_until:
+                unsure &= ~forced[s]
+            for i in np.flatnonzero(unsure).tolist():
+                x[i] = plan.decide_exactly(z[:, i], s, float(noise[s, i]))
+                exact_count += 1
+        z[z_pixel[s]] = x
+        if pixels is not None:
+            pixels[s + 1] = x
+
+    def result():
         return (z[z_pixel] == 1.0).T, logits.T, exact_count
+
+    return step, result
 
 
 def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
@@ -418,7 +539,7 @@ def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
             x = np.where(forced[:, s], forced_values[:, s], x)
             unsure &= ~forced[:, s]
         for i in np.flatnonzero(unsure).tolist():
-            x[i] = net.exact_decision(images[i], d, float(noise[i, s]))
+            x[i] = net.exact.decide(images[i], d, float(noise[i, s]))
             exact_count += 1
         images[:, d] = x
         x_all[:, s] = x
@@ -453,7 +574,8 @@ def _network(model, k: int, fast: bool):
     if fast:
         if k not in entry["plans"]:
             model_ref = weakref.ref(model)  # the cache must not keep its own key alive
-            entry["plans"][k] = _FastPlan(model, k, lambda: _network(model_ref(), k, fast=False))
+            entry["plans"][k] = _FastPlan(model, k,
+                                          lambda: _network(model_ref(), k, fast=False).exact)
         return entry["plans"][k]
     if k not in entry["nets"]:
         entry["nets"][k] = _Net(model, k)
@@ -543,12 +665,7 @@ class Samples:
 
 
 def _check_seed(seed, allow_none: bool = True):
-    if seed is None and allow_none:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0{' or None' if allow_none else ''},"
-                         f" got {seed!r}")
-    return int(seed)
+    return None if seed is None and allow_none else check_int("seed", seed, 0)
 
 
 def _check_uniforms(uniforms, n: int, D: int) -> np.ndarray:
@@ -613,8 +730,7 @@ def _resolve_mask(model, mask):
             return "ensemble"
         raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
                          f" 0..{model.num_masks - 1}, got {mask!r}")
-    if isinstance(mask, (bool, np.bool_)) or not isinstance(mask, (int, np.integer)) \
-            or not 0 <= mask < model.num_masks:
+    if not is_int(mask) or not 0 <= mask < model.num_masks:
         raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
                          f" 0..{model.num_masks - 1}, got {mask!r}")
     return int(mask)
@@ -681,12 +797,7 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
             given_counts[rows] = _check_prefix(observed, order, k, rows if per_row else None)
             if observed.any():
                 forced, forced_values = observed[:, order], given[rows][:, order] == 1
-        if method == "fast" and len(rows) == 1:
-            x, group_logits, count = _network(model, k, fast=True).run_one(
-                noise[rows[0], order], forced_values[0, :given_counts[rows[0]]]
-                if forced is not None else np.zeros(0, dtype=bool))
-            x, group_logits = x[None], group_logits[None]
-        elif method == "fast":
+        if method == "fast":
             x, group_logits, count = _network(model, k, fast=True).run_many(
                 noise[rows][:, order], forced, forced_values)
         else:
@@ -791,11 +902,7 @@ class SamplingRun:
         return moved
 
     def seek(self, position: int) -> None:
-        if isinstance(position, (bool, np.bool_)) or not isinstance(position, (int, np.integer)) \
-                or not self.start <= position <= self.D:
-            raise ValueError(f"position must be a whole number in {self.start}..{self.D},"
-                             f" got {position!r}")
-        self._position = int(position)
+        self._position = check_int("position", position, self.start, self.D)
 
     def finish(self) -> None:
         self._position = self.D

@@ -33,8 +33,9 @@ from tqdm import tqdm
 from . import checkpoint
 from . import data
 from .data import BINARIZATION_SEED, DataError, Split, binarize, binarized_splits, sha256
-from .masks import DEGREE_RULES, ORDERINGS, parse_hidden_sizes
+from .masks import DEGREE_RULES, ORDERINGS
 from .model import MADE
+from .validation import int_argument, parse_hidden_sizes
 
 
 @dataclass
@@ -267,13 +268,17 @@ def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None]:
                         help="first fetch the IDX files from BASE_URL into --data (a directory)")
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--hidden", default="500", help="hidden layer sizes, e.g. '500' or '1000,1000'")
-    parser.add_argument("--masks", type=int, default=defaults.masks)
+    parser.add_argument("--masks", type=int_argument("--masks", 1, 1024), default=defaults.masks)
     parser.add_argument("--ordering", default="natural",
                         help=f"comma-separated, cycled over masks; each one of {', '.join(ORDERINGS)}")
     parser.add_argument("--hidden-degrees", choices=DEGREE_RULES, default=defaults.hidden_degrees)
     parser.add_argument("--no-direct", dest="direct", action="store_false")
-    for name in ("epochs", "batch_size", "patience", "seed", "binarization_seed", "threads"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    for name, low, high in (("epochs", 1, None), ("batch_size", 1, None), ("patience", 0, None),
+                            ("seed", 0, 2**32 - 1), ("binarization_seed", 0, None),
+                            ("threads", 0, 256)):
+        option = "--" + name.replace("_", "-")
+        parser.add_argument(option, type=int_argument(option, low, high),
+                            default=getattr(defaults, name))
     for name in ("lr", "lr_min", "weight_decay"):
         parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     parser.add_argument("--dynamic-binarization", action="store_true",
@@ -291,11 +296,6 @@ def parse_args(argv: list[str]) -> tuple[TrainConfig, str | None]:
         hidden = parse_hidden_sizes(args.pop("hidden"))
     except ValueError as error:
         parser.error(f"--hidden: {error}")
-    if not 1 <= args["masks"] <= 1024:
-        parser.error(f"--masks must be in 1..1024, got {args['masks']}")
-    for name in ("epochs", "batch_size"):
-        if args[name] < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {args[name]}")
     config = TrainConfig(**args, hidden=hidden, ordering=orderings,
                          command="python -m made_viz.train " + shlex.join(argv))
     return config, download

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from made_viz import bench
+from made_viz.model import MADE
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,24 @@ def test_table_shows_targets_and_status(quick_run):
     assert any(line.startswith("slow") and "PASS" in line for line in lines)
 
 
+@pytest.mark.parametrize("seconds, peak_mib, passed", [(0.001, 100, True), (60.0, 2048, False)])
+def test_full_size_measurements_are_held_against_their_targets(monkeypatch, seconds, peak_mib,
+                                                               passed):
+    """At full sizes every measurement with a target gets PASS or MISS from its own value (here
+    made up: every call takes `seconds`, so the fast / naive speed-up is 1, always a MISS)."""
+    monkeypatch.setattr(bench, "timed", lambda call, repeat: bench.Timing(seconds, seconds, repeat))
+    peak = peak_mib * 2**20
+    monkeypatch.setattr(bench, "mask_build_memory", lambda D, hidden: {
+        "peak_rss": peak, "baseline_rss": 0, "traced_peak": peak})
+    model = MADE(784, [8], seed=0).eval()  # the size of the bundled test digits, small
+    results = (bench.bench_masks(bench.FULL, 1) + bench.bench_sampling(model, bench.FULL, 1)
+               + bench.bench_log_prob(model, bench.FULL, 1, torch.get_num_threads()))
+    graded = {r.name: r.passed for r in results if r.target != "-"}
+    assert len(graded) == 7, graded
+    for name, result in graded.items():
+        assert result is (False if "speed-up" in name else passed), name
+
+
 def test_targets_apply_only_at_full_sizes():
     assert bench.check(0.009, 0.010, True, bench.FULL) is True
     assert bench.check(0.011, 0.010, True, bench.FULL) is False
@@ -63,9 +82,9 @@ def test_cli_json(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--repeat", "0"], "--repeat must be in 1..1000, got 0"),
-    (["--threads", "0"], "--threads must be in 1..256, got 0"),
-    (["--repeat", "x"], "invalid int value: 'x'"),
+    (["--repeat", "0"], "argument --repeat: must be in 1..1000, got 0"),
+    (["--threads", "0"], "argument --threads: must be in 1..256, got 0"),
+    (["--repeat", "x"], "argument --repeat: must be a whole number in 1..1000, got 'x'"),
 ])
 def test_cli_bad_arguments_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

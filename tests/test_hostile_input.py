@@ -19,7 +19,7 @@ from streamlit.util import calc_hash
 from made_viz import checkpoint, figures
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
-from made_viz.ui.widgets import parse_int
+from made_viz.validation import parse_int
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 FUZZ = settings(max_examples=200, deadline=None)
@@ -220,7 +220,8 @@ _FUZZ_APP: list[AppTest] = []
 
 
 def _fuzz_app() -> AppTest:
-    """One Masks page for all the fuzzed values (a fresh one per example costs 0.2 s)."""
+    """One Masks page for all the fuzzed values (a fresh AppTest per example would make the
+    fuzzing slow)."""
     if not _FUZZ_APP:
         _FUZZ_APP.append(open_masks(hidden="3"))
     return _FUZZ_APP[0]

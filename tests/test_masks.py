@@ -359,4 +359,11 @@ def test_mask_memory_limit_is_exact(monkeypatch):
         build_masks(D, hidden, direct=True)
     # Without direct weights the same network fits again.
     assert build_masks(D, hidden, direct=False).D == D
-    assert MAX_MASK_BYTES == 512 * 2**20
+
+
+def test_the_real_mask_limit_refuses_a_network_before_allocating_it():
+    hidden = (16384,) * 3  # 4096 x 16384 + 2 x 16384 x 16384 + 16384 x 4096 bytes
+    needed = mask_bytes(4096, hidden, direct=False)
+    assert needed > MAX_MASK_BYTES
+    with pytest.raises(ValueError, match=re.escape(f"({needed:,} bytes); the limit is")):
+        build_masks(4096, hidden)

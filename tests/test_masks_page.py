@@ -185,7 +185,8 @@ def test_highlighted_unit_names_what_it_sees_and_feeds():
         seen = [f"x{i}" for i in np.flatnonzero(paths[output])]
         assert (f"sees {', '.join(seen)};" if seen else "sees none;") in line
     at.text_input(key="unit").set_value("h3.0").run()
-    assert "**highlighted unit**" in warnings(at)[0] and "no hidden layer 3" not in warnings(at)[0]
+    assert warnings(at)[0].startswith("**highlighted unit**: hidden layer 3 does not exist"
+                                      " (layers 1..1; allowed: x0..x4, h1.0..h1.N, o0..o4)")
     assert not any(m.value.startswith("**Highlighting") for m in at.markdown)
 
 
@@ -202,7 +203,8 @@ def test_big_network_is_drawn_reduced_and_small():
 def test_huge_network_waits_for_the_jacobian_button():
     at = open_page(D="1024", hidden="2048, 2048")
     assert not at.exception
-    assert at.button(key="run_jac") is not None
+    assert at.button(key="run_jac").label == "Run the Jacobian check"
+    assert any("press the button to run it" in c.value for c in at.caption)
     assert not any("Jacobian entries" in m.value for m in at.markdown)
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
+from made_viz import sampling
 from made_viz.masks import DEGREE_RULES, build_masks
 from made_viz.model import MADE, MaskedLinear, jacobian_check
 
@@ -142,7 +143,9 @@ def test_set_mask_refuses_anything_but_a_mask_index(bad):
     model.set_mask(1)
     with pytest.raises(ValueError) as error:
         model.set_mask(bad)
-    assert str(error.value) == f"mask must be in 0..2, got {bad!r}"
+    in_range_problem = isinstance(bad, (int, np.integer)) and not isinstance(bad, bool)
+    assert str(error.value) == (f"mask must be in 0..2, got {bad}" if in_range_problem
+                                else f"mask must be a whole number in 0..2, got {bad!r}")
     assert model.mask_index == 1
     model.set_mask(np.int64(2))  # numpy integers are fine
     assert model.mask_index == 2
@@ -319,3 +322,11 @@ def test_mask_sets_must_agree():
         MADE(4, (5,), mask_sets=[build_masks(4, (5,)), build_masks(4, (5,), direct=True)])
     with pytest.raises(ValueError, match="at least one"):
         MADE(4, (5,), mask_sets=[])
+
+
+@pytest.mark.parametrize("hidden, direct", [((), True), ((5,), False), ((5,), True),
+                                            ((6, 3, 4), True)])
+def test_state_dict_follows_the_one_layout(hidden, direct):
+    model = MADE(4, hidden, direct=direct)
+    assert {name: tuple(t.shape) for name, t in model.state_dict().items()} == \
+        sampling.tensor_shapes(model.mask_sets[0])

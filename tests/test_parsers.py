@@ -3,7 +3,9 @@ text gives a ValueError that names the field and the offending item, never anyth
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from made_viz.masks import MAX_HIDDEN_UNITS, parse_hidden_sizes, parse_int_list, parse_ordering
+from made_viz import masks, validation
+from made_viz.validation import (MAX_DIGITS, MAX_HIDDEN_UNITS, parse_hidden_sizes, parse_int,
+                                  parse_int_list, parse_ordering)
 
 FAST = settings(max_examples=100, deadline=None)
 separators = st.sampled_from([",", ", ", " ", "  ", ";", "\t", "\n", " , "])
@@ -33,6 +35,21 @@ def test_parse_ordering_good():
     assert all(type(i) is int for i in parse_ordering("1 0", 2))
 
 
+def test_one_digit_limit_for_a_number_and_for_a_list():
+    widest, too_wide = "9" * MAX_DIGITS, "9" * (MAX_DIGITS + 1)
+    assert parse_int(widest, "seed", 0, 10**MAX_DIGITS) == int(widest)
+    assert parse_int_list(f"1 {widest}", "x") == (1, int(widest))
+    with pytest.raises(ValueError, match="seed must be a whole number in 0"):
+        parse_int(too_wide, "seed", 0, 10**(MAX_DIGITS + 1))
+    with pytest.raises(ValueError, match=f"x: item 2 .* is too large .at most {MAX_DIGITS} digits"):
+        parse_int_list(f"1 {too_wide}", "x")
+
+
+def test_the_mask_library_still_offers_the_checks_and_parsers():
+    for name in ("check_int", "parse_hidden_sizes", "parse_int_list", "parse_ordering"):
+        assert getattr(masks, name) is getattr(validation, name)
+
+
 def test_parse_int_list_good():
     assert parse_int_list("1, -2, +3, 007", "x") == (1, -2, 3, 7)
     assert parse_int_list("999999999 -999999999", "x") == (999999999, -999999999)
@@ -53,7 +70,8 @@ def test_parse_int_list_good():
     ("500 ５", "hidden sizes: item 2 ('５') is not a whole number"),
     ("a" * 10_000, "hidden sizes: item 1 ('aaaaaaaaaaaaaaaaaaaa...') is not a whole number"),
     ("1" * 10_000, "hidden sizes: item 1 ('11111111111111111111...') is too large"),
-    ("99999999999", "hidden sizes: item 1 ('99999999999') is too large (at most 9 digits)"),
+    ("9999999999999", "hidden sizes: item 1 ('9999999999999') is too large (at most 12 digits)"),
+    ("99999999999", "hidden sizes: layer 1 must be in 1..16384, got 99999999999"),
     ("-5", "hidden sizes: layer 1 must be in 1..16384, got -5"),
     ("0", "hidden sizes: layer 1 must be in 1..16384, got 0"),
     ("100, 16385", "hidden sizes: layer 2 must be in 1..16384, got 16385"),

@@ -132,8 +132,10 @@ def test_parse_args_records_the_command_and_orderings():
     (["--hidden", "0"], "--hidden: hidden sizes: layer 1 must be in 1..16384, got 0"),
     (["--hidden", "ten"], "--hidden: hidden sizes: item 1 ('ten') is not a whole number"),
     (["--ordering", "diagonal"], "--ordering: 'diagonal' is not one of"),
-    (["--masks", "0"], "--masks must be in 1..1024, got 0"),
-    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--masks", "0"], "argument --masks: must be in 1..1024, got 0"),
+    (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+    (["--epochs", "５"], "argument --epochs: must be a whole number >= 1, got '５'"),
+    (["--seed", "1_000"], "argument --seed: must be a whole number in 0..4294967295, got '1_000'"),
 ])
 def test_bad_arguments_exit_with_one_clear_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

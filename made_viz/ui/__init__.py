@@ -22,8 +22,8 @@ def server_torch():
     """torch, set up for a server: imported on first use, so the Masks page paints before it.
 
     The server's torch work is small tensors from many sessions at once: intra-op threads only
-    fight over the cores (a 1x784 backward pass takes ~150 ms with 2 threads on a busy 2-core
-    machine, ~3 ms with one).
+    fight over the cores (on a busy machine a small backward pass is many times slower with two
+    threads than with one).
     """
     import torch
 
@@ -37,8 +37,8 @@ def freeze_new_modules() -> None:
 
     Streamlit collects garbage after every script run (runner.postScriptGC), and a full
     collection walks every object the collector tracks: some 220,000 once Streamlit, torch and
-    Plotly are imported, about 100 ms of the server's CPU on every click and every position
-    report (most of a Step's cost to the server: tests/load/step_cost.py). Those objects are
+    Plotly are imported, a large part of the server's CPU on every click and every position
+    report (tests/load/step_cost.py measures it). Those objects are
     modules, classes and functions, alive as long as the server, so freezing them loses
     nothing; the collection after a run then walks only what was made since, and still frees a
     session's garbage. Objects frozen are still freed by reference counting.
@@ -53,7 +53,7 @@ def freeze_new_modules() -> None:
 
 def _freeze_soon() -> None:
     """freeze_new_modules in FREEZE_DELAY_S, off the script thread: its one full collection
-    (0.1 to 0.3 s holding the GIL) must not slow the page being painted."""
+    (holding the GIL) must not slow the page being painted."""
     global _freeze_timer
     if len(sys.modules) < _frozen_at + NEW_MODULES_TO_FREEZE:
         return
@@ -71,7 +71,7 @@ def page_drawn() -> None:
     prepares its default mask (sampling_page.warm_up), so a user who opens the Sampling page
     next finds them ready, and imports torch for the Masks page's Jacobian check.
 
-    Only after the first page: on 2 busy cores this work (torch's import alone is 1.5 to 4 s
+    Only after the first page: on 2 busy cores this work (torch's import alone takes seconds
     of a core and of the GIL) slows whatever runs beside it, and the first page must paint first.
     The model goes through the page's own cache (st.cache_resource), so it is still loaded once
     per server; a page that needs it sooner computes it itself and the warm-up finds it cached.

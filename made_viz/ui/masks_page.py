@@ -12,8 +12,8 @@ from functools import lru_cache
 import streamlit as st
 
 from made_viz import figures
-from made_viz.masks import (DEGREE_RULES, ORDERINGS, MaskSet, build_masks, parse_hidden_sizes,
-                            parse_ordering)
+from made_viz.masks import DEGREE_RULES, ORDERINGS, MaskSet, build_masks
+from made_viz.validation import check_int, parse_hidden_sizes, parse_ordering
 from made_viz.ui.widgets import choice, flag, int_input, parsed_input
 
 # Page limits: what the browser can show interactively (the library allows more).
@@ -63,16 +63,14 @@ def parse_page_hidden(text: str) -> tuple[int, ...]:
     if len(sizes) > MAX_LAYERS:
         raise ValueError(f"hidden sizes: at most {MAX_LAYERS} hidden layers here,"
                          f" got {len(sizes)}")
-    for layer, size in enumerate(sizes, 1):
-        if size > MAX_UNITS:
-            raise ValueError(f"hidden sizes: layer {layer} must be in 1..{MAX_UNITS}, got {size}")
-    return sizes
+    return tuple(check_int(f"hidden sizes: layer {layer}", size, 1, MAX_UNITS)
+                 for layer, size in enumerate(sizes, 1))
 
 
 # Shared rather than copied per call (a big MaskSet is megabytes): nothing changes a MaskSet
 # once its path counts, its one lazy field, have been computed here. Process-wide caches keyed
-# by hashable values: Streamlit's caches hash their arguments their own way, ~0.4 ms a call,
-# and a page run makes a dozen.
+# by hashable values: Streamlit's caches hash their arguments their own way, slowly for a
+# call a page run makes a dozen times.
 @lru_cache(maxsize=16)
 def cached_masks(D, hidden_sizes, ordering, degrees, seed, direct) -> MaskSet:
     masks = build_masks(D, hidden_sizes, ordering=ordering, hidden_degrees=degrees, seed=seed,
@@ -100,17 +98,15 @@ def cached_jacobian(net: Network) -> dict:
 # only what changed. Shared, not copied: st.plotly_chart only reads a figure.
 @lru_cache(maxsize=48)
 def graph_figure(net: Network, selected: tuple[int, int] | None):
-    figure = figures.connectivity_graph(masks_for(net), selected)
-    return figure.update_layout(meta=net.describe())  # names the view for browser tests
+    return figures.connectivity_graph(masks_for(net), selected)
 
 
 @lru_cache(maxsize=16)
 def matrix_figures(net: Network, generation: bool):
     masks = masks_for(net)
     layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
-                   .update_layout(meta=net.describe()) if masks.layer_masks else None)
-    product = figures.path_count_figure(masks, generation_order=generation, height=440)
-    return layer_masks, product.update_layout(meta=net.describe())
+                   if masks.layer_masks else None)
+    return layer_masks, figures.path_count_figure(masks, generation_order=generation, height=440)
 
 
 def _prefill_permutation() -> None:
@@ -283,7 +279,7 @@ def explain(masks: MaskSet) -> None:
         "The first output and the last input always are: the first output has nothing to "
         "see, the last input nobody to tell.")
     # Math in Unicode, not $...$: the browser typesets (KaTeX) every such text again on each
-    # change, ~25 ms of a 300 ms update. Apart, so that the text above stays the same.
+    # change, a noticeable part of an update. Apart, so that the text above stays the same.
     st.markdown(f"Dead units in this network: **{len(dead)}**.")
 
 

@@ -23,6 +23,8 @@ from typing import Callable, Sequence, TypeVar
 
 import streamlit as st
 
+from made_viz.validation import parse_int
+
 T = TypeVar("T")
 
 
@@ -46,21 +48,6 @@ def defuse(text: str) -> str:
     text = re.sub(r"([A-Za-z]):(?=//)", r"\1\\:", text)
     text = re.sub(r"(?i)(www)\.", r"\1\\.", text)
     return re.sub(r"(\w)@", r"\1\\@", text)
-
-
-def parse_int(text: str, field: str, low: int, high: int) -> int:
-    """'12' -> 12, checked to lie in low..high; the ValueError names the field and the range.
-
-    ASCII digits only: int() would also take '٣' or '５', which a link should not smuggle in.
-    """
-    stripped = text.strip() if isinstance(text, str) else ""
-    if not re.fullmatch(r"[+-]?[0-9]{1,12}", stripped):
-        shown = text if len(str(text)) <= 20 else str(text)[:20] + "..."
-        raise ValueError(f"{field} must be a whole number in {low}..{high}, got {shown!r}")
-    value = int(stripped)
-    if not low <= value <= high:
-        raise ValueError(f"{field} must be in {low}..{high}, got {value}")
-    return value
 
 
 def parsed_input(label: str, key: str, *, default: str, parse: Callable[[str], T],

@@ -22,6 +22,10 @@ pytestmark = pytest.mark.e2e
 
 TIMINGS: dict[str, float] = {}
 GRAPH = ".st-key-graph .js-plotly-plot"
+# The data revision each chart has drawn (null until drawn): graph, layer masks, path counts.
+REVISIONS = """["graph", "masks", "paths"].map(key => {
+    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    return gd && gd._fullLayout ? gd._fullLayout.datarevision : null; })"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,18 +65,22 @@ class Frames:
 
 
 def timed_change(page, key: str, value: str, *view: str, frames: Frames | None = None):
-    """Seconds from committing a field until every figure shows a network described with all
-    of `view` (each figure's layout.meta describes its network), and the bytes sent."""
+    """Seconds from committing a field until the line naming the network says all of `view` and
+    all three figures show new data, and the bytes sent. A figure's datarevision changes with its
+    data (figures.py sets it so that Plotly redraws only what changed)."""
     field = page.locator(f".st-key-{key} input")
     field.fill(value)
+    shown = page.evaluate(f"() => {REVISIONS}")
     before = frames.received if frames else 0
     start = time.perf_counter()
     field.press("Enter")  # the commit: a text field reruns the app on Enter
-    page.wait_for_function("""view => {
-        const plots = [...document.querySelectorAll(".js-plotly-plot")];
-        return plots.length === 3 && plots.every(gd => gd.layout && gd.layout.meta
-                                                 && view.every(v => gd.layout.meta.includes(v)));
-        }""", arg=list(view), timeout=30_000)
+    page.wait_for_function(f"""([view, shown]) => {{
+        const line = [...document.querySelectorAll("strong")]
+            .find(s => s.innerText.startsWith("D = "));
+        const now = {REVISIONS};
+        return line && view.every(v => line.innerText.includes(v))
+            && now.every((revision, i) => revision && revision !== shown[i]); }}""",
+                           arg=[list(view), shown], timeout=30_000)
     elapsed = time.perf_counter() - start
     wait_idle(page)
     return elapsed, (frames.received - before) if frames else 0
@@ -80,12 +88,12 @@ def timed_change(page, key: str, value: str, *view: str, frames: Frames | None =
 
 def pushed_margins(page, view: str) -> dict[str, list[float]]:
     """How far Plotly had to widen each chart's margins beyond the figure's own (for a legend or
-    a colour bar): any push makes it lay the whole chart out a second time. Read once all three
-    charts show `view` and Plotly has finished laying them out."""
-    page.wait_for_function("""view => ["graph", "masks", "paths"].every(key => {
+    a colour bar): any push makes it lay the whole chart out a second time. Read once the page
+    names `view` and Plotly has finished laying out all three charts."""
+    expect(page.locator("strong", has_text=view)).to_be_visible()
+    page.wait_for_function("""() => ["graph", "masks", "paths"].every(key => {
         const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-        return gd && gd._fullLayout && String(gd._fullLayout.meta).includes(view)
-            && !(gd._promises && gd._promises.length); })""", arg=view)
+        return gd && gd._fullLayout && !(gd._promises && gd._promises.length); })""")
     return page.evaluate("""() => Object.fromEntries(["graph", "masks", "paths"].map(key => {
         const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
         const size = gd._fullLayout._size, margin = gd._fullLayout.margin;
