@@ -4,7 +4,7 @@ The seed, model and ordering live in the URL, so a link replays the same digit. 
 sampled in full when its seed is chosen (SamplingRun); the player (player.py) gets the whole
 run and reveals it in the browser: Step, Play, the history scrubber and the keyboard cost the
 server nothing. It tells the server where it stands only where a server view needs it (the
-next pixel's receptive field and sensitivity, Export), which reruns one small fragment.
+next pixel's receptive field and sensitivity, Export), which reruns the page.
 """
 from __future__ import annotations
 
@@ -159,9 +159,10 @@ def next_pixel_views(b: Bundled, mask: int, run) -> dict:
     return player.views_payload(run_id, run.position, receptive, gradient * run.drawn)
 
 
-@st.fragment
 def studio(name: str, mask: int, lecture: bool) -> None:
-    """The player; a report of its position reruns only this fragment."""
+    """The player. Not a fragment: the player reports its position the moment the user reaches
+    for another tab, and in Streamlit 1.67 a fragment rerun in flight loses a tab click that
+    lands with it (the tab shows selected, its panel stays empty)."""
     ss = st.session_state
     b, run = bundled(name), _run()
     player.player(ss["sampling_payload"], position=run.position,
