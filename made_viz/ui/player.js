@@ -7,7 +7,7 @@
 // "position" ({run, position}) only where a view of its own needs it: the receptive field and
 // sensitivity (shown beside the digit unless in lecture mode, or over it as an overlay) once
 // the player comes to rest, and the Export tab or any other control the moment the user
-// reaches for it (see flushReport). A rerun never moves the player: it takes the server's
+// reaches for it (see onOutside). A rerun never moves the player: it takes the server's
 // position only when it is mounted and when the run changes (a new seed, model or ordering).
 //
 // Streamlit calls this module's function again on every data change (every rerun) but runs
@@ -301,7 +301,7 @@ function needsServer(S) {
 function flushReport(S) {
   clearTimeout(S.reportTimer);
   S.reportTimer = 0;
-  if (S.playing || S.reported === S.pos) return;
+  if (S.reported === S.pos) return;
   S.reported = S.pos;
   // Tagged with the run: a report still on its way when the seed changes must not move the
   // new run. A state value (not a trigger): Streamlit keeps it across reruns.
@@ -407,7 +407,8 @@ function onKey(S, event) {
 }
 
 // The user reached for something outside the player (a tab, a widget): the server's views
-// (Export's PNG, the sensitivity) must be at the player's position by the time it reruns.
+// (Export's PNG, the sensitivity) must be at the player's position by the time it reruns,
+// even mid-play (a player that leaves the page comes back where it was).
 function onOutside(S, event) {
   if (!event.composedPath().includes(S.root)) flushReport(S);
 }
