@@ -42,6 +42,8 @@ function prepare(S, data) {
   S.rank = new Int32Array(D);
   S.order.forEach((pixel, k) => { S.rank[pixel] = k; });
   S.llMin = Math.min(...S.loglik, -1e-9);
+  S.probColours = new Uint8ClampedArray(4 * D);
+  S.probs.forEach((p, i) => { S.probColours.set([...blues(p), 255], 4 * i); });
   S.tile = document.createElement("canvas");  // one MNIST pixel per canvas pixel, then scaled
   S.tile.width = S.tile.height = S.side;
 }
@@ -63,20 +65,23 @@ function setupCanvas(canvas, cssWidth, cssHeight) {
 
 // RGBA of the digit at position `pos`: drawn pixels in ink or paper, the others tinted by how
 // soon they come (darker = sooner), so the ordering itself is visible.
+// (Drawn on every frame of Play: it writes the channels itself, allocating nothing per pixel.)
 function digitPixels(S, pos, faint) {
   const { D, final, rank } = S;
   const rgba = new Uint8ClampedArray(4 * D);
-  const remaining = Math.max(1, D - pos);
-  for (let i = 0; i < D; i++) {
-    let c;
+  const remaining = Math.max(1, D - pos), ink = faint ? RGB.faintInk : RGB.ink;
+  const [pr, pg, pb] = RGB.paper, [qr, qg, qb] = RGB.pending;
+  for (let i = 0, k = 0; i < D; i++, k += 4) {
     if (rank[i] < pos) {
-      c = final[i] ? (faint ? RGB.faintInk : RGB.ink) : RGB.paper;
+      const c = final[i] ? ink : RGB.paper;
+      rgba[k] = c[0]; rgba[k + 1] = c[1]; rgba[k + 2] = c[2];
     } else {
       const alpha = faint ? 0.1 : 0.45 - 0.37 * (rank[i] - pos) / remaining;
-      c = mix(RGB.paper, RGB.pending, alpha);
+      rgba[k] = pr + (qr - pr) * alpha;
+      rgba[k + 1] = pg + (qg - pg) * alpha;
+      rgba[k + 2] = pb + (qb - pb) * alpha;
     }
-    rgba.set(c, 4 * i);
-    rgba[4 * i + 3] = 255;
+    rgba[k + 3] = 255;
   }
   return rgba;
 }
@@ -101,10 +106,10 @@ function overlayPixels(S, rgba, views, kind) {
 }
 
 function probPixels(S, pos) {
-  const rgba = new Uint8ClampedArray(4 * S.D);
-  for (let i = 0; i < S.D; i++) {
-    rgba.set(S.rank[i] < pos ? blues(S.probs[i]) : RGB.empty, 4 * i);
-    rgba[4 * i + 3] = 255;
+  const rgba = S.probColours.slice();  // each pixel's colour once drawn (prepare)
+  const [er, eg, eb] = RGB.empty;
+  for (let i = 0, k = 0; i < S.D; i++, k += 4) {
+    if (S.rank[i] >= pos) { rgba[k] = er; rgba[k + 1] = eg; rgba[k + 2] = eb; }
   }
   return rgba;
 }
@@ -150,8 +155,7 @@ function markNext(ctx, S, pixel, cell) {
   ctx.strokeRect(x + w / 2, y + w / 2, cell - w, cell - w);
 }
 
-function paintCurve(canvas, S, pos, start, width) {
-  const height = canvas.clientHeight || 120;
+function paintCurve(canvas, S, pos, start, width, height) {
   const ctx = setupCanvas(canvas, width, height);
   const left = 44, right = 8, top = 18, bottom = 16;
   const w = width - left - right, h = height - top - bottom;
@@ -203,9 +207,18 @@ function cellSize(root, S) {
   return Math.max(8, Math.floor(Math.min(S.data.size, byWidth, byHeight) / S.side));
 }
 
-function drawDigit(root, S, fresh) {
+// Reads the page's layout (which forces one): only when something may have moved it (a mount,
+// a rerun, a resize), never per step, and never while playing.
+function layout(S) {
+  if (S.cell && (S.playing || !S.layoutStale)) return;
+  S.cell = cellSize(S.root, S);
+  S.curveWidth = Math.max(260, S.el.panel.clientWidth - 4);
+  S.curveHeight = S.el.llcurve.clientHeight || 120;
+  S.layoutStale = false;
+}
+
+function drawDigit(S, fresh) {
   const data = S.data, pos = S.pos, side = S.side;
-  if (!S.cell || !S.playing) S.cell = cellSize(root, S);  // playing never re-lays out
   const cell = S.cell, views = data.views;
   const showOverlay = fresh && S.overlay !== "none";
   const digit = setupCanvas(S.el.digit, cell * side, cell * side);
@@ -245,13 +258,13 @@ function drawReadouts(S) {
 
 function drawSecondary(S, fresh) {
   const { el, pos, D, side } = S, views = S.data.views;
-  paintCurve(el.llcurve, S, pos, S.start, Math.max(260, el.panel.clientWidth - 4));
+  paintCurve(el.llcurve, S, pos, S.start, S.curveWidth, S.curveHeight);
   const small = 5;
   blit(setupCanvas(el.probmap, small * side, small * side), S, probPixels(S, pos), small);
+  const faint = digitPixels(S, pos, true);
   for (const [kind, canvas] of [["receptive", el.rf], ["sensitivity", el.sens]]) {
     const ctx = setupCanvas(canvas, small * side, small * side);
-    const faint = digitPixels(S, pos, true);
-    blit(ctx, S, fresh ? overlayPixels(S, faint, views, kind) : faint, small);
+    blit(ctx, S, fresh ? overlayPixels(S, faint.slice(), views, kind) : faint, small);
     if (fresh) inkDots(ctx, S, pos, small);
     if (pos < D) markNext(ctx, S, S.order[pos], small);
   }
@@ -282,7 +295,8 @@ function viewsFresh(S) {
 
 function draw(S) {
   const fresh = viewsFresh(S);
-  drawDigit(S.root, S, fresh);
+  layout(S);
+  drawDigit(S, fresh);
   drawReadouts(S);
   drawControls(S);
   S.root.classList.toggle("stale", !fresh && needsServer(S));
@@ -422,7 +436,7 @@ function install(S) {
     // Space on a focused button of ours was play/pause at keydown: no click at keyup.
     keyup: (e) => { if (e.key === " " && S.root.contains(e.composedPath()[0])) e.preventDefault(); },
     outside: (e) => onOutside(S, e),
-    resize: () => { S.cell = 0; draw(S); },
+    resize: () => { S.layoutStale = true; draw(S); },
   };
   document.addEventListener("keydown", S.listeners.keydown);
   document.addEventListener("keyup", S.listeners.keyup, true);
@@ -491,6 +505,7 @@ export default function (component) {
     clearTimeout(S.reportTimer);
   }
   root.classList.toggle("lecture", !!data.lecture);
+  S.layoutStale = true;  // a rerun may have moved what is above the player
   install(S);
   draw(S);
   return () => {
