@@ -299,7 +299,8 @@ function draw(S) {
   drawDigit(S, fresh);
   drawReadouts(S);
   drawControls(S);
-  S.root.classList.toggle("stale", !fresh && needsServer(S));
+  // faded while the server's views are of another position (at the end there are none)
+  S.root.classList.toggle("stale", !fresh && S.pos < S.D && needsServer(S));
   S.root.classList.add("ready");  // visible only now: it listens for keys (player.css)
   if (!S.data.lecture) drawSecondary(S, fresh);  // lecture mode hides them: skip the work
 }
