@@ -27,6 +27,7 @@ from streamlit.util import calc_hash
 from made_viz import train
 from made_viz.train import TrainConfig, build_model, save_state
 from made_viz.ui import sampling_page
+from player_view import player_data
 
 ROOT = Path(__file__).resolve().parents[1]
 APP, PRETRAINED = ROOT / "app.py", ROOT / "pretrained"
@@ -165,7 +166,7 @@ def test_sampling_page_names_the_broken_file(install, name):
     assert str(path.parent) in errors[0] and words in errors[0], errors[0]
     assert str(path) in errors[0] or f"{path.parent}/{WEIGHTS}: tensor" in errors[0]
     assert "'mnist'" in errors[0]  # and which model it was
-    assert not _has_button(at, "sampling_step")  # no studio for a model that is not there
+    assert player_data(at) is None  # no player for a model that is not there
     assert not (install / "mnist" / "UNPICKLED").exists()  # weights never go through pickle
 
 
@@ -179,12 +180,8 @@ def test_the_intact_model_beside_a_broken_one_keeps_working(install, name):
     at.selectbox(key="model").set_value("mnist-orders").run()  # in the same session
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["sampling_run_key"][0] == "mnist-orders"
-    at.button(key="sampling_step_row").click().run()
-    assert at.session_state["sampling_run"].position == 28
-
-
-def _has_button(at: AppTest, key: str) -> bool:
-    return any(b.key == key for b in at.button)
+    shown = player_data(at)  # the player has the intact model's whole run to step through
+    assert "mnist-orders/" in shown["run_id"] and len(shown["order"]) == 784
 
 
 @pytest.mark.parametrize("name", ["weights missing", "config: D is text", "weights are a pickle"])
@@ -222,8 +219,8 @@ def test_broken_test_subset_stops_completion_only(install, breakit):
     assert len(errors) == 1 and str(install / SUBSET) in errors[0], errors
     at.session_state["sampling_view"] = "Step by step"
     at.run()
-    at.button(key="sampling_step").click().run()
-    assert not at.exception and not at.error and at.session_state["sampling_run"].position == 1
+    assert not at.exception and not at.error
+    assert len(player_data(at)["order"]) == 784  # stepping needs no test digit
 
 
 # --- the command lines -----------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The Sampling studio page through Streamlit's AppTest: the run's state machine, seeds, URL."""
+"""The Sampling studio page through Streamlit's AppTest: what it sends the player (the whole
+run of the seed in the URL), seeds, URL, the other views. The player's own buttons and keys
+run in the browser: tests/e2e/test_sampling_e2e.py."""
 
 import numpy as np
 import pytest
@@ -6,7 +8,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from made_viz import checkpoint, sampling
-from made_viz.ui import sampling_page
+from made_viz.ui import player, sampling_page
+from player_view import player_data
 
 D = 784
 
@@ -28,92 +31,68 @@ def open_page(view: str | None = None, **query) -> AppTest:
     return at
 
 
-def run_of(at: AppTest) -> sampling.SamplingRun:
-    return at.session_state["sampling_run"]
-
-
-def history_slider(at: AppTest):
-    """The history slider: its key is new with every run (sampling_page.history_key)."""
-    return at.slider(key=f"sampling_history_{at.session_state['sampling_run_serial']}")
-
-
-def position(at: AppTest) -> int:
-    """The run's position, checked against what the history slider shows."""
-    assert history_slider(at).value == run_of(at).position
-    return run_of(at).position
-
-
 def click(at: AppTest, key: str) -> AppTest:
     at.button(key=key).click().run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-def test_step_step_row_history_finish_reset():
+def image_captions(at: AppTest) -> list[str]:
+    return [caption for element in at.get("image") for caption in element.captions]
+
+
+def shown_run(at: AppTest) -> dict:
+    """The run the player got, decoded: order, final image, probabilities, position."""
+    data = player_data(at)
+    assert data is not None, "no player on the page"
+    return {**data, "order": np.array(data["order"]),
+            "final": np.array([int(c) for c in data["final"]], dtype=np.uint8)}
+
+
+def test_the_player_gets_the_whole_run_of_the_seed():
     at = open_page(seed="3")
-    assert position(at) == 0
-    click(at, "sampling_step")
-    assert position(at) == 1
-    click(at, "sampling_step_row")
-    assert position(at) == 1 + 28
-    history_slider(at).set_value(10).run()
-    assert position(at) == 10
-    run = run_of(at)
-    assert run.drawn.sum() == 10 and np.array_equal(run.image, run.image_at(10))
-    click(at, "sampling_finish")
-    assert position(at) == D and run_of(at).done
-    assert at.button(key="sampling_step").disabled and at.button(key="sampling_finish").disabled
-    click(at, "sampling_reset")
-    assert position(at) == 0
-    assert not at.button(key="sampling_step").disabled
+    shown = shown_run(at)
+    model = sampling_page.bundled("mnist").model
+    run = sampling.SamplingRun(model, seed=3, mask=3 % model.num_masks)
+    assert np.array_equal(shown["order"], run.order)
+    assert np.array_equal(shown["final"], run.final_image)
+    assert np.allclose(shown["probs"], run.probs, rtol=1e-3, atol=1e-12)
+    assert np.allclose(shown["uniforms"], run.uniforms, rtol=1e-3)
+    assert np.allclose(shown["loglik"], run.log_likelihood_curve, rtol=1e-5, atol=1e-9)
+    assert (shown["position"], shown["start"]) == (0, 0)
+    assert (shown["speed"], shown["overlay"], shown["lecture"]) == (4, "none", False)
+    # the next pixel's views are for this run at that position
+    views = shown["views"]
+    assert (views["run"], views["position"]) == (shown["run_id"], 0)
+    assert len(views["receptive"]) == D and len(views["sensitivity"]) == D
 
 
-def test_step_row_stops_at_the_end():
+def test_the_player_is_the_only_control_of_the_step_view():
+    """Step, Play, Finish, Reset, speed and history are the player's own: no Streamlit
+    buttons or sliders for them on the page."""
     at = open_page(seed="3")
-    history_slider(at).set_value(D - 5).run()
-    click(at, "sampling_step_row")
-    assert position(at) == D
-
-
-def test_play_and_pause_toggle_and_lock_the_stepping_controls():
-    at = open_page()
-    assert at.button(key="sampling_play").label == "Play"
-    click(at, "sampling_play")
-    assert at.session_state["sampling_playing"]
-    assert at.button(key="sampling_play").label == "Pause"
-    assert at.button(key="sampling_step").disabled and history_slider(at).disabled
-    click(at, "sampling_play")
-    assert not at.session_state["sampling_playing"]
-    assert at.button(key="sampling_play").label == "Play"
-
-
-def test_play_at_the_end_starts_over():
-    at = open_page()
-    click(at, "sampling_finish")
-    click(at, "sampling_play")
-    assert position(at) == 0 and at.session_state["sampling_playing"]
+    assert player_data(at) is not None
+    assert not [b.label for b in at.button]
+    assert not at.slider and not at.select_slider and not at.radio
 
 
 def test_the_same_seed_draws_the_same_digit():
-    first, again, other = open_page(seed="11"), open_page(seed="11"), open_page(seed="12")
-    for at in (first, again, other):
-        click(at, "sampling_finish")
-    assert np.array_equal(run_of(first).image, run_of(again).image)
-    assert not np.array_equal(run_of(first).image, run_of(other).image)
-    # ...and it is the digit the library draws for that seed
+    first, again, other = (shown_run(open_page(seed=s))["final"] for s in ("11", "11", "12"))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    # ...and it is the digit the library draws for that seed, with the mask the seed picks
     model = sampling_page.bundled("mnist").model
-    mask = run_of(first).mask  # with several raster masks the seed picks one: 11 % K
-    assert mask == 11 % model.num_masks
-    assert np.array_equal(run_of(first).image, sampling.sample(model, 1, seed=11, mask=mask)[0])
+    mask = 11 % model.num_masks  # with several raster masks the seed picks one: 11 % K
+    assert np.array_equal(first, sampling.sample(model, 1, seed=11, mask=mask)[0])
 
 
 def test_ordering_from_the_url_sets_the_generation_order():
     at = open_page(model="mnist-orders", ordering="columns", seed="5")
     assert not at.warning
     columns = np.arange(D).reshape(28, 28).T.ravel()
-    assert np.array_equal(run_of(at).order, columns)
-    names = sampling_page.bundled("mnist-orders").mask_names
-    assert names[run_of(at).mask] == "columns"
+    assert np.array_equal(shown_run(at)["order"], columns)
+    assert shown_run(at)["run_id"].endswith("mnist-orders/" + "%d/5" % sampling_page.bundled(
+        "mnist-orders").pick_mask("columns", 5))
 
 
 @pytest.mark.parametrize("query, field, fallback_key", [
@@ -154,15 +133,32 @@ def test_clicking_a_grid_seed_opens_it_step_by_step():
 
 
 @pytest.mark.parametrize("model, hide", [("mnist", "natural"), ("mnist-orders", "columns")])
-def test_completion_keeps_the_given_pixels(model, hide):
+def test_completion_shows_the_test_digit_and_its_completions(model, hide):
     at = open_page(view="Completion", model=model, seed="2")
     if hide != "natural":
         at.radio(key="sampling_hide").set_value(hide).run()
-    shown = at.session_state["sampling_completion"]
-    order = sampling_page.bundled(model).model.mask_sets[shown["mask"]].order
-    assert np.array_equal(np.sort(shown["kept"]), np.sort(order[:D // 2]))
-    kept, original, drawn = shown["kept"], shown["original"], shown["completions"]
-    assert drawn.shape == (sampling_page.COMPLETIONS, D)
+    assert not at.exception and not at.error
+    assert any("keeps the 392 given pixels" in c.value for c in at.caption)
+    first_zero = int(np.flatnonzero(sampling_page.test_digits().labels == 0)[0])  # the default
+    assert image_captions(at)[:2] == [f"test #{first_zero} (a 0)", "what MADE sees"]
+    assert image_captions(at)[2:] == [f"completion {k}" for k in range(1, 7)]
+    mask = sampling_page.bundled(model).pick_mask(hide, 2)
+    assert any(f"Mask {mask} ({hide} order), seed 2." in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("model, hide, index, seed", [
+    ("mnist", "natural", 0, 2), ("mnist", "natural", 17, 9), ("mnist-orders", "columns", 3, 2),
+    ("mnist-orders", "columns", 40, 123)])
+def test_completions_keep_every_given_pixel(model, hide, index, seed):
+    """What the Completion view draws (sampling_page.completions): the first half of the
+    ordering is the test digit's, exactly; the rest differs between completions."""
+    b = sampling_page.bundled(model)
+    mask = b.pick_mask(hide, seed)
+    original, kept, drawn = sampling_page.completions(model, mask, index, seed, 6)
+    order = b.model.mask_sets[mask].order
+    assert np.array_equal(np.sort(kept), np.sort(order[:D // 2]))
+    assert np.array_equal(original, sampling_page.test_digits().images[index])
+    assert drawn.shape == (6, D)
     assert (drawn[:, kept] == original[kept]).all()
     hidden = np.setdiff1d(np.arange(D), kept)
     assert len({row.tobytes() for row in drawn[:, hidden]}) > 1  # several different completions
@@ -170,14 +166,14 @@ def test_completion_keeps_the_given_pixels(model, hide):
         assert (kept < D // 2).all()  # the top half is kept, the bottom half drawn
     else:
         assert (kept % 28 < 14).all()  # the left half is kept, the right half drawn
-    assert any("keeps the 392 given pixels" in c.value for c in at.caption)
 
 
 def test_completion_by_label_picks_a_digit_with_that_label():
     at = open_page(view="Completion")
     at.selectbox(key="sampling_label").set_value(7).run()
-    index = at.session_state["sampling_completion"]["index"]
-    assert sampling_page.test_digits().labels[index] == 7
+    at.number_input(key="sampling_which").set_value(3).run()
+    index = int(np.flatnonzero(sampling_page.test_digits().labels == 7)[2])
+    assert f"test #{index} (a 7)" in image_captions(at)
 
 
 def test_export_offers_a_gif_and_a_png():
@@ -191,6 +187,8 @@ def test_lecture_mode_hides_the_title_and_secondary_text():
     assert normal.title and normal.title[0].value == "Sampling studio"
     assert not lecture.title
     assert len(lecture.caption) < len(normal.caption)
+    assert (player_data(normal)["lecture"], player_data(lecture)["lecture"]) == (False, True)
+    assert player_data(lecture)["size"] > player_data(normal)["size"]  # a bigger digit
 
 
 def test_switching_model_keeps_an_ordering_the_new_model_has():
@@ -198,7 +196,7 @@ def test_switching_model_keeps_an_ordering_the_new_model_has():
     at.selectbox(key="model").set_value("mnist").run()
     assert not at.exception and not at.warning
     assert at.selectbox(key="ordering").value == "natural"
-    assert at.session_state["sampling_run_key"][0] == "mnist"
+    assert "mnist/" in player_data(at)["run_id"]
 
 
 def test_sensitivity_is_the_gradient_and_stays_in_the_receptive_field():
@@ -223,3 +221,53 @@ def test_sensitivity_is_the_gradient_and_stays_in_the_receptive_field():
         with torch.no_grad():
             numeric = (model64(up[None])[0, index] - model64(down[None])[0, index]) / 2e-6
         assert abs(float(numeric) - gradient[pixel]) < 1e-4 * max(1.0, abs(gradient[pixel]))
+
+
+# --- the player's reports, as the server reads them ----------------------------------------
+
+RUN = "4:mnist/0/7"
+
+
+@pytest.mark.parametrize("state, expected", [
+    ({"position": {"run": RUN, "position": 12}}, 12),
+    ({"position": {"run": RUN, "position": 0}}, 0),
+    ({"position": {"run": RUN, "position": D}}, D),
+    ({"position": {"run": "3:mnist/0/7", "position": 12}}, None),  # an older run's report
+    ({"position": {"run": RUN, "position": D + 1}}, None),
+    ({"position": {"run": RUN, "position": -1}}, None),
+    ({"position": {"run": RUN, "position": True}}, None),
+    ({"position": {"run": RUN, "position": 12.0}}, None),
+    ({"position": {"run": RUN, "position": "12"}}, None),
+    ({"position": [RUN, 12]}, None),
+    ({"speed": 4}, None),
+    ({}, None),
+    (None, None),
+])
+def test_a_reported_position_counts_only_for_this_run_and_in_range(state, expected):
+    assert player.reported_position(state, RUN, 0, D) == expected
+
+
+def test_a_completion_run_reports_no_position_before_its_given_pixels():
+    state = {"position": {"run": RUN, "position": 100}}
+    assert player.reported_position(state, RUN, 392, D) is None
+    assert player.reported_position(state, RUN, 50, D) == 100
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("speed", 28, 28), ("speed", 5, None), ("speed", True, None), ("speed", "4", None),
+    ("overlay", "sensitivity", "sensitivity"), ("overlay", "all", None), ("overlay", 1, None),
+])
+def test_a_reported_setting_counts_only_when_allowed(name, value, expected):
+    allowed = {"speed": player.SPEEDS, "overlay": player.OVERLAYS}[name]
+    assert player.reported_setting({name: value}, name, allowed) == expected
+
+
+def test_the_player_refuses_a_setting_it_does_not_have():
+    payload = player.run_payload(RUN, range(4), [0, 1, 0, 1], [.5] * 4, [0.0] * 5, [.5] * 4,
+                                 side=2)
+    views = player.views_payload(RUN, 0, None, None)
+    for bad in ({"speed": 3}, {"overlay": "all"}):
+        settings = {"speed": 4, "overlay": "none", **bad}
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            player.player(payload, position=0, size=100, lecture=False, views=views,
+                          on_position=lambda: None, on_setting=lambda name: None, **settings)

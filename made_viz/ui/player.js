@@ -1,11 +1,14 @@
-// The sampling player: draws a precomputed SamplingRun at any position, and plays it in the
-// browser (the whole run is already here, so playing needs no server round trip per frame).
+// The sampling player: every control and read-out of the step-by-step view. The whole run
+// (order, final image, probabilities, uniforms, running log-likelihood) arrives as data, so
+// Step, Step row, Play, Finish, Reset, the speed, the history scrubber and the keyboard all
+// work here, in the next frame, with no server round trip.
 //
-// The server stays the authority on the position. The player runs ahead of it only while
-// playing, and for a moment after it reports a position of its own (the trigger value
-// "position": where Pause stopped it, the end of playback, or a button click it took over).
-// `moves` counts the server's moves of the run, so a server move (slider, Reset while playing)
-// is told apart from a rerun that merely repeats the old position.
+// The player owns the position. The server learns it through the component's state value
+// "position" ({run, position}) only where a view of its own needs it: the receptive field and
+// sensitivity (shown beside the digit unless in lecture mode, or over it as an overlay) once
+// the player comes to rest, and the Export tab or any other control the moment the user
+// reaches for it (see onOutside). A rerun never moves the player: it takes the server's
+// position only when it is mounted and when the run changes (a new seed, model or ordering).
 //
 // Streamlit calls this module's function again on every data change (every rerun) but runs
 // the returned cleanup only when the component unmounts; so the state, the listeners and the
@@ -13,6 +16,7 @@
 
 const TICKS_PER_SECOND = 30;  // the speed control counts pixels per tick of this clock
 const MAX_CATCH_UP_MS = 200;  // after a stalled frame, catch up a little, never leap
+const REST_MS = 120;  // a move is reported once the player has rested this long
 const NEXT = "#ff6a00";
 const RGB = {
   ink: [17, 17, 27], paper: [255, 255, 255], pending: [74, 120, 208], faintInk: [138, 144, 160],
@@ -38,6 +42,8 @@ function prepare(S, data) {
   S.rank = new Int32Array(D);
   S.order.forEach((pixel, k) => { S.rank[pixel] = k; });
   S.llMin = Math.min(...S.loglik, -1e-9);
+  S.probColours = new Uint8ClampedArray(4 * D);
+  S.probs.forEach((p, i) => { S.probColours.set([...blues(p), 255], 4 * i); });
   S.tile = document.createElement("canvas");  // one MNIST pixel per canvas pixel, then scaled
   S.tile.width = S.tile.height = S.side;
 }
@@ -59,20 +65,23 @@ function setupCanvas(canvas, cssWidth, cssHeight) {
 
 // RGBA of the digit at position `pos`: drawn pixels in ink or paper, the others tinted by how
 // soon they come (darker = sooner), so the ordering itself is visible.
+// (Drawn on every frame of Play: it writes the channels itself, allocating nothing per pixel.)
 function digitPixels(S, pos, faint) {
   const { D, final, rank } = S;
   const rgba = new Uint8ClampedArray(4 * D);
-  const remaining = Math.max(1, D - pos);
-  for (let i = 0; i < D; i++) {
-    let c;
+  const remaining = Math.max(1, D - pos), ink = faint ? RGB.faintInk : RGB.ink;
+  const [pr, pg, pb] = RGB.paper, [qr, qg, qb] = RGB.pending;
+  for (let i = 0, k = 0; i < D; i++, k += 4) {
     if (rank[i] < pos) {
-      c = final[i] ? (faint ? RGB.faintInk : RGB.ink) : RGB.paper;
+      const c = final[i] ? ink : RGB.paper;
+      rgba[k] = c[0]; rgba[k + 1] = c[1]; rgba[k + 2] = c[2];
     } else {
       const alpha = faint ? 0.1 : 0.45 - 0.37 * (rank[i] - pos) / remaining;
-      c = mix(RGB.paper, RGB.pending, alpha);
+      rgba[k] = pr + (qr - pr) * alpha;
+      rgba[k + 1] = pg + (qg - pg) * alpha;
+      rgba[k + 2] = pb + (qb - pb) * alpha;
     }
-    rgba.set(c, 4 * i);
-    rgba[4 * i + 3] = 255;
+    rgba[k + 3] = 255;
   }
   return rgba;
 }
@@ -97,10 +106,10 @@ function overlayPixels(S, rgba, views, kind) {
 }
 
 function probPixels(S, pos) {
-  const rgba = new Uint8ClampedArray(4 * S.D);
-  for (let i = 0; i < S.D; i++) {
-    rgba.set(S.rank[i] < pos ? blues(S.probs[i]) : RGB.empty, 4 * i);
-    rgba[4 * i + 3] = 255;
+  const rgba = S.probColours.slice();  // each pixel's colour once drawn (prepare)
+  const [er, eg, eb] = RGB.empty;
+  for (let i = 0, k = 0; i < S.D; i++, k += 4) {
+    if (S.rank[i] >= pos) { rgba[k] = er; rgba[k + 1] = eg; rgba[k + 2] = eb; }
   }
   return rgba;
 }
@@ -146,8 +155,7 @@ function markNext(ctx, S, pixel, cell) {
   ctx.strokeRect(x + w / 2, y + w / 2, cell - w, cell - w);
 }
 
-function paintCurve(canvas, S, pos, start, width) {
-  const height = canvas.clientHeight || 120;
+function paintCurve(canvas, S, pos, start, width, height) {
   const ctx = setupCanvas(canvas, width, height);
   const left = 44, right = 8, top = 18, bottom = 16;
   const w = width - left - right, h = height - top - bottom;
@@ -194,75 +202,157 @@ function pageTop(element) {
 // with the panel beside it (a projector's screen is often small).
 function cellSize(root, S) {
   const panel = S.data.lecture ? 280 : 300;
-  const byWidth = (root.clientWidth || 1000) - panel - 24;
-  const byHeight = window.innerHeight - pageTop(root) - 16;
+  const byWidth = (root.clientWidth || 1000) - panel - 24 - 8;  // the gap, borders, rounding
+  const byHeight = window.innerHeight - pageTop(S.el.digit) - 16;
   return Math.max(8, Math.floor(Math.min(S.data.size, byWidth, byHeight) / S.side));
 }
 
-function draw(root, S) {
-  const data = S.data, pos = S.pos, D = S.D, side = S.side;
-  if (!S.cell || !S.playing) S.cell = cellSize(root, S);  // playing never re-lays out
-  const cell = S.cell;
-  // The views (receptive field, sensitivity) come from the server for its position: after a
-  // click they are one rerun behind, so the last ones stay until the new ones arrive; while
-  // playing they would be far behind, so they are hidden.
-  const views = data.views;
-  const fresh = !S.playing && views && views.receptive.length === D;
-  const showOverlay = fresh && data.overlay !== "none";
-  const digit = setupCanvas(root.querySelector("canvas.digit"), cell * side, cell * side);
+// Reads the page's layout (which forces one): only when something may have moved it (a mount,
+// a rerun, a resize), never per step, and never while playing.
+function layout(S) {
+  if (S.cell && (S.playing || !S.layoutStale)) return;
+  S.cell = cellSize(S.root, S);
+  S.curveWidth = Math.max(260, S.el.panel.clientWidth - 4);
+  S.curveHeight = S.el.llcurve.clientHeight || 120;
+  S.layoutStale = false;
+}
+
+function drawDigit(S, fresh) {
+  const data = S.data, pos = S.pos, side = S.side;
+  const cell = S.cell, views = data.views;
+  const showOverlay = fresh && S.overlay !== "none";
+  const digit = setupCanvas(S.el.digit, cell * side, cell * side);
   const pixels = digitPixels(S, pos, false);
-  blit(digit, S, showOverlay ? overlayPixels(S, pixels, views, data.overlay) : pixels, cell);
+  blit(digit, S, showOverlay ? overlayPixels(S, pixels, views, S.overlay) : pixels, cell);
   if (cell >= 8) grid(digit, side, cell);  // so single pixels can be pointed at and counted
   if (showOverlay) inkDots(digit, S, pos, cell);
-  if (pos < D) markNext(digit, S, S.order[pos], cell);
-  root.classList.toggle("stale", S.playing);
-  root.dataset.position = String(pos);
-  root.dataset.playing = S.playing ? "true" : "false";
+  if (pos < S.D) markNext(digit, S, S.order[pos], cell);
+}
 
-  root.querySelector(".drawn").textContent = String(pos);
-  root.querySelector(".total").textContent = String(D);
-  const pvalue = root.querySelector(".pvalue"), fill = root.querySelector(".fill");
-  const nextline = root.querySelector(".nextline");
+function drawReadouts(S) {
+  const { el, pos, D, side } = S;
+  el.drawn.textContent = String(pos);
+  el.total.textContent = String(D);
   if (pos < D) {
     const pixel = S.order[pos], p = S.probs[pixel];
-    nextline.textContent =
+    el.nextline.textContent =
       `next: pixel ${pixel} (row ${Math.floor(pixel / side)}, column ${pixel % side})`;
-    pvalue.textContent = formatP(p);
-    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    el.pvalue.textContent = formatP(p);
+    el.fill.style.width = `${(100 * p).toFixed(1)}%`;
   } else {
-    nextline.textContent = "done: every pixel is drawn";
-    pvalue.textContent = "–";
-    fill.style.width = "0";
+    el.nextline.textContent = "done: every pixel is drawn";
+    el.pvalue.textContent = "–";
+    el.fill.style.width = "0";
   }
-  const last = root.querySelector(".lastline");
-  if (pos > data.start) {
+  if (pos > S.start) {
     const pixel = S.order[pos - 1], u = S.uniforms[pixel], p = S.probs[pixel];
     // the sign comes from the drawn value itself: u and p are rounded here, the decision was not
-    last.textContent = `last pixel: u = ${formatP(u)} ${S.final[pixel] ? "<" : "≥"}` +
+    el.lastline.textContent = `last pixel: u = ${formatP(u)} ${S.final[pixel] ? "<" : "≥"}` +
       ` p = ${formatP(p)}, so x = ${S.final[pixel]}`;
   } else {
-    last.textContent = "each pixel is 1 exactly when its uniform draw u < p";
+    el.lastline.textContent = "each pixel is 1 exactly when its uniform draw u < p";
   }
   // A log-likelihood is never above 0; a tiny negative one reads 0.00, not -0.00.
-  root.querySelector(".llvalue").textContent =
-    S.loglik[pos].toFixed(2).replace(/^-0\.00$/, "0.00");
-  if (data.lecture) return;  // lecture mode hides the secondary views: skip drawing them
+  el.llvalue.textContent = S.loglik[pos].toFixed(2).replace(/^-0\.00$/, "0.00");
+}
 
-  const panel = root.querySelector(".panel");
-  paintCurve(root.querySelector("canvas.llcurve"), S, pos, data.start,
-             Math.max(260, panel.clientWidth - 4));
+function drawSecondary(S, fresh) {
+  const { el, pos, D, side } = S, views = S.data.views;
+  paintCurve(el.llcurve, S, pos, S.start, S.curveWidth, S.curveHeight);
   const small = 5;
-  blit(setupCanvas(root.querySelector("canvas.probmap"), small * side, small * side),
-       S, probPixels(S, pos), small);
-  for (const [kind, selector] of [["receptive", "canvas.rf"], ["sensitivity", "canvas.sens"]]) {
-    const ctx = setupCanvas(root.querySelector(selector), small * side, small * side);
-    const faint = digitPixels(S, pos, true);
-    blit(ctx, S, fresh ? overlayPixels(S, faint, views, kind) : faint, small);
+  blit(setupCanvas(el.probmap, small * side, small * side), S, probPixels(S, pos), small);
+  const faint = digitPixels(S, pos, true);
+  for (const [kind, canvas] of [["receptive", el.rf], ["sensitivity", el.sens]]) {
+    const ctx = setupCanvas(canvas, small * side, small * side);
+    blit(ctx, S, fresh ? overlayPixels(S, faint.slice(), views, kind) : faint, small);
     if (fresh) inkDots(ctx, S, pos, small);
     if (pos < D) markNext(ctx, S, S.order[pos], small);
   }
-  root.querySelector(".rfcount").textContent = fresh && pos < D
+  el.rfcount.textContent = fresh && pos < D
     ? `(${[...views.receptive].filter((ch) => ch === "1").length} pixels)` : "";
+}
+
+function drawControls(S) {
+  const { el, pos, D, playing } = S, busy = playing || pos >= D;
+  el.step.disabled = el.stepRow.disabled = el.finish.disabled = busy;
+  el.reset.disabled = pos === S.start && !playing;
+  el.play.textContent = playing ? "Pause" : "Play";
+  el.scrubber.min = String(S.start);
+  el.scrubber.max = String(D);
+  el.scrubber.value = String(pos);
+  el.scrubber.setAttribute("aria-valuetext", `${pos} of ${D} pixels drawn`);
+  if (el.speed.value !== String(S.speed)) el.speed.value = String(S.speed);
+  for (const radio of el.overlays) radio.checked = radio.value === S.overlay;
+}
+
+// The views (receptive field, sensitivity) come from the server for the position it was last
+// told: they are shown only when that is the player's own position, and faded meanwhile.
+function viewsFresh(S) {
+  const views = S.data.views;
+  return !S.playing && views && views.run === S.runId && views.position === S.pos
+    && views.receptive.length === S.D;
+}
+
+function draw(S) {
+  const fresh = viewsFresh(S);
+  layout(S);
+  drawDigit(S, fresh);
+  drawReadouts(S);
+  drawControls(S);
+  // faded while the server's views are of another position (at the end there are none)
+  S.root.classList.toggle("stale", !fresh && S.pos < S.D && needsServer(S));
+  S.root.classList.add("ready");  // visible only now: it listens for keys (player.css)
+  if (!S.data.lecture) drawSecondary(S, fresh);  // lecture mode hides them: skip the work
+}
+
+// --- telling the server ------------------------------------------------------------------------
+
+// Does a view on screen need the server (the receptive field and sensitivity maps beside the
+// digit, or an overlay on it)?
+function needsServer(S) {
+  return !S.data.lecture || S.overlay !== "none";
+}
+
+function flushReport(S) {
+  clearTimeout(S.reportTimer);
+  S.reportTimer = 0;
+  if (S.reported === S.pos) return;
+  S.reported = S.pos;
+  // Tagged with the run: a report still on its way when the seed changes must not move the
+  // new run. A state value (not a trigger): Streamlit keeps it across reruns.
+  S.setStateValue("position", { run: S.runId, position: S.pos });
+}
+
+// After a move: tell the server once the player rests, if a view on screen needs it; else
+// only when the user reaches for anything else on the page (onOutside).
+function moved(S) {
+  clearTimeout(S.reportTimer);
+  S.reportTimer = 0;
+  if (!S.playing && needsServer(S)) S.reportTimer = setTimeout(() => flushReport(S), REST_MS);
+}
+
+// --- moving ------------------------------------------------------------------------------------
+
+function moveTo(S, target) {
+  const pos = Math.max(S.start, Math.min(S.D, target));
+  if (S.playing) S.playing = false;
+  if (pos !== S.pos) S.pos = pos;
+  draw(S);
+  moved(S);
+}
+
+function togglePlay(S) {
+  if (S.playing) {
+    S.playing = false;
+    draw(S);
+    moved(S);
+    return;
+  }
+  if (S.pos >= S.D) S.pos = S.start;  // Play at the end starts over
+  Object.assign(S, { playing: true, lastTime: performance.now(), fraction: 0 });
+  clearTimeout(S.reportTimer);
+  draw(S);
+  if (!S.raf) S.raf = requestAnimationFrame((t) => tick(S, t));
 }
 
 function tick(S, now) {
@@ -270,154 +360,160 @@ function tick(S, now) {
   if (!S.playing) return;
   const elapsed = Math.min(now - S.lastTime, MAX_CATCH_UP_MS);
   S.lastTime = now;
-  S.fraction += elapsed / 1000 * TICKS_PER_SECOND * S.data.speed;
+  S.fraction += elapsed / 1000 * TICKS_PER_SECOND * S.speed;
   const advance = Math.floor(S.fraction);
   if (advance > 0) {
     S.fraction -= advance;
     S.pos = Math.min(S.D, S.pos + advance);
-    S.frames.push(now);
-    while (S.frames.length && now - S.frames[0] > 1000) S.frames.shift();
-    S.root.dataset.fps = String(S.frames.length);
-    if (S.pos >= S.D) {
-      S.playing = false;
-      S.report(S.pos);
-    }
-    draw(S.root, S);
+    if (S.pos >= S.D) S.playing = false;
+    draw(S);
+    if (!S.playing) moved(S);
   }
   if (S.playing) S.raf = requestAnimationFrame((t) => tick(S, t));
 }
 
-// Step, Step row, Finish and Reset are Streamlit buttons, but their result is already known
-// here (the run is precomputed). So a click on one is taken over: the new position is drawn at
-// once and sent to the server as an absolute position, like a Pause report. Absolute positions
-// survive Streamlit merging quick clicks into one rerun, where counting clicks would not. Where
-// this code is not running (tests without a browser), the buttons work on the server as usual.
+// A row is one side of the square image (28 pixels for MNIST).
+const MOVES = {
+  step: (S) => S.pos + 1, stepRow: (S) => S.pos + S.side, finish: (S) => S.D,
+  reset: (S) => S.start,
+};
+
 function onClick(S, event) {
   const button = event.target instanceof Element ? event.target.closest("button") : null;
   if (!button || button.disabled) return;
-  const play = S.data.keys && S.data.keys.play;
-  if (play && button.closest(`.st-key-${play}`) && S.data.playing && !S.playing
-      && S.inflight.length) {
-    // "Pause" clicked after playback ended here, before the server heard of the end (the
-    // label is a rerun behind). Sent on, it would start the run over: nothing plays, so
-    // there is nothing to pause.
-    event.preventDefault();
-    event.stopPropagation();
-    return;
-  }
-  if (S.playing) return;
-  for (const [key, move] of Object.entries(S.data.buttons || {})) {
-    if (!button.closest(`.st-key-${key}`)) continue;
-    event.preventDefault();
-    event.stopPropagation();  // Streamlit never sees this click: the report replaces it
-    const target = move === "end" ? S.D : move === "start" ? S.start : Math.min(S.D, S.pos + move);
-    if (target !== S.pos) {
-      S.pos = target;
-      draw(S.root, S);
-      S.report(target);
-    }
-    return;
+  if (button === S.el.play) { togglePlay(S); return; }
+  for (const [name, target] of Object.entries(MOVES)) {
+    if (button === S.el[name]) { moveTo(S, target(S)); return; }
   }
 }
 
-// A presenter's clicker sends arrow keys: Right steps, Shift+Right steps a row, "p" plays.
-function onKey(S, event) {
-  const keys = S.data.keys, target = event.target;
-  if (!keys || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
-  if (target instanceof Element &&
-      target.closest("input, textarea, select, [role=slider], [contenteditable]")) return;
-  const key = event.key === "ArrowRight" || event.key === "PageDown"
-    ? (event.shiftKey ? keys.step_row : keys.step)
-    : (event.key === "p" ? keys.play : null);
-  const button = key && document.querySelector(`.st-key-${key} button`);
-  if (button && !button.disabled) {
-    event.preventDefault();
-    button.click();
+// The keyboard, for a presenter's clicker too (it sends arrows or Page Up/Down): Right steps,
+// Shift+Right steps a row, Left and Shift+Left go back, Home and End, space or "p" plays.
+function keyMove(S, event) {
+  const row = event.shiftKey ? S.side : 1;
+  switch (event.key) {
+    case "ArrowRight": case "PageDown": return S.pos + row;
+    case "ArrowLeft": case "PageUp": return S.pos - row;
+    case "Home": return S.start;
+    case "End": return S.D;
+    default: return null;
   }
+}
+
+function onKey(S, event) {
+  if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.composedPath()[0];  // inside the player's shadow root too
+  if (target instanceof Element &&
+      target.closest("input, textarea, select, [role=slider], [contenteditable], [role=tab]")) return;
+  const ours = target instanceof Element && S.root.contains(target);
+  const play = event.key === " " || event.key === "p";
+  // Space and Enter on any other focused control are that control's own.
+  if ((event.key === " " || event.key === "Enter") && !ours &&
+      target instanceof Element && target.closest("button, a, [role=button]")) return;
+  if (play) {
+    event.preventDefault();  // on our own buttons, space means play too, not "press me"
+    togglePlay(S);
+    return;
+  }
+  const to = keyMove(S, event);
+  if (to === null) return;
+  event.preventDefault();  // no page scroll
+  moveTo(S, to);  // pauses, if playing
+}
+
+// The user reached for something outside the player (a tab, a widget): the server's views
+// (Export's PNG, the sensitivity) must be at the player's position by the time it reruns,
+// even mid-play (a player that leaves the page comes back where it was).
+function onOutside(S, event) {
+  if (!event.composedPath().includes(S.root)) flushReport(S);
+}
+
+function install(S) {
+  const previous = window.__madePlayerActive;
+  if (previous === S && S.listeners) return;
+  if (previous && previous !== S) uninstall(previous);
+  S.listeners = {
+    keydown: (e) => onKey(S, e),
+    // Space on a focused button of ours was play/pause at keydown: no click at keyup.
+    keyup: (e) => { if (e.key === " " && S.root.contains(e.composedPath()[0])) e.preventDefault(); },
+    outside: (e) => onOutside(S, e),
+    resize: () => { S.layoutStale = true; draw(S); },
+  };
+  document.addEventListener("keydown", S.listeners.keydown);
+  document.addEventListener("keyup", S.listeners.keyup, true);
+  document.addEventListener("pointerdown", S.listeners.outside, true);
+  document.addEventListener("focusin", S.listeners.outside, true);
+  window.addEventListener("resize", S.listeners.resize);
+  window.__madePlayerActive = S;
+}
+
+function uninstall(S) {
+  if (!S.listeners) return;
+  cancelAnimationFrame(S.raf);
+  clearTimeout(S.reportTimer);
+  Object.assign(S, { raf: 0, playing: false });
+  document.removeEventListener("keydown", S.listeners.keydown);
+  document.removeEventListener("keyup", S.listeners.keyup, true);
+  document.removeEventListener("pointerdown", S.listeners.outside, true);
+  document.removeEventListener("focusin", S.listeners.outside, true);
+  window.removeEventListener("resize", S.listeners.resize);
+  S.listeners = null;
+  if (window.__madePlayerActive === S) window.__madePlayerActive = null;
+}
+
+function mount(S, root) {
+  const q = (selector) => root.querySelector(selector);
+  S.el = {
+    step: q("button.step"), stepRow: q("button.step-row"), play: q("button.play"),
+    finish: q("button.finish"), reset: q("button.reset"), speed: q(".speed select"),
+    scrubber: q("input.scrubber"), digit: q("canvas.digit"), drawn: q(".drawn"),
+    total: q(".total"), nextline: q(".nextline"), pvalue: q(".pvalue"), fill: q(".fill"),
+    lastline: q(".lastline"), llvalue: q(".llvalue"), panel: q(".panel"),
+    llcurve: q("canvas.llcurve"), probmap: q("canvas.probmap"), rf: q("canvas.rf"),
+    sens: q("canvas.sens"), rfcount: q(".rfcount"), overlays: root.querySelectorAll(".overlay input"),
+  };
+  q(".controls").addEventListener("click", (e) => onClick(S, e));
+  S.el.scrubber.addEventListener("input", () => moveTo(S, Number(S.el.scrubber.value)));
+  S.el.speed.addEventListener("change", () => {
+    S.speed = Number(S.el.speed.value);
+    S.setStateValue("speed", S.speed);  // kept by the server for the next mount
+  });
+  root.querySelector(".overlay").addEventListener("change", (e) => {
+    S.overlay = e.target.value;
+    S.setStateValue("overlay", S.overlay);  // kept by the server for the next mount
+    draw(S);
+    if (needsServer(S)) flushReport(S);
+  });
 }
 
 export default function (component) {
-  const { parentElement, setTriggerValue } = component;
+  const { parentElement, setStateValue } = component;
   const root = parentElement.querySelector(".made-player");
   if (!root || !component.data) return undefined;
   const data = JSON.parse(component.data.json);  // one string: see player.py
-  const S = parentElement.__madePlayer || (parentElement.__madePlayer = {
-    runId: null, moves: -1, serverPos: 0, pos: 0, playing: false, raf: 0, frames: [],
-    inflight: [], listeners: null,
-  });
-  const newRun = S.runId !== data.run_id;
-  const moved = data.moves !== S.moves;
-  if (newRun) prepare(S, data);
-  Object.assign(S, { runId: data.run_id, moves: data.moves, serverPos: data.position,
-                     start: data.start, data, root });
-  // Positions we sent that the server has not confirmed yet, oldest first.
-  S.report = (position) => {
-    S.inflight.push(position);
-    clearTimeout(S.inflightTimer);
-    S.inflightTimer = setTimeout(() => {  // a lost report must not leave us ahead for good
-      if (S.inflight.length && !S.playing) { S.inflight = []; S.pos = S.serverPos; draw(root, S); }
-    }, 5000);
-    // Tagged with the run: a report still on its way when the seed changes must not move
-    // the new run.
-    setTriggerValue("position", { run: S.runId, position });
-  };
-  if (newRun) {
-    Object.assign(S, { pos: data.position, playing: false, inflight: [] });
-  } else if (moved && S.inflight.includes(data.position)) {
-    // The server confirmed one of our positions; later ones may still be on their way.
-    S.inflight = S.inflight.slice(S.inflight.lastIndexOf(data.position) + 1);
-    if (!S.inflight.length && !S.playing) S.pos = data.position;
-  } else if (moved) {
-    S.inflight = [];  // the server moved the run itself (the slider, Reset while playing)
-    S.pos = data.position;
-  } else if (!S.playing && !S.inflight.length) {
-    S.pos = data.position;  // idle: the server is the authority
+  let S = parentElement.__madePlayer;
+  if (!S) {
+    S = parentElement.__madePlayer = { runId: null, pos: 0, playing: false, raf: 0, root,
+                                       speed: data.speed, overlay: data.overlay,
+                                       listeners: null };
+    mount(S, root);
+  }
+  Object.assign(S, { data, setStateValue });
+  if (S.runId !== data.run_id) {  // mounted, or a new run: the server's position, at rest
+    prepare(S, data);
+    Object.assign(S, { runId: data.run_id, start: data.start, pos: data.position,
+                       reported: data.position, playing: false });
+    clearTimeout(S.reportTimer);
   }
   root.classList.toggle("lecture", !!data.lecture);
-
-  if (data.playing) {
-    if (!S.playing && !S.inflight.length && S.pos < S.D) {
-      Object.assign(S, { playing: true, lastTime: performance.now(), fraction: 0, frames: [] });
-    }
-  } else if (S.playing) {
-    S.playing = false;  // Pause: tell the server where we stopped
-    if (S.pos !== data.position) S.report(S.pos);
-  }
-  if (S.playing && !S.raf) S.raf = requestAnimationFrame((t) => tick(S, t));
-
-  // One set of page-wide listeners, for the player mounted last: a remounted player (a new
-  // element, a new state) must not leave its predecessor catching clicks for a dead component.
-  const previous = window.__madePlayerActive;
-  if (previous !== S || !S.listeners) {
-    if (previous && previous !== S && previous.listeners) {
-      document.removeEventListener("click", previous.listeners.click, true);
-      document.removeEventListener("keydown", previous.listeners.keydown);
-      window.removeEventListener("resize", previous.listeners.resize);
-    }
-    S.listeners = {
-      click: (e) => onClick(S, e),
-      keydown: (e) => onKey(S, e),
-      resize: () => { S.cell = 0; draw(S.root, S); },
-    };
-    document.addEventListener("click", S.listeners.click, true);
-    document.addEventListener("keydown", S.listeners.keydown);
-    window.addEventListener("resize", S.listeners.resize);
-    window.__madePlayerActive = S;
-  }
-  draw(root, S);  // sets data-position, which makes the player visible (player.css)
+  S.layoutStale = true;  // a rerun may have moved what is above the player
+  install(S);
+  draw(S);
   return () => {
     // Streamlit also calls this when newer data overtook this call while its module was still
     // loading (on the first mount, a quick rerun): the player is still on the page then, and
     // tearing its listeners down would drop a key pressed before the next call. Only an
     // unmount takes the player off the page.
-    if (root.isConnected || !S.listeners) return;
-    cancelAnimationFrame(S.raf);
-    clearTimeout(S.inflightTimer);
-    Object.assign(S, { raf: 0, playing: false });
-    document.removeEventListener("click", S.listeners.click, true);
-    document.removeEventListener("keydown", S.listeners.keydown);
-    window.removeEventListener("resize", S.listeners.resize);
-    S.listeners = null;
-    if (window.__madePlayerActive === S) window.__madePlayerActive = null;
+    if (!root.isConnected) uninstall(S);
   };
 }

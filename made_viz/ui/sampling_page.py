@@ -1,10 +1,10 @@
 """Sampling studio: watch a pretrained MADE draw a digit one pixel at a time.
 
 The seed, model and ordering live in the URL, so a link replays the same digit. A run is
-sampled in full when its seed is chosen (SamplingRun); Step, the history slider and Play only
-reveal it. So a click reruns one small fragment (no model call except the sensitivity view's
-gradient, a few matrix-vector products), and Play runs in the browser from the whole run sent
-once (player.py).
+sampled in full when its seed is chosen (SamplingRun); the player (player.py) gets the whole
+run and reveals it in the browser: Step, Play, the history scrubber and the keyboard cost the
+server nothing. It tells the server where it stands only where a server view needs it (the
+next pixel's receptive field and sensitivity, Export), which reruns the page.
 """
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ from made_viz.ui.widgets import choice, flag, int_input
 
 SEED_MAX = 2**32 - 1
 ROW = 28
-SPEEDS = (1, 2, 4, 7, 14, 28)  # pixels per tick; the player ticks 30 times a second
+DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
 GRID_SIZE = 16
 DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
-OVERLAYS = {"none": "none", "receptive field": "receptive", "sensitivity": "sensitivity"}
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
 COMPLETIONS = 6
@@ -33,19 +32,6 @@ HALVES = {"natural": "the bottom half (raster order)", "columns": "the right hal
 # Streamlit's own logger setup (a logging.Logger on the server's console): one line per model
 # load, so a load test can prove the model is loaded once per server, not once per session.
 log = get_logger(__name__)
-
-STYLE = """<style>
-[data-testid="stImage"] img { image-rendering: pixelated; border: 1px solid #d5dbe6; border-radius: 2px; }
-[data-testid="stMainBlockContainer"] { padding-top: 3.75rem; }
-.st-key-sampling_controls button { min-width: 6.5rem; }
-</style>"""
-# Lecture mode: big controls readable from the back row of a lecture hall.
-LECTURE_STYLE = """<style>
-.st-key-sampling_controls button { min-height: 3.2rem; min-width: 7rem; padding: .3rem 1.2rem; }
-.st-key-sampling_controls button p { font-size: 1.5rem; }
-.st-key-sampling_history label p { font-size: 1.15rem; }
-</style>"""
-
 
 @dataclass(frozen=True)
 class Bundled:
@@ -134,122 +120,56 @@ def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
     key = (b.name, mask, seed)
     if ss.get("sampling_run_key") != key:
         run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
-        ss["sampling_run"], ss["sampling_run_key"] = run, key
-        ss["sampling_run_serial"] = ss.get("sampling_run_serial", 0) + 1
+        serial = ss.get("sampling_run_serial", 0) + 1
+        ss["sampling_run"], ss["sampling_run_key"], ss["sampling_run_serial"] = run, key, serial
+        # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
         ss["sampling_payload"] = player.run_payload(
-            f"{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
+            f"{serial}:{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
             run.log_likelihood_curve, run.uniforms, start=run.start)
-        ss["sampling_playing"] = False
     return ss["sampling_run"]
 
 
-def _moved() -> None:
-    """Count the server's moves of the run; the player adopts the server's position on each."""
-    st.session_state["sampling_moves"] = st.session_state.get("sampling_moves", 0) + 1
-
-
-def _step(pixels: int) -> None:
-    _run().step(pixels)  # steps at most to the end
-    _moved()
-
-
-def _finish() -> None:
-    _run().finish()
-    _moved()
-
-
-def _reset() -> None:
-    _run().reset()
-    st.session_state["sampling_playing"] = False
-    _moved()
-
-
-def _play_pause() -> None:
-    ss = st.session_state
-    if ss["sampling_playing"]:
-        ss["sampling_playing"] = False  # the player reports where it stopped
-        return
-    if _run().done:
-        _run().reset()
-        _moved()
-    ss["sampling_playing"] = True
-
-
-def history_key() -> str:
-    """The history slider's key, new with every run: a slider value the browser sends for the
-    previous run (its rerun was cut short before the new slider reached the page) then belongs
-    to a widget that is gone, and cannot move the new run to the old run's position."""
-    return f"sampling_history_{st.session_state['sampling_run_serial']}"
-
-
-def _seek_history(key: str) -> None:
-    if key == history_key():
-        _run().seek(int(st.session_state[key]))
-        _moved()
-
-
 def _player_moved() -> None:
-    """The player moved the run in the browser (Pause, the end of playback, or a Step, Step
-    row, Finish or Reset click it took over): move the server's run to the same place."""
-    ss = st.session_state
-    report = ss["sampling_player"].get("position")
-    if not isinstance(report, dict) or report.get("run") != ss["sampling_payload"]["run_id"]:
-        return  # a report about a run this session has since replaced
-    position, run = report.get("position"), _run()
-    if isinstance(position, int) and run.start <= position <= len(run.order):
+    """The player reported its position: move the server's run there, for the views that need
+    it (a report about a run this session has since replaced is ignored)."""
+    ss, run = st.session_state, _run()
+    position = player.reported_position(ss["sampling_player"], ss["sampling_payload"]["run_id"],
+                                        run.start, len(run.order))
+    if position is not None:
         run.seek(position)
-    ss["sampling_playing"] = False
-    _moved()
+
+
+SETTINGS = {"speed": player.SPEEDS, "overlay": player.OVERLAYS}
+
+
+def _player_setting(name: str) -> None:
+    """The player's speed or overlay changed: kept for the next time it is mounted."""
+    value = player.reported_setting(st.session_state["sampling_player"], name, SETTINGS[name])
+    if value is not None:
+        st.session_state[f"sampling_{name}"] = value
 
 
 def next_pixel_views(b: Bundled, mask: int, run) -> dict:
+    run_id = st.session_state["sampling_payload"]["run_id"]
     if run.done:
-        return player.views_payload(run.position, None, None)
+        return player.views_payload(run_id, run.position, None, None)
     index = run.next_index
     receptive = b.model.mask_sets[mask].connectivity()[index] > 0
     gradient = sampling.logit_gradient(b.model, run.image, index, mask)
-    return player.views_payload(run.position, receptive, gradient * run.drawn)
+    return player.views_payload(run_id, run.position, receptive, gradient * run.drawn)
 
 
-@st.fragment
 def studio(name: str, mask: int, lecture: bool) -> None:
-    """Controls and player; a click here reruns only this fragment."""
+    """The player. Not a fragment: the player reports its position the moment the user reaches
+    for another tab, and in Streamlit 1.67 a fragment rerun in flight loses a tab click that
+    lands with it (the tab shows selected, its panel stays empty)."""
     ss = st.session_state
     b, run = bundled(name), _run()
-    D, playing = len(run.order), ss["sampling_playing"]
-    history = history_key()
-    ss[history] = run.position
-    with st.container(key="sampling_controls", horizontal=True, vertical_alignment="bottom"):
-        busy = playing or run.done
-        st.button("Step", on_click=_step, args=(1,), disabled=busy, key="sampling_step",
-                  help="draw the next pixel")
-        st.button("Step row", on_click=_step, args=(ROW,), disabled=busy, key="sampling_step_row",
-                  help=f"draw the next {ROW} pixels")
-        st.button("Pause" if playing else "Play", on_click=_play_pause, key="sampling_play",
-                  type="primary", help="play the run in the browser")
-        st.button("Finish", on_click=_finish, disabled=busy, key="sampling_finish",
-                  help="draw every remaining pixel")
-        st.button("Reset", on_click=_reset, disabled=run.position == 0 and not playing,
-                  key="sampling_reset", help="back to an empty canvas (same seed, same digit)")
-        st.select_slider("Speed: pixels per tick", SPEEDS, value=4, key="sampling_speed",
-                         width=260, help="Play ticks 30 times a second")
-    with st.container(key="sampling_history_row", horizontal=True, vertical_alignment="bottom"):
-        with st.container(key="sampling_history"):  # a stable name for styles and tests
-            st.slider("History: pixels drawn", 0, D, key=history, on_change=_seek_history,
-                      args=(history,), disabled=playing, width="stretch")
-        overlay = st.radio("Overlay on the digit", list(OVERLAYS), horizontal=True,
-                           key="sampling_overlay", width=360,
-                           help="the next pixel's receptive field (the pixels it may depend on)"
-                                " or its sensitivity (gradient of its logit)")
     player.player(ss["sampling_payload"], position=run.position,
-                  moves=ss.get("sampling_moves", 0), playing=playing, speed=ss["sampling_speed"],
-                  size=DIGIT_PX[lecture], lecture=lecture, overlay=OVERLAYS[overlay],
-                  views=next_pixel_views(b, mask, run), on_position=_player_moved,
-                  buttons={"sampling_step": 1, "sampling_step_row": ROW,
-                           "sampling_finish": "end", "sampling_reset": "start"},
-                  keys={"step": "sampling_step", "step_row": "sampling_step_row",
-                        "play": "sampling_play"},
-                  key="sampling_player")
+                  speed=ss.get("sampling_speed", DEFAULT_SPEED),
+                  overlay=ss.get("sampling_overlay", "none"), size=DIGIT_PX[lecture],
+                  lecture=lecture, views=next_pixel_views(b, mask, run),
+                  on_position=_player_moved, on_setting=_player_setting, key="sampling_player")
 
 
 # --- 16 at once, completion, export ------------------------------------------------------------
@@ -338,8 +258,6 @@ def completion_view(b: Bundled, seed: int) -> None:
     original, kept, drawn = completions(b.name, mask, index, seed, n)
     order = b.model.mask_sets[mask].order
     half = len(kept)
-    st.session_state["sampling_completion"] = {"index": index, "mask": mask, "original": original,
-                                               "kept": kept, "completions": drawn}
     columns = st.columns(n + 2)
     columns[0].image(digit_png(order, original, scale=5), width="stretch",
                      caption=f"test #{index} (a {digits.labels[index]})")
@@ -348,12 +266,8 @@ def completion_view(b: Bundled, seed: int) -> None:
     for k in range(n):
         columns[k + 2].image(digit_png(order, drawn[k], scale=5), width="stretch",
                              caption=f"completion {k + 1}")
-    kept_ok = bool((drawn[:, kept] == original[kept]).all())
-    if kept_ok:
-        st.caption(f"Every completion keeps the {half} given pixels exactly. Mask {mask}"
-                   f" ({hide} order), seed {seed}.")
-    else:
-        st.error(f"A completion changed some of the {half} given pixels: that is a bug.")
+    st.caption(f"Every completion keeps the {half} given pixels exactly. Mask {mask}"
+               f" ({hide} order), seed {seed}.")
 
 
 @st.cache_data(max_entries=32, show_spinner="Making the GIF...")
@@ -386,7 +300,6 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 # --- the page -------------------------------------------------------------------------------
 
 def render() -> None:
-    st.html(STYLE)
     available = checkpoint.list_pretrained()
     if not available:
         st.title("Sampling studio")
@@ -426,20 +339,16 @@ def render() -> None:
     prepared_mask(name, mask)
     current_run(b, mask, seed)
     with header:
-        if lecture:
-            st.html(LECTURE_STYLE)
-        else:
+        if not lecture:
             st.title("Sampling studio")
             st.caption(f"**{name}**, {ordering} order, seed **{seed}**. MADE draws each pixel from"
                        " p(x_d = 1 | x_<d), read off one forward pass, in the order its masks"
                        " were built for. The whole digit is drawn the moment the seed is chosen;"
-                       " Step, Play and the history slider reveal it.")
+                       " Step, Play and the history scrubber reveal it.")
     tabs = st.tabs(VIEWS, key="sampling_view", on_change="rerun")
     with tabs[0]:
         if tabs[0].open is not False:
             studio(name, mask, lecture)
-        else:
-            st.session_state["sampling_playing"] = False  # the player is gone: nothing plays
     with tabs[1]:
         if tabs[1].open:
             grid_view(b, mask, seed)

@@ -1,9 +1,9 @@
 """Two sessions at once never see each other's state.
 
 Two browser contexts (two users) open the Sampling page with different seeds and step a
-different number of times, their clicks interleaved, neither waiting for the server between
-clicks. Each must end with its own count, its own server position, and on its canvas exactly
-its own seed's digit: the library's SamplingRun for that seed, drawn up to that count.
+different number of times, their clicks interleaved. Each must end with its own count, on its
+canvas exactly its own seed's digit (the library's SamplingRun for that seed, drawn up to that
+count), and its own position on the server (the Export tab's PNG is of its own image).
 """
 import functools
 import re
@@ -66,7 +66,8 @@ def expected_digit(seed: int, mask: int, position: int) -> np.ndarray:
 
 
 def test_two_sessions_stepping_at_once_see_only_their_own_digit(browser, app_url):
-    contexts = {user: browser.new_context(viewport={"width": 1400, "height": 1000})
+    contexts = {user: browser.new_context(viewport={"width": 1400, "height": 1000},
+                                          accept_downloads=True)
                 for user in SEEDS}
     pages = {user: context.new_page() for user, context in contexts.items()}
     try:
@@ -82,8 +83,6 @@ def test_two_sessions_stepping_at_once_see_only_their_own_digit(browser, app_url
         assert counts["a"] != counts["b"]
         masks = {user: shown_mask(page) for user, page in pages.items()}
         for user, page in pages.items():
-            expect(page.locator(".st-key-sampling_history input[type=range]")).to_have_value(
-                str(counts[user]), timeout=30_000)  # the server's run, caught up
             expect(page.locator(".made-player .count")).to_have_text(f"{counts[user]} / {D} pixels")
             assert f"seed {SEEDS[user]}." in page.locator("[data-testid='stCaptionContainer']",
                                                           has_text="order, seed").inner_text()
@@ -94,6 +93,16 @@ def test_two_sessions_stepping_at_once_see_only_their_own_digit(browser, app_url
             assert not np.array_equal(expected, others)  # else the check below proves nothing
             assert np.array_equal(shown, expected), f"user {user} does not see its own digit"
             assert (expected == 1).sum() > 10  # some ink is drawn
+        for user, page in pages.items():  # both at once: the servers' runs, each its own
+            page.get_by_role("tab", name="Export").click()
+        for user, page in pages.items():
+            expect(page.get_by_text(f"{counts[user]} / {D} pixels drawn.")).to_be_visible(
+                timeout=30_000)
+            download = page.get_by_role("button", name="Download PNG")
+            with page.expect_download() as png:
+                download.click()
+            assert png.value.suggested_filename == (
+                f"made-mnist-natural-seed{SEEDS[user]}-{counts[user]}px.png")
             assert exceptions(page) == []
     finally:
         ARTIFACTS.mkdir(exist_ok=True)

@@ -81,7 +81,7 @@ PROBE = """(() => {
     mark("graph_element", !!document.querySelector(".st-key-graph"));
     const player = deep(".made-player");
     mark("player_element", !!player);
-    mark("sampling", player && player.dataset.position !== undefined
+    mark("sampling", player && player.classList.contains("ready")
       && visible(player.querySelector("canvas.digit")));
     requestAnimationFrame(frame);
   };
