@@ -183,15 +183,7 @@ def _parse_permutation(text: str, D: int) -> tuple[int, ...]:
         raise ValueError("custom permutation" + str(error).removeprefix("ordering")) from None
 
 
-# Chart containers a whole number of pixels wide: Plotly sizes its first drawing from the CSS
-# width (rounded to 1/1000 px), Streamlit then passes the exact layout width, and a width that
-# differs by 0.0004 px makes Plotly lay the whole chart out again, on every new network.
-WHOLE_PIXEL_CHARTS = ("<style>.st-key-graph, .st-key-masks, .st-key-paths"
-                      " { width: round(down, 100%, 1px) !important; }</style>")
-
-
 def render() -> None:
-    st.html(WHOLE_PIXEL_CHARTS)
     st.title("MADE masks")
     st.caption("Germain et al., 2015: an autoencoder becomes a distribution when output d only "
                "sees the inputs before d. Masks on the weights make sure of it.")
