@@ -16,10 +16,16 @@ def sampling():
     sampling_page.render()
 
 
+def likelihood():
+    from made_viz.ui import likelihood_page
+    likelihood_page.render()
+
+
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
 navigation = st.navigation([
     st.Page(masks, title="Masks", icon="🕸️", url_path="masks", default=True),
     st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling"),
+    st.Page(likelihood, title="Likelihood", icon="📏", url_path="likelihood"),
 ])
 navigation.run()
 ui.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile

@@ -23,6 +23,8 @@ import binascii
 import io
 import math
 import re
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -152,11 +154,90 @@ def conditional_log_probs_all_masks(model, x) -> np.ndarray:
                      for k in range(model.num_masks)])
 
 
+def shared_order(model) -> np.ndarray | None:
+    """The ordering every mask shares, or None when the masks' orderings differ."""
+    orders = [np.asarray(m.order) for m in model.mask_sets]
+    return orders[0] if all(np.array_equal(o, orders[0]) for o in orders) else None
+
+
+def ensemble_conditional_log_probs(model, x) -> np.ndarray:
+    """float64 (n, D): the ensemble's own log p(x_d | x_<d), for masks sharing one ordering.
+
+    The mixture's conditional weighs each mask by how well it explained the pixels before d:
+    log p(x_<=d) = logsumexp_k log p_k(x_<=d) - log K, and the terms are its differences in
+    generation order, so they sum to the ensemble's log p(x) exactly. With orderings that
+    differ there is no common x_<d, and no such terms (ValueError).
+    """
+    order = shared_order(model)
+    if order is None:
+        raise ValueError("the ensemble's per-pixel terms need masks that share one ordering")
+    return _ensemble_terms(conditional_log_probs_all_masks(model, x), order)
+
+
+def _ensemble_terms(per_mask: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(K, n, D) per-mask terms of masks sharing `order` -> (n, D) the mixture's terms."""
+    prefix = ensemble_log_prob(np.cumsum(per_mask[:, :, order], axis=2))
+    terms = np.diff(prefix, axis=1, prepend=0.0)
+    out = np.empty_like(terms)
+    out[:, order] = terms
+    return out
+
+
 def ensemble_log_prob(per_mask: np.ndarray) -> np.ndarray:
     """logsumexp_k log p_k(x) - log K over axis 0: the mixture of the masks' distributions."""
     per_mask = np.asarray(per_mask, dtype=np.float64)
     top = per_mask.max(axis=0)
     return top + np.log(np.exp(per_mask - top).sum(axis=0)) - math.log(len(per_mask))
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One image scored under every mask of a model, and the view one mask choice gives.
+
+    per_mask: (K, D) log p_k(x_d | x_<d); totals: (K,) log p_k(x); ensemble: log p(x) of the
+    mixture. terms: (D,) the chosen view's per-pixel terms (the mask's, or the ensemble's when
+    its masks share an ordering, else those of the ensemble's first mask: `terms_of` says
+    which), in generation order `order`. seconds: the time the scoring took.
+    """
+
+    image: np.ndarray
+    per_mask: np.ndarray
+    totals: np.ndarray
+    ensemble: float
+    mask: int | str
+    terms: np.ndarray
+    terms_of: int | str
+    order: np.ndarray
+    seconds: float
+
+    @property
+    def log_prob(self) -> float:
+        return self.ensemble if self.mask == "ensemble" else float(self.totals[self.mask])
+
+    @property
+    def p_one(self) -> np.ndarray:
+        """p(x_d = 1 | x_<d) under the chosen view, from the terms of the values x has."""
+        p_value = np.exp(self.terms)
+        return np.where(self.image == 1, p_value, -np.expm1(self.terms))
+
+
+def score_image(model, image, mask="ensemble") -> ImageScore:
+    """Score one image under every mask and the ensemble (one forward pass per mask)."""
+    start = time.perf_counter()
+    mask = sampling._resolve_mask(model, mask)
+    image = _check_images(model, image)[0]
+    per_mask = conditional_log_probs_all_masks(model, image)[:, 0]
+    totals = per_mask.sum(axis=1)
+    ensemble = float(ensemble_log_prob(totals))
+    order = shared_order(model)
+    if mask != "ensemble":
+        terms, terms_of, order = per_mask[mask], mask, np.asarray(model.mask_sets[mask].order)
+    elif order is not None:
+        terms, terms_of = _ensemble_terms(per_mask[None].transpose(1, 0, 2), order)[0], "ensemble"
+    else:
+        terms, terms_of, order = per_mask[0], 0, np.asarray(model.mask_sets[0].order)
+    return ImageScore(image, per_mask, totals, ensemble, mask, terms, terms_of, order,
+                      time.perf_counter() - start)
 
 
 def bits_per_pixel(nll_nats: float, D: int = D_IMAGE) -> float:

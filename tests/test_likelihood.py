@@ -79,6 +79,27 @@ def test_ensemble_is_logsumexp_over_masks():
     assert not np.allclose(ensemble, model_avg, atol=1e-3)
 
 
+def test_ensemble_pixel_terms_are_the_mixtures_conditionals():
+    """For masks sharing one ordering: the terms sum to the ensemble's log p(x), and each is
+    the mixture's conditional computed by brute force over the two values of x_d."""
+    D = 7
+    model = random_made(D, [12], direct=True, ordering="reverse", num_masks=3)
+    every = ((np.arange(2 ** D)[:, None] >> np.arange(D)) & 1).astype(np.uint8)
+    terms = likelihood.ensemble_conditional_log_probs(model, every)
+    np.testing.assert_allclose(terms.sum(axis=1), likelihood.log_prob(model, every, "ensemble"),
+                               atol=1e-9)
+    p = np.exp(likelihood.log_prob(model, every, "ensemble"))
+    order = np.asarray(model.mask_sets[0].order)
+    image = every[45]
+    for step, d in enumerate(order):
+        fixed = (every[:, order[:step + 1]] == image[order[:step + 1]]).all(axis=1)
+        before = (every[:, order[:step]] == image[order[:step]]).all(axis=1)
+        assert terms[45, d] == pytest.approx(math.log(p[fixed].sum() / p[before].sum()), abs=1e-9)
+    mixed = random_made(D, [12], ordering="random", num_masks=3)
+    with pytest.raises(ValueError, match="share one ordering"):
+        likelihood.ensemble_conditional_log_probs(mixed, every[:2])
+
+
 def test_ensemble_log_prob_is_stable_for_large_values():
     per_mask = np.array([[-1000.0, -5000.0], [-1001.0, -5002.0]])
     expected = [-1000 + math.log((1 + math.exp(-1)) / 2), -5000 + math.log((1 + math.exp(-2)) / 2)]
@@ -327,3 +348,20 @@ def test_edits():
 def test_bad_edits_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call(np.zeros(784, dtype=np.uint8))
+
+
+def test_score_image_views():
+    model = random_made(12, [20], direct=True, ordering="natural", num_masks=3)
+    image = np.random.default_rng(5).integers(0, 2, 12).astype(np.uint8)
+    score = likelihood.score_image(model, image, "ensemble")
+    assert score.terms_of == "ensemble"
+    assert score.log_prob == pytest.approx(likelihood.log_prob(model, image, "ensemble")[0])
+    assert score.terms.sum() == pytest.approx(score.ensemble, abs=1e-9)
+    np.testing.assert_allclose(score.totals, likelihood.per_mask_log_probs(model, image)[:, 0])
+    one = likelihood.score_image(model, image, 2)
+    assert one.log_prob == pytest.approx(likelihood.log_prob(model, image, 2)[0])
+    p = 1 / (1 + np.exp(-likelihood.logits(model, image, 2)[0]))
+    np.testing.assert_allclose(one.p_one, p, atol=1e-9)
+    mixed = random_made(12, [20], ordering="random", num_masks=2)
+    fallback = likelihood.score_image(mixed, image, "ensemble")
+    assert fallback.terms_of == 0 and fallback.log_prob == pytest.approx(fallback.ensemble)
