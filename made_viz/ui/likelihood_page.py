@@ -270,12 +270,22 @@ def mask_label(b, mask) -> str:
     return f"mask {mask} ({b.mask_names[mask]})"
 
 
+def percentile_text(better_than: float, n_test: int) -> str:
+    """Where the image falls: the share of test digits it is more likely than."""
+    if better_than >= 1:
+        return f"more likely than <b>every one</b> of the {n_test:,} test digits"
+    if better_than <= 0:
+        return f"less likely than <b>every one</b> of the {n_test:,} test digits"
+    share = f"{better_than:.1%}" if min(better_than, 1 - better_than) < 0.01 else f"{better_than:.0%}"
+    return f"more likely than <b>{share}</b> of the {n_test:,} test digits"
+
+
 def score_panel(b, score: likelihood.ImageScore, better_than: float | None, n_test: int) -> None:
     nll = -score.log_prob
     bits = likelihood.bits_per_pixel(nll)
-    among = ("" if better_than is None else
-             f"<div style='font-size:1.35rem;margin-top:.6rem'>more likely than"
-             f" <b>{better_than:.0%}</b> of the {n_test:,} test digits</div>")
+    among = "" if better_than is None else (
+        "<div style='font-size:1.35rem;margin-top:.6rem'>"
+        f"{percentile_text(better_than, n_test)}</div>")
     st.html(f"""
 <div style="font-family:'Source Sans Pro',Arial,sans-serif;color:#1b1f2a">
   <div style="font-size:1.25rem;color:#4a5060">−log p(x) under {b.name}, {mask_label(b, score.mask)}</div>
@@ -332,9 +342,10 @@ def render() -> None:
         options = ["ensemble", *map(str, range(b.model.num_masks))]
         if st.session_state.get("mask") not in (None, *options):
             st.session_state["mask"] = "ensemble"  # the previous model had more masks
+        # Options as the URL spells them (a bound selectbox writes its formatted option).
         mask_text = choice("mask", "mask", options, default="ensemble",
-                           format_func=lambda o: mask_label(b, o if o == "ensemble" else int(o)),
-                           help="score under one mask, or the ensemble of all of them")
+                           help="score under one mask (its index), or the ensemble of all")
+        st.caption(mask_label(b, mask_text if mask_text == "ensemble" else int(mask_text)))
         st.caption("The address bar holds the image (x), the model and the mask: a copied link"
                    " replays this exact image and its scores.")
     mask = mask_text if mask_text == "ensemble" else int(mask_text)
@@ -364,7 +375,7 @@ def render() -> None:
         st.divider()
         edit_controls()
     picture, scores = st.columns([1, 1.15], gap="large")
-    with scores:
+    with scores, st.container(key="lik_score"):
         score_panel(b, score, better_than, 0 if sorted_nlls is None else len(sorted_nlls))
     with picture:
         st.markdown("**What the model sees** (28×28; click a pixel to flip it)")

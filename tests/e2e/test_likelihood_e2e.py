@@ -1,0 +1,151 @@
+"""Likelihood page in headless Chromium: a mouse stroke on the canvas, a click on a pixel, an
+uploaded PNG, a link with `x`, and hostile links; the score shown is the library's number."""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from made_viz import checkpoint, likelihood
+from tests.e2e.conftest import ARTIFACTS, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+SCORE = ".st-key-lik_score"
+PIXELS = "[class*='st-key-lik_pixels_']"
+
+
+def shown_nll(page) -> float:
+    text = page.locator(SCORE).inner_text()
+    match = re.search(r"([\d,]+\.\d\d)\s*nats", text)
+    assert match, text
+    return float(match.group(1).replace(",", ""))
+
+
+def open_likelihood(page, url: str, query: str = "") -> None:
+    page.goto(f"{url}/likelihood{query}")
+    wait_idle(page, 90_000)
+    page.locator(SCORE).wait_for(timeout=90_000)
+
+
+def wait_for_new_score(page, before: float, timeout: float = 30_000) -> float:
+    page.wait_for_function(
+        """([sel, before]) => {
+            const m = document.querySelector(sel)?.innerText.match(/([\\d,]+\\.\\d\\d)\\s*nats/);
+            return m && parseFloat(m[1].replace(/,/g, '')) !== before;
+        }""", arg=[SCORE, before], timeout=timeout)
+    wait_idle(page)
+    return shown_nll(page)
+
+
+def library_nll(image, model="mnist", mask="ensemble") -> float:
+    weights, _ = checkpoint.load_pretrained_weights(model)
+    return float(-likelihood.log_prob(weights, image, mask)[0])
+
+
+def current_x(page) -> np.ndarray:
+    from urllib.parse import parse_qs, urlparse
+    return likelihood.decode_url_image(parse_qs(urlparse(page.url).query)["x"][0])
+
+
+def test_link_replays_the_image_and_its_score(page, app_url):
+    image = np.zeros(784, dtype=np.uint8)
+    square = image.reshape(28, 28)
+    square[6:22, 13:16] = 1  # a "1"
+    square[6:8, 11:13] = 1
+    x = likelihood.encode_image(image)
+    for model, mask in (("mnist", "ensemble"), ("mnist-orders", "2")):
+        open_likelihood(page, app_url, f"?x={x}&model={model}&mask={mask}")
+        expected = library_nll(image, model, "ensemble" if mask == "ensemble" else int(mask))
+        assert shown_nll(page) == pytest.approx(expected, abs=0.006)
+        assert current_x(page).tolist() == image.tolist()
+        assert not page.locator("[data-testid='stException']").count()
+
+
+@pytest.mark.parametrize("x, message", [
+    ("!!!not-base64!!!", "other characters"),
+    ("A" * 10_000, "got 10,000 characters"),
+    ("A" * 130, "got 130 characters"),
+    ("A" * 130 + "B", "bits no image has"),
+])
+def test_hostile_x_gets_a_message(page, app_url, x, message):
+    open_likelihood(page, app_url, f"?x={x}")
+    warning = page.locator("[data-testid='stAlert']").filter(has_text="x must be")
+    warning.wait_for(timeout=30_000)
+    assert message in warning.inner_text()
+    assert not page.locator("[data-testid='stException']").count()
+    assert shown_nll(page) > 0  # a test digit is scored instead
+
+
+def test_click_a_pixel_flips_it(page, app_url):
+    open_likelihood(page, app_url)
+    before_image, before = current_x(page), shown_nll(page)
+    plot = page.locator(f"{PIXELS} .nsewdrag").first
+    plot.wait_for(timeout=30_000)
+    box = plot.bounding_box()
+    row, col = 14, 5
+    page.mouse.click(box["x"] + (col + 0.5) * box["width"] / 28,
+                     box["y"] + (row + 0.5) * box["height"] / 28)
+    after = wait_for_new_score(page, before)
+    image = current_x(page)
+    assert np.flatnonzero(image != before_image).tolist() == [row * 28 + col]
+    assert after == pytest.approx(library_nll(image), abs=0.006)
+    assert page.get_by_text(f"pixel ({row}, {col}) flipped").count()
+
+
+def test_draw_a_stroke(page, app_url):
+    open_likelihood(page, app_url)
+    page.locator(".st-key-lik_source").get_by_text("Draw", exact=True).click()
+    wait_idle(page)
+    canvas = page.locator(".st-key-lik_canvas canvas").last
+    canvas.wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    before = shown_nll(page)
+    # A "1": one vertical stroke down the middle of the canvas.
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
+    page.mouse.down()
+    for t in np.linspace(0.15, 0.85, 20):
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * t)
+    page.mouse.up()
+    after = wait_for_new_score(page, before)
+    image = current_x(page).reshape(28, 28)
+    rows, cols = np.nonzero(image)
+    assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 <= 6  # tall, thin
+    assert after == pytest.approx(library_nll(image.reshape(-1)), abs=0.006)
+    assert page.get_by_text("drawn on the canvas").count()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "likelihood-drawn.png"))
+
+
+def test_upload_a_png(page, app_url, tmp_path):
+    open_likelihood(page, app_url)
+    page.locator(".st-key-lik_source").get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    # A "7" in dark ink on light paper, 300 x 240 pixels.
+    grey = np.full((300, 240), 235, dtype=np.uint8)
+    grey[40:60, 40:200] = 20
+    for r in range(60, 270):
+        c = int(200 - (r - 60) * 0.45)
+        grey[r, c - 10:c + 10] = 20
+    path = tmp_path / "seven.png"
+    Image.fromarray(grey).save(path)
+    before = shown_nll(page)
+    page.locator(".st-key-lik_upload input[type=file]").set_input_files(str(path))
+    after = wait_for_new_score(page, before)
+    expected_image = likelihood.prepare_upload(path.read_bytes())
+    assert current_x(page).tolist() == expected_image.tolist()
+    assert after == pytest.approx(library_nll(expected_image), abs=0.006)
+    page.get_by_text("seven.png as uploaded").wait_for(timeout=10_000)
+    page.get_by_text("what the model sees").first.wait_for(timeout=10_000)
+    # Not an image: a message, and the last image stays.
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not a png")
+    page.locator(".st-key-lik_upload input[type=file]").set_input_files(str(bad))
+    warning = page.locator("[data-testid='stAlert']").filter(has_text="notes.png")
+    warning.wait_for(timeout=30_000)
+    assert "not an image" in warning.inner_text()
+    assert shown_nll(page) == after
+    assert not page.locator("[data-testid='stException']").count()
