@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import checkpoint, data, sampling
+from . import checkpoint, data, likelihood, sampling
 from .masks import build_masks
 from .model import MADE
 
@@ -222,6 +222,27 @@ def bench_log_prob(model: MADE, sizes: Sizes, repeat: int, default_threads: int)
     return results
 
 
+def bench_scoring(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
+    """The Likelihood page's work per change: one image under every mask and the ensemble,
+    from the weights as NumPy arrays (as the page holds them)."""
+    weights = sampling.MADEWeights.of(model)
+    if sizes.quick:
+        image = np.random.default_rng(0).integers(0, 2, model.D, dtype=np.uint8)
+    else:
+        image = data.load_test_subset().images[0]
+    start = time.perf_counter()
+    likelihood.score_image(weights, image)
+    build_seconds = time.perf_counter() - start
+    t = timed(lambda: likelihood.score_image(weights, image), repeat * 10)
+    K = model.num_masks
+    return [
+        Result("first score (builds the masked float32 weights)", build_seconds * 1e3, "ms", "-",
+               None, "once per model"),
+        Result(f"score one image: all {K} masks + ensemble", t.median * 1e3, "ms", "<= 20 ms",
+               check(t.median, 0.020, True, sizes), t.note() + "; per-pixel terms included"),
+    ]
+
+
 def _openblas():
     """numpy's bundled OpenBLAS thread controls (what threadpoolctl uses), or None."""
     pattern = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*.so*")
@@ -265,6 +286,8 @@ def run(repeat: int = 5, quick: bool = False, threads: int = 1,
         results += bench_sampling(model, sizes, repeat)
         say("log_prob ...")
         results += bench_log_prob(model, sizes, repeat, default_torch)
+        say("scoring one image ...")
+        results += bench_scoring(model, sizes, repeat)
     finally:
         torch.set_num_threads(default_torch)
         if blas:
