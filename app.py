@@ -21,6 +21,7 @@ def likelihood():
     likelihood_page.render()
 
 
+ui.server_blas()
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
 navigation = st.navigation([
     st.Page(masks, title="Masks", icon="🕸️", url_path="masks", default=True),

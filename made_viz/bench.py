@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import glob
 import json
 import os
 import statistics
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, data, likelihood, sampling
+from .blas import openblas_threads
 from .masks import build_masks
 from .model import MADE
 
@@ -243,22 +243,6 @@ def bench_scoring(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
     ]
 
 
-def _openblas():
-    """numpy's bundled OpenBLAS thread controls (what threadpoolctl uses), or None."""
-    pattern = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*.so*")
-    for path in glob.glob(pattern):
-        lib = ctypes.CDLL(path)  # already loaded by numpy: this returns the same library
-        for prefix in ("scipy_openblas", "openblas"):
-            get = getattr(lib, f"{prefix}_get_num_threads64_", None) or getattr(
-                lib, f"{prefix}_get_num_threads", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads64_", None) or getattr(
-                lib, f"{prefix}_set_num_threads", None)
-            if get is not None and set_ is not None:
-                get.restype = ctypes.c_int
-                return get, set_
-    return None
-
-
 def run(repeat: int = 5, quick: bool = False, threads: int = 1,
         progress: Callable[[str], None] | None = None) -> tuple[list[Result], dict]:
     """Every measurement; returns (results, context) where context says what ran where.
@@ -268,7 +252,7 @@ def run(repeat: int = 5, quick: bool = False, threads: int = 1,
     sizes = QUICK if quick else FULL
     say = progress or (lambda message: None)
     model, model_note = load_model(sizes)
-    blas = _openblas()
+    blas = openblas_threads()
     default_torch, default_blas = torch.get_num_threads(), blas[0]() if blas else None
     context = {
         "model": model_note, "repeat": repeat, "quick": quick, "threads": threads,

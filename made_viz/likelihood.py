@@ -378,6 +378,11 @@ def mnist_like(ink: np.ndarray, threshold: float = INK_THRESHOLD) -> np.ndarray:
     return image
 
 
+def recentre(image) -> np.ndarray:
+    """A binary image (a drawing on the 28x28 pad) made MNIST-like: see mnist_like."""
+    return mnist_like(_square(image).astype(np.float64))
+
+
 def prepare_upload(data: bytes) -> np.ndarray:
     """An image file (PNG, JPEG, GIF, ...) -> the 28x28 binary digit the model scores."""
     return mnist_like(decode_image(data))

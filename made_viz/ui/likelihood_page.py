@@ -9,7 +9,6 @@ server.
 """
 from __future__ import annotations
 
-import base64
 import functools
 
 import numpy as np
@@ -20,11 +19,11 @@ from made_viz import likelihood_figures as lf
 from made_viz.data import DataError
 from made_viz.ui.sampling_page import (SEED_MAX, bundled, model_picker, prepared_mask,
                                         test_digits)
+from made_viz.ui.sketch import sketch_pad, stroke_image
 from made_viz.ui.widgets import choice, defuse
 
 SOURCES = ("Draw", "Test digit", "Model sample", "Noise", "Upload")
-CANVAS_PX = 240  # fits the sidebar
-STROKE_PX = 18
+SKETCH_PX = 252  # 9 screen pixels per MNIST pixel: fits the sidebar
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif"]
 SMALL_SCALE = 3  # screen pixels per MNIST pixel in the small maps
 SMALL_PER_ROW = 4
@@ -36,7 +35,6 @@ IMAGE = "lik_image"
 def _set_image(image: np.ndarray, note: str) -> None:
     ss = st.session_state
     ss[IMAGE], ss["lik_note"], ss["lik_error"] = np.asarray(image, dtype=np.uint8), note, None
-    ss["lik_chart"] = ss.get("lik_chart", 0) + 1  # a fresh pixel chart: no stale selection
 
 
 def _fail(what: str, error: Exception | str) -> None:
@@ -109,19 +107,18 @@ def _uploaded() -> None:
 
 
 def _drawn() -> None:
-    state = st.session_state.get("lik_canvas") or {}
-    url = (state.get("drawing") or {}).get("data")
-    if not isinstance(url, str) or ";base64," not in url:
+    image = stroke_image((st.session_state.get("lik_sketch") or {}).get("stroke"))
+    if image is None:
+        _fail("drawing", "the sketch pad sent something that is not 784 pixels of 0 or 1")
         return
-    try:
-        image = likelihood.prepare_upload(base64.b64decode(url.split(";base64,", 1)[1]))
-    except (likelihood.ImageError, ValueError) as error:
-        if "blank" in str(error):
-            st.session_state["lik_error"] = "The canvas is empty: draw a digit. Keeping the last image."
-        else:
-            _fail("drawing", error)
-        return
-    _set_image(image, "drawn on the canvas")
+    note = st.session_state.get("lik_note", "")
+    if not image.any():
+        note = "blank"
+    elif note == "blank":
+        note = "drawn on the pad"
+    elif not note.endswith("drawn on the pad"):
+        note = f"{note}, drawn on the pad"
+    _set_image(image, note)
 
 
 def _pixel_clicked(key: str) -> None:
@@ -194,18 +191,12 @@ def source_controls(name: str) -> None:
 
 
 def draw_controls() -> None:
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except ImportError:
-        st.error("Drawing needs the streamlit-drawable-canvas package (requirements.txt).")
-        return
-    eraser = st.toggle("Eraser", key="lik_eraser")
-    st_canvas(stroke_width=STROKE_PX * (2 if eraser else 1),
-              stroke_color="#ffffff" if eraser else "#000000", background_color="#ffffff",
-              width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw",
-              return_image_data=True, key="lik_canvas", on_change=_drawn)
-    st.caption("Draw with the mouse, a pen or a finger; the canvas's bin clears it. Each"
-               " stroke is cropped, scaled into 20×20 and centred as MNIST was.")
+    sketch_pad(st.session_state[IMAGE], size=SKETCH_PX, on_stroke=_drawn, key="lik_sketch")
+    st.button("Centre it as MNIST was", key="lik_centre", on_click=_edit,
+              args=("centred as MNIST", likelihood.recentre),
+              help="crop to the ink, scale it into 20×20, centre it by mass in 28×28")
+    st.caption("Draw on the image itself, each cell a pixel the model sees; the score updates"
+               " when the pen lifts.")
 
 
 def upload_controls() -> None:
@@ -369,11 +360,6 @@ def render() -> None:
     nll = -score.log_prob
     better_than = (None if sorted_nlls is None else
                    1 - np.searchsorted(sorted_nlls, nll) / len(sorted_nlls))
-    with st.sidebar:
-        st.divider()
-        source_controls(name)
-        st.divider()
-        edit_controls()
     picture, scores = st.columns([1, 1.15], gap="large")
     with scores, st.container(key="lik_score"):
         score_panel(b, score, better_than, 0 if sorted_nlls is None else len(sorted_nlls))
@@ -382,11 +368,18 @@ def render() -> None:
         rank = np.empty(len(score.order), dtype=np.int64)
         rank[score.order] = np.arange(len(score.order))
         hover = lf.pixel_hover(image, score.p_one, -score.terms, rank)
-        key = f"lik_pixels_{ss.get('lik_chart', 0)}"
+        # One key for good: remounting the chart on every flip cost a whole Plotly drawing,
+        # and a click on the pixel just flipped still flips it back.
+        key = "lik_pixels"
         st.plotly_chart(lf.image_figure(image, hover, encoded), key=key,
                         on_select=functools.partial(_pixel_clicked, key), selection_mode="points",
                         width="stretch", config={"displayModeBar": False})
         st.caption(f"Image: {ss.get('lik_note', '')}. {int(image.sum())} ink pixels.")
+    with st.sidebar:
+        st.divider()
+        source_controls(name)
+        st.divider()
+        edit_controls()
     views_title = mask_label(b, score.terms_of)
     if score.terms_of != score.mask:
         views_title += " (the masks' orderings differ: no per-pixel ensemble terms)"

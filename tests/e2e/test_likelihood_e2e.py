@@ -15,7 +15,7 @@ from tests.e2e.conftest import ARTIFACTS, wait_idle
 pytestmark = pytest.mark.e2e
 
 SCORE = ".st-key-lik_score"
-PIXELS = "[class*='st-key-lik_pixels_']"
+PIXELS = ".st-key-lik_pixels"
 
 
 def shown_nll(page) -> float:
@@ -80,44 +80,67 @@ def test_hostile_x_gets_a_message(page, app_url, x, message):
     assert shown_nll(page) > 0  # a test digit is scored instead
 
 
-def test_click_a_pixel_flips_it(page, app_url):
-    open_likelihood(page, app_url)
-    before_image, before = current_x(page), shown_nll(page)
+def click_pixel(page, row: int, col: int) -> None:
     plot = page.locator(f"{PIXELS} .nsewdrag").first
     plot.wait_for(timeout=30_000)
     box = plot.bounding_box()
-    row, col = 14, 5
     page.mouse.click(box["x"] + (col + 0.5) * box["width"] / 28,
                      box["y"] + (row + 0.5) * box["height"] / 28)
-    after = wait_for_new_score(page, before)
+
+
+def test_click_a_pixel_flips_it_and_back(page, app_url):
+    open_likelihood(page, app_url)
+    first_image, first = current_x(page), shown_nll(page)
+    row, col = 14, 5
+    click_pixel(page, row, col)
+    after = wait_for_new_score(page, first)
     image = current_x(page)
-    assert np.flatnonzero(image != before_image).tolist() == [row * 28 + col]
+    assert np.flatnonzero(image != first_image).tolist() == [row * 28 + col]
     assert after == pytest.approx(library_nll(image), abs=0.006)
     assert page.get_by_text(f"pixel ({row}, {col}) flipped").count()
+    click_pixel(page, row, col)  # the same pixel again: back to the first image
+    assert wait_for_new_score(page, after) == first
+    assert current_x(page).tolist() == first_image.tolist()
 
 
-def test_draw_a_stroke(page, app_url):
+def stroke(page, pad, x: float, y0: float, y1: float) -> None:
+    """A vertical stroke at x (a fraction of the pad's width) from y0 to y1."""
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * y0)
+    page.mouse.down()
+    for t in np.linspace(y0, y1, 20):
+        page.mouse.move(box["x"] + box["width"] * x, box["y"] + box["height"] * t)
+    page.mouse.up()
+
+
+def test_draw_a_stroke_and_erase_it(page, app_url):
     open_likelihood(page, app_url)
     page.locator(".st-key-lik_source").get_by_text("Draw", exact=True).click()
     wait_idle(page)
-    canvas = page.locator(".st-key-lik_canvas canvas").last
-    canvas.wait_for(timeout=30_000)
-    box = canvas.bounding_box()
+    pad = page.locator(".st-key-lik_sketch canvas.pad")
+    pad.wait_for(timeout=30_000)
+    page.locator(".st-key-lik_sketch").get_by_text("Clear").click()
+    page.get_by_text("Image: blank.").wait_for(timeout=30_000)
+    wait_idle(page)
     before = shown_nll(page)
-    # A "1": one vertical stroke down the middle of the canvas.
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15)
-    page.mouse.down()
-    for t in np.linspace(0.15, 0.85, 20):
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * t)
-    page.mouse.up()
+    assert not current_x(page).any()
+    stroke(page, pad, 0.5, 0.15, 0.85)  # a "1" down the middle
     after = wait_for_new_score(page, before)
     image = current_x(page).reshape(28, 28)
     rows, cols = np.nonzero(image)
-    assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 <= 6  # tall, thin
+    assert set(cols.tolist()) == {13, 14} and rows.min() <= 5 and rows.max() >= 22
     assert after == pytest.approx(library_nll(image.reshape(-1)), abs=0.006)
-    assert page.get_by_text("drawn on the canvas").count()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "likelihood-drawn.png"))
+    # The eraser takes the top half of the stroke away.
+    page.locator(".st-key-lik_sketch").get_by_text("Eraser").click()
+    stroke(page, pad, 0.5, 0.1, 0.5)
+    erased = wait_for_new_score(page, after)
+    image = current_x(page).reshape(28, 28)
+    assert not image[:13].any() and image[16:22, 13:15].all()
+    assert erased == pytest.approx(library_nll(image.reshape(-1)), abs=0.006)
+    assert not page.locator("[data-testid='stException']").count()
 
 
 def test_upload_a_png(page, app_url, tmp_path):
