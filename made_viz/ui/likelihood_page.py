@@ -24,7 +24,6 @@ from made_viz.ui.widgets import choice, defuse
 
 SOURCES = ("Draw", "Test digit", "Model sample", "Noise", "Upload")
 SKETCH_PX = 252  # 9 screen pixels per MNIST pixel: fits the sidebar
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif"]
 SMALL_SCALE = 3  # screen pixels per MNIST pixel in the small maps
 SMALL_PER_ROW = 4
 IMAGE = "lik_image"
@@ -200,8 +199,10 @@ def draw_controls() -> None:
 
 
 def upload_controls() -> None:
+    # No type= filter: Streamlit raises inside the script run on a file whose name it
+    # refuses (a crafted client can send one); the decoder names what is wrong instead.
     st.file_uploader("A PNG, JPEG or GIF of a handwritten digit (any size, either polarity)",
-                     type=UPLOAD_TYPES, key="lik_upload", on_change=_uploaded)
+                     key="lik_upload", on_change=_uploaded)
     preview = st.session_state.get("lik_upload_preview")
     if preview:
         name, data = preview
