@@ -150,12 +150,18 @@ def assert_calm(at: AppTest) -> None:
 
 # --- links -------------------------------------------------------------------------------------
 
+def open_with_every_field(open_page, fields: dict, value: str) -> AppTest:
+    """A page opened by a link with `value` in every field: calm, and each field named."""
+    at = open_page(**dict.fromkeys(fields, value))
+    assert_calm(at)
+    for label, allowed in fields.values():
+        assert_named(warnings(at), label, allowed)
+    return at
+
+
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)
 def test_masks_link_with_a_hostile_value_in_every_parameter(value):
-    at = open_masks(**dict.fromkeys(MASKS_FIELDS, value))
-    assert_calm(at)
-    for label, allowed in MASKS_FIELDS.values():
-        assert_named(warnings(at), label, allowed)
+    at = open_with_every_field(open_masks, MASKS_FIELDS, value)
     assert masks_view(at).startswith(DEFAULT_VIEW)
 
 
@@ -169,22 +175,14 @@ def test_masks_link_with_a_hostile_custom_permutation(value):
 
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)
 def test_sampling_link_with_a_hostile_value_in_every_parameter(value):
-    fields = sampling_fields()
-    at = open_sampling(**dict.fromkeys(fields, value))
-    assert_calm(at)
-    for label, allowed in fields.values():
-        assert_named(warnings(at), label, allowed)
+    at = open_with_every_field(open_sampling, sampling_fields(), value)
     name, _, seed = at.session_state["sampling_run_key"]
     assert (name, seed) == ("mnist", 0)  # the defaults
 
 
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)
 def test_likelihood_link_with_a_hostile_value_in_every_parameter(value):
-    fields = likelihood_fields()
-    at = open_likelihood(**dict.fromkeys(fields, value))
-    assert_calm(at)
-    for label, allowed in fields.values():
-        assert_named(warnings(at), label, allowed)
+    at = open_with_every_field(open_likelihood, likelihood_fields(), value)
     digits = data.load_test_subset()
     assert at.session_state["lik_image"].tolist() == digits.images[0].tolist()  # the default
     assert at.query_params["x"] == likelihood.encode_image(digits.images[0])
