@@ -1,6 +1,6 @@
-"""The Likelihood page's figures as pure functions of data (no streamlit): the image with its
-clickable pixels, the surprise and probability maps, the running cost, the test-set histogram,
-and small surprise maps as crisp PNGs. Built as plain dicts like figures.py's (see there)."""
+"""The Likelihood page's figures as pure functions of data (no streamlit): the surprise and
+probability maps, the running cost, the test-set histogram, and small surprise maps and the
+image itself as crisp PNGs. Built as plain dicts like figures.py's (see there)."""
 from __future__ import annotations
 
 import io
@@ -16,7 +16,6 @@ SURPRISE_MAX = 5.0  # nats; the colour scale saturates here (p = e^-5, under 1 i
 SURPRISE_SCALE = [[0.0, "#ffffff"], [0.12, "#fff1b8"], [0.35, "#fdae61"], [0.6, "#e8452c"],
                   [0.85, "#9e0a26"], [1.0, "#4a0010"]]
 PROB_SCALE = [[0.0, "#ffffff"], [0.5, "#7fa8d8"], [1.0, "#0d2a5c"]]
-INK_SCALE = [[0.0, "#ffffff"], [1.0, "#11111b"]]
 MAP_PX = 336  # 12 screen pixels per MNIST pixel
 
 
@@ -45,29 +44,6 @@ def pixel_hover(image, p_one, surprise, rank) -> list[list[str]]:
             f"p(x=1 | before) = {p_one[d]:.3f}<br>cost {surprise[d]:.2f} nats<br>"
             f"step {int(rank[d]) + 1} of {D} in the ordering" for d in range(D)]
     return [text[r * SIDE:(r + 1) * SIDE] for r in range(SIDE)]
-
-
-def image_figure(image: np.ndarray, hover: list[list[str]], revision) -> go.Figure:
-    """The 28x28 binary image, crisp, with a transparent marker on every pixel so that a
-    click selects it (Streamlit reports selected points, not heatmap cells)."""
-    rows, cols = np.divmod(np.arange(SIDE * SIDE), SIDE)
-    flat_hover = [line for row in hover for line in row]
-    cell = MAP_PX / SIDE
-    xaxis, yaxis = _pixel_axes()
-    data = [
-        _heatmap(image, INK_SCALE, 0, 1, showscale=False, hoverinfo="skip"),
-        dict(type="scatter", mode="markers", x=cols.tolist(), y=rows.tolist(),
-             marker=dict(symbol="square", size=cell, opacity=0.0, color="#000"),
-             selected=dict(marker=dict(opacity=0.0)), unselected=dict(marker=dict(opacity=0.0)),
-             text=flat_hover, hovertemplate="%{text}<extra></extra>", showlegend=False),
-    ]
-    # No width: the square field takes the column's width up to MAP_PX (scaleanchor).
-    layout = dict(height=MAP_PX + 2, margin=dict(l=1, r=1, t=1, b=1),
-                  xaxis=xaxis, yaxis=yaxis, shapes=[_frame()], dragmode=False,
-                  clickmode="event+select",
-                  hovermode="closest", font=FONT, plot_bgcolor="white", paper_bgcolor="white",
-                  hoverlabel=dict(font=dict(size=14)))
-    return _figure(data, layout, ("image", revision))
 
 
 def conditional_maps_figure(surprise: np.ndarray, p_one: np.ndarray, hover, revision,

@@ -9,7 +9,6 @@ server.
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import streamlit as st
@@ -23,7 +22,6 @@ from made_viz.ui.sketch import sketch_pad, stroke_image
 from made_viz.ui.widgets import choice, defuse
 
 SOURCES = ("Draw", "Test digit", "Model sample", "Noise", "Upload")
-SKETCH_PX = 252  # 9 screen pixels per MNIST pixel: fits the sidebar
 SMALL_SCALE = 3  # screen pixels per MNIST pixel in the small maps
 SMALL_PER_ROW = 4
 IMAGE = "lik_image"
@@ -108,29 +106,20 @@ def _uploaded() -> None:
 def _drawn() -> None:
     image = stroke_image((st.session_state.get("lik_sketch") or {}).get("stroke"))
     if image is None:
-        _fail("drawing", "the sketch pad sent something that is not 784 pixels of 0 or 1")
+        _fail("drawing", "the image sent is not 784 pixels of 0 or 1")
         return
+    changed = np.flatnonzero(image != st.session_state[IMAGE])
     note = st.session_state.get("lik_note", "")
-    if not image.any():
+    if len(changed) == 1:
+        row, col = divmod(int(changed[0]), lf.SIDE)
+        note = f"{note}, pixel ({row}, {col}) flipped".lstrip(", ")
+    elif not image.any():
         note = "blank"
     elif note == "blank":
         note = "drawn on the pad"
     elif not note.endswith("drawn on the pad"):
         note = f"{note}, drawn on the pad"
     _set_image(image, note)
-
-
-def _pixel_clicked(key: str) -> None:
-    event = st.session_state.get(key)
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if not points:
-        return
-    point = points[0]
-    col, row = point.get("x"), point.get("y")
-    if not (isinstance(col, (int, float)) and isinstance(row, (int, float))):
-        return
-    index = int(round(row)) * lf.SIDE + int(round(col))
-    _edit(f"pixel ({int(round(row))}, {int(round(col))}) flipped", likelihood.flip_pixel, index)
 
 
 def _url_image() -> tuple[np.ndarray | None, str | None]:
@@ -190,12 +179,15 @@ def source_controls(name: str) -> None:
 
 
 def draw_controls() -> None:
-    sketch_pad(st.session_state[IMAGE], size=SKETCH_PX, on_stroke=_drawn, key="lik_sketch")
-    st.button("Centre it as MNIST was", key="lik_centre", on_click=_edit,
-              args=("centred as MNIST", likelihood.recentre),
-              help="crop to the ink, scale it into 20×20, centre it by mass in 28×28")
-    st.caption("Draw on the image itself, each cell a pixel the model sees; the score updates"
-               " when the pen lifts.")
+    st.caption("Draw on the image itself (the big one): Brush and Eraser paint thick strokes,"
+               " Flip flips the pixels you click or drag over, Clear empties it. Each cell is a"
+               " pixel the model sees; the score updates when the pen lifts.")
+    with st.container(horizontal=True):
+        st.button("Blank image", key="lik_blank", on_click=_set_image,
+                  args=(np.zeros(likelihood.D_IMAGE, dtype=np.uint8), "blank"))
+        st.button("Centre it as MNIST was", key="lik_centre", on_click=_edit,
+                  args=("centred as MNIST", likelihood.recentre),
+                  help="crop to the ink, scale it into 20×20, centre it by mass in 28×28")
 
 
 def upload_controls() -> None:
@@ -365,16 +357,12 @@ def render() -> None:
     with scores, st.container(key="lik_score"):
         score_panel(b, score, better_than, 0 if sorted_nlls is None else len(sorted_nlls))
     with picture:
-        st.markdown("**What the model sees** (28×28; click a pixel to flip it)")
+        st.markdown("**What the model sees** (28×28): click a pixel to flip it, or draw")
         rank = np.empty(len(score.order), dtype=np.int64)
         rank[score.order] = np.arange(len(score.order))
-        hover = lf.pixel_hover(image, score.p_one, -score.terms, rank)
-        # One key for good: remounting the chart on every flip cost a whole Plotly drawing,
-        # and a click on the pixel just flipped still flips it back.
-        key = "lik_pixels"
-        st.plotly_chart(lf.image_figure(image, hover, encoded), key=key,
-                        on_select=functools.partial(_pixel_clicked, key), selection_mode="points",
-                        width="stretch", config={"displayModeBar": False})
+        sketch_pad(image, size=lf.MAP_PX, on_stroke=_drawn, key="lik_sketch",
+                   p_one=score.p_one, cost=-score.terms, step=rank + 1,
+                   hint="hover a pixel: what the model made of it")
         st.caption(f"Image: {ss.get('lik_note', '')}. {int(image.sum())} ink pixels.")
     with st.sidebar:
         st.divider()
@@ -384,6 +372,7 @@ def render() -> None:
     views_title = mask_label(b, score.terms_of)
     if score.terms_of != score.mask:
         views_title += " (the masks' orderings differ: no per-pixel ensemble terms)"
+    hover = lf.pixel_hover(image, score.p_one, -score.terms, rank)
     st.plotly_chart(lf.conditional_maps_figure(-score.terms, score.p_one, hover, (
         encoded, name, mask), views_title), width="stretch", key="lik_maps",
         config={"displayModeBar": False})

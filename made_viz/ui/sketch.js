@@ -1,6 +1,9 @@
-// The sketch pad: the 28x28 image as the model sees it, painted with a pointer (mouse, pen
-// or finger). Strokes are drawn here at once; when the pointer lifts, the whole image is sent
-// as the trigger value "stroke" (784 characters of 0/1), so a stroke costs one rerun.
+// The sketch pad: the 28x28 image as the model sees it, edited with a pointer (mouse, pen or
+// finger): Flip (a click flips one pixel; a drag sets the pixels it crosses to the value the
+// first one flipped to), Brush and Eraser (thick strokes), Clear. Edits are drawn here at once;
+// when the pointer lifts, the whole image is sent as the trigger value "stroke" (784
+// characters of 0/1), so an edit costs one rerun. Hovering a pixel shows what the model made
+// of it (data.info: p(x_d = 1 | x_<d), its cost in nats, its step in the ordering).
 // The server's image (data.image) is the authority: it is shown whenever it changes, except
 // while a stroke is being drawn. State lives on parentElement (this function runs on every
 // rerun; its cleanup only when the component unmounts).
@@ -39,8 +42,17 @@ function draw(S) {
 }
 
 function paintAt(S, x, y) {
-  const value = S.tool === "eraser" ? 0 : 1;
   const cx = x / S.cell, cy = y / S.cell;
+  if (S.tool === "flip") {  // one pixel wide, to the value the stroke's first pixel took
+    const r = Math.floor(cy), c = Math.floor(cx);
+    if (r < 0 || c < 0 || r >= S.side || c >= S.side) return false;
+    const i = r * S.side + c;
+    if (S.value === null) S.value = 1 - S.image[i];
+    if (S.image[i] === S.value) return false;
+    S.image[i] = S.value;
+    return true;
+  }
+  const value = S.tool === "eraser" ? 0 : 1;
   let changed = false;
   for (let r = Math.floor(cy - BRUSH_RADIUS); r <= Math.floor(cy + BRUSH_RADIUS); r++) {
     for (let c = Math.floor(cx - BRUSH_RADIUS); c <= Math.floor(cx + BRUSH_RADIUS); c++) {
@@ -70,6 +82,15 @@ function point(S, e) {
   return [(e.clientX - box.left) * S.px / box.width, (e.clientY - box.top) * S.px / box.height];
 }
 
+function describe(S, x, y) {
+  const r = Math.floor(y / S.cell), c = Math.floor(x / S.cell);
+  const info = S.info;
+  if (r < 0 || c < 0 || r >= S.side || c >= S.side || !info) return "";
+  const i = r * S.side + c;
+  return `pixel (${r}, ${c}) · value ${S.image[i]} · p(x=1 | before) = ${info.p[i].toFixed(3)}`
+    + ` · cost ${info.cost[i].toFixed(2)} nats · step ${info.step[i]} of ${S.side * S.side}`;
+}
+
 function install(S, setTriggerValue) {
   const c = S.canvas;
   c.addEventListener("pointerdown", (e) => {
@@ -77,9 +98,14 @@ function install(S, setTriggerValue) {
     c.setPointerCapture(e.pointerId);
     S.drawing = true;
     S.last = null;
+    S.value = null;
     paintTo(S, ...point(S, e));
   });
-  c.addEventListener("pointermove", (e) => { if (S.drawing) paintTo(S, ...point(S, e)); });
+  c.addEventListener("pointermove", (e) => {
+    if (S.drawing) paintTo(S, ...point(S, e));
+    else S.status.textContent = describe(S, ...point(S, e)) || S.hint;
+  });
+  c.addEventListener("pointerleave", () => { if (!S.drawing) S.status.textContent = S.hint; });
   const finish = () => {
     if (!S.drawing) return;
     S.drawing = false;
@@ -103,28 +129,37 @@ function install(S, setTriggerValue) {
 }
 
 export default function (component) {
-  const { parentElement, data, setTriggerValue } = component;
+  const { parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".made-sketch");
-  if (!root || !data) return undefined;
+  if (!root || !component.data) return undefined;
+  const data = JSON.parse(component.data.json);  // one string: see sketch.py
   let S = parentElement.__madeSketch;
   if (!S) {
     const canvas = root.querySelector("canvas.pad");
     S = parentElement.__madeSketch = {
-      root, canvas, tool: "brush", drawing: false, shown: null, side: data.side,
+      root, canvas, tool: "flip", drawing: false, shown: null, side: data.side,
+      status: root.querySelector(".status"),
       image: new Uint8Array(data.side * data.side), tile: document.createElement("canvas"),
     };
     S.tile.width = S.tile.height = data.side;
     install(S, setTriggerValue);
   }
+  // As large as asked, or as the column allows, in whole screen pixels per cell (crisp).
+  const host = parentElement.host || parentElement;  // a shadow root has no box of its own
+  const room = host.getBoundingClientRect ? host.getBoundingClientRect().width : 0;
+  const css = room > 0 ? Math.min(data.size, Math.floor(room / S.side) * S.side) : data.size;
   const dpr = window.devicePixelRatio || 1;
-  S.px = Math.round(data.size * dpr);
+  S.px = Math.round(css * dpr);
   S.cell = S.px / S.side;
   if (S.canvas.width !== S.px) {
     S.canvas.width = S.canvas.height = S.px;
-    S.canvas.style.width = S.canvas.style.height = `${data.size}px`;
+    S.canvas.style.width = S.canvas.style.height = `${css}px`;
     S.shown = null;
   }
   S.ctx = S.canvas.getContext("2d");
+  S.info = data.info || null;
+  S.hint = data.hint || "";
+  if (!S.drawing && S.status.textContent === "") S.status.textContent = S.hint;
   if (!S.drawing && data.image !== S.shown) {  // the server's image, unless mid-stroke
     S.image.set(Array.from(data.image, (ch) => (ch === "1" ? 1 : 0)));
     S.shown = data.image;

@@ -15,14 +15,23 @@ from tests.e2e.conftest import ARTIFACTS, wait_idle
 pytestmark = pytest.mark.e2e
 
 SCORE = ".st-key-lik_score"
-PIXELS = ".st-key-lik_pixels"
+PAD = ".st-key-lik_sketch canvas.pad"
 
 
 def shown_nll(page) -> float:
+    page.wait_for_function(
+        "(sel) => /[\\d,]+\\.\\d\\d\\s*nats/.test(document.querySelector(sel)?.innerText ?? '')",
+        arg=SCORE, timeout=30_000)
     text = page.locator(SCORE).inner_text()
     match = re.search(r"([\d,]+\.\d\d)\s*nats", text)
     assert match, text
     return float(match.group(1).replace(",", ""))
+
+
+def assert_clean(page) -> None:
+    """No Python exception on the page and no error from a component's JavaScript."""
+    assert not page.locator("[data-testid='stException']").count()
+    assert not page.get_by_text("Component Error").count()
 
 
 def open_likelihood(page, url: str, query: str = "") -> None:
@@ -62,7 +71,7 @@ def test_link_replays_the_image_and_its_score(page, app_url):
         expected = library_nll(image, model, "ensemble" if mask == "ensemble" else int(mask))
         assert shown_nll(page) == pytest.approx(expected, abs=0.006)
         assert current_x(page).tolist() == image.tolist()
-        assert not page.locator("[data-testid='stException']").count()
+        assert_clean(page)
 
 
 @pytest.mark.parametrize("x, message", [
@@ -76,14 +85,14 @@ def test_hostile_x_gets_a_message(page, app_url, x, message):
     warning = page.locator("[data-testid='stAlert']").filter(has_text="x must be")
     warning.wait_for(timeout=30_000)
     assert message in warning.inner_text()
-    assert not page.locator("[data-testid='stException']").count()
+    assert_clean(page)
     assert shown_nll(page) > 0  # a test digit is scored instead
 
 
 def click_pixel(page, row: int, col: int) -> None:
-    plot = page.locator(f"{PIXELS} .nsewdrag").first
-    plot.wait_for(timeout=30_000)
-    box = plot.bounding_box()
+    pad = page.locator(PAD)
+    pad.wait_for(timeout=30_000)
+    box = pad.bounding_box()
     page.mouse.click(box["x"] + (col + 0.5) * box["width"] / 28,
                      box["y"] + (row + 0.5) * box["height"] / 28)
 
@@ -116,15 +125,14 @@ def stroke(page, pad, x: float, y0: float, y1: float) -> None:
 
 def test_draw_a_stroke_and_erase_it(page, app_url):
     open_likelihood(page, app_url)
-    page.locator(".st-key-lik_source").get_by_text("Draw", exact=True).click()
-    wait_idle(page)
-    pad = page.locator(".st-key-lik_sketch canvas.pad")
+    pad = page.locator(PAD)
     pad.wait_for(timeout=30_000)
     page.locator(".st-key-lik_sketch").get_by_text("Clear").click()
     page.get_by_text("Image: blank.").wait_for(timeout=30_000)
     wait_idle(page)
     before = shown_nll(page)
     assert not current_x(page).any()
+    page.locator(".st-key-lik_sketch").get_by_text("Brush").click()
     stroke(page, pad, 0.5, 0.15, 0.85)  # a "1" down the middle
     after = wait_for_new_score(page, before)
     image = current_x(page).reshape(28, 28)
@@ -140,7 +148,13 @@ def test_draw_a_stroke_and_erase_it(page, app_url):
     image = current_x(page).reshape(28, 28)
     assert not image[:13].any() and image[16:22, 13:15].all()
     assert erased == pytest.approx(library_nll(image.reshape(-1)), abs=0.006)
-    assert not page.locator("[data-testid='stException']").count()
+    # Hovering a pixel says what the model made of it.
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + 14.5 * box["width"] / 28, box["y"] + 18.5 * box["height"] / 28)
+    status = page.locator(".st-key-lik_sketch .status")
+    assert re.search(r"pixel \(18, 14\) · value 1 · p\(x=1 \| before\) = 0\.\d{3} · cost"
+                     r" \d+\.\d\d nats · step 519 of 784", status.inner_text())
+    assert_clean(page)
 
 
 def test_upload_a_png(page, app_url, tmp_path):
@@ -171,4 +185,4 @@ def test_upload_a_png(page, app_url, tmp_path):
     warning.wait_for(timeout=30_000)
     assert "not an image" in warning.inner_text()
     assert shown_nll(page) == after
-    assert not page.locator("[data-testid='stException']").count()
+    assert_clean(page)

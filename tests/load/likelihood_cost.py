@@ -5,7 +5,7 @@
 
 Starts both servers (made-viz and tests/load/bare_app.py) and one headless Chromium page on
 each, then, in rounds that alternate so all see the same machine load: clicks a pixel of the
-Likelihood page's image (the pixel flips), draws a short stroke on its sketch pad, and clicks the
+Likelihood page's image (the pixel flips) and draws a short stroke on it with the brush, and clicks the
 bare app's button. Each is timed in the page from just before the mouse event (a stroke: its release,
 when the canvas sends the drawing) to the frame in which the new score (the bare app's new
 count) is painted; "settled" adds the wait until the
@@ -31,8 +31,7 @@ from tests.e2e.conftest import APP_IDLE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS  # n
 from tests.load.lecture_hall import Server, percentile  # noqa: E402
 
 SCORE = ".st-key-lik_score"
-PIXELS = ".st-key-lik_pixels .nsewdrag"
-CANVAS = ".st-key-lik_sketch canvas.pad"
+PAD = ".st-key-lik_sketch canvas.pad"
 BARE_BUTTON = ".st-key-step button"
 BARE_COUNT = ".st-key-count [data-testid=stText]"
 TIMEOUT_MS = 30_000
@@ -63,7 +62,7 @@ def timed(page, sel: str, act) -> tuple[float, float]:
 
 
 def flip(page, rng: random.Random) -> tuple[float, float]:
-    box = page.locator(PIXELS).first.bounding_box()
+    box = page.locator(PAD).bounding_box()
     row, col = rng.randrange(4, 24), rng.randrange(4, 24)
     return timed(page, SCORE, lambda: page.mouse.click(
         box["x"] + (col + 0.5) * box["width"] / 28, box["y"] + (row + 0.5) * box["height"] / 28))
@@ -71,7 +70,8 @@ def flip(page, rng: random.Random) -> tuple[float, float]:
 
 def stroke(page, rng: random.Random) -> tuple[float, float]:
     """A short straight stroke; timed from the mouse's release, when the canvas sends it."""
-    box = page.locator(CANVAS).last.bounding_box()
+    page.locator(".st-key-lik_sketch").get_by_text("Brush").click()  # in the browser only
+    box = page.locator(PAD).bounding_box()
     x0, y0 = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)
     x1, y1 = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)
     page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
@@ -79,7 +79,9 @@ def stroke(page, rng: random.Random) -> tuple[float, float]:
     for t in (0.25, 0.5, 0.75, 1.0):
         page.mouse.move(box["x"] + (x0 + t * (x1 - x0)) * box["width"],
                         box["y"] + (y0 + t * (y1 - y0)) * box["height"])
-    return timed(page, SCORE, page.mouse.up)
+    shown = timed(page, SCORE, page.mouse.up)
+    page.locator(".st-key-lik_sketch").get_by_text("Flip").click()
+    return shown
 
 
 def bare_click(page) -> tuple[float, float]:
@@ -94,9 +96,7 @@ def open_pages(browser, app: Server, bare: Server):
     app_page.goto(f"{app.url}/likelihood")
     app_page.locator(SCORE).wait_for(timeout=120_000)
     app_page.wait_for_selector(APP_IDLE, timeout=120_000)
-    app_page.locator(".st-key-lik_source").get_by_text("Draw", exact=True).click()
-    app_page.locator(CANVAS).last.wait_for(timeout=60_000)
-    app_page.wait_for_selector(APP_IDLE, timeout=60_000)
+    app_page.locator(PAD).wait_for(timeout=60_000)
     bare_page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     bare_page.goto(bare.url)
     bare_page.locator(BARE_BUTTON).wait_for(timeout=60_000)
