@@ -10,7 +10,7 @@ cached), then `make run PORT=<free port>` is started; /_stcore/health is polled,
 opened as soon as it answers. The page is watched on every animation frame until its main view
 is painted: on the Masks page (/) the network graph (Plotly's SVG drawn), on the Sampling page
 (/sampling) the player's canvas with its first frame, on the Likelihood page (/likelihood) the
-score and the image's chart. Times count from the command's start.
+score and the image (its sketch pad). Times count from the command's start.
 
 Breakdown of each run (a script run is what the browser sees: running, then notRunning):
   server       command start -> /_stcore/health answers 200 (Python and Streamlit start)
@@ -81,8 +81,9 @@ PROBE = """(() => {
     mark("masks", visible(document.querySelector(".st-key-graph .js-plotly-plot .main-svg")));
     mark("graph_element", !!document.querySelector(".st-key-graph"));
     const score = document.querySelector(".st-key-lik_score");
-    mark("likelihood", visible(score) && /nats/.test(score.textContent)
-      && visible(document.querySelector(".st-key-lik_pixels .js-plotly-plot .main-svg")));
+    const pad = deep(".made-sketch canvas.pad");
+    mark("likelihood", visible(score) && /nats/.test(score.textContent) && visible(pad)
+      && pad.width > 0);
     const player = deep(".made-player");
     mark("player_element", !!player);
     mark("sampling", player && player.dataset.position !== undefined
