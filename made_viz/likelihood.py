@@ -47,24 +47,26 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 class _Scorer:
     """One mask's network in float32: first-layer and direct weights masked and transposed
-    (input, unit), the output weights masked (output, unit)."""
+    (input, unit), the output weights masked (output, unit). Masks that share an ordering
+    share their direct weights (`shared`: built ones, by ordering)."""
 
-    def __init__(self, weights: sampling.MADEWeights, k: int):
+    def __init__(self, weights: sampling.MADEWeights, k: int, shared: dict):
         masks = weights.mask_sets[k]
-        f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
-        self.hidden = [(np.ascontiguousarray((f32(W) * mask).T), f32(b))
+        self.hidden = [(_masked(W.T, mask.T), np.asarray(b, dtype=np.float32))
                        for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-        D = weights.D
-        self.bias = np.zeros(D, dtype=np.float32)
+        self.bias = np.zeros(weights.D, dtype=np.float32)
         self.out_W = None
         if weights.output is not None:
-            self.out_W = np.ascontiguousarray(f32(weights.output[0]) * masks.layer_masks[-1])
-            self.bias += f32(weights.output[1])
+            self.out_W = _masked(weights.output[0], masks.layer_masks[-1])
+            self.bias += weights.output[1]
         self.direct_T = None
         if weights.direct is not None:
-            self.direct_T = np.ascontiguousarray((f32(weights.direct[0]) * masks.direct_mask).T)
+            order = np.asarray(masks.order).tobytes()
+            if order not in shared:
+                shared[order] = _masked(weights.direct[0].T, masks.direct_mask.T)
+            self.direct_T = shared[order]
             if weights.direct[1] is not None:
-                self.bias += f32(weights.direct[1])
+                self.bias += weights.direct[1]
 
     @staticmethod
     def _input_layer(x: np.ndarray, weights_T: np.ndarray) -> np.ndarray:
@@ -87,11 +89,20 @@ class _Scorer:
         return logits
 
 
+def _masked(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """weights * mask as a new C-contiguous float32 array, in one pass (views transposed)."""
+    out = np.empty(weights.shape, dtype=np.float32)
+    np.multiply(weights, mask, out=out, dtype=np.float32, casting="unsafe")
+    return out
+
+
 def _scorer(model, k: int) -> _Scorer:
     """Mask k's scorer, kept with the model until its weights change (sampling's cache)."""
-    scorers = sampling._entry(model).setdefault("likelihood", {})
+    entry = sampling._entry(model)
+    scorers = entry.setdefault("likelihood", {})
     if k not in scorers:
-        scorers[k] = _Scorer(sampling._weights(model), k)
+        shared = entry.setdefault("likelihood_direct", {})
+        scorers[k] = _Scorer(sampling._weights(model), k, shared)
     return scorers[k]
 
 
