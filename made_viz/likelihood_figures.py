@@ -95,6 +95,7 @@ def running_cost_figure(step_costs: np.ndarray, order: np.ndarray, revision,
     D = len(step_costs)
     steps = np.arange(1, D + 1)
     total = np.cumsum(step_costs)
+    top_cost = max(SURPRISE_MAX, float(np.max(step_costs, initial=0)) * 1.05)
     where = [f"pixel ({d // SIDE}, {d % SIDE})" for d in np.asarray(order).tolist()]
     # Each pixel's cost as one stepped, filled line (not 784 bars: one SVG path to draw).
     data = [
@@ -115,10 +116,11 @@ def running_cost_figure(step_costs: np.ndarray, order: np.ndarray, revision,
         yaxis=dict(title=dict(text="nats so far"), rangemode="tozero", gridcolor="#e6e9ef",
                    fixedrange=True, zeroline=False),
         yaxis2=dict(title=dict(text="nats, this pixel", font=dict(color="#c0392b")),
-                    overlaying="y", side="right", showgrid=False, tickmode="linear", dtick=1,
-                    range=[0, max(SURPRISE_MAX, float(np.max(step_costs, initial=0)) * 1.05)],
+                    overlaying="y", side="right", showgrid=False, nticks=7,
+                    range=[0, top_cost], **({"dtick": 1} if top_cost <= 6 else {}),
                     fixedrange=True, tickfont=dict(color="#c0392b")),
-        legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"),
+        legend=dict(x=0.01, xanchor="left", y=0.99, yanchor="top",
+                    bgcolor="rgba(255, 255, 255, 0.8)"),
         plot_bgcolor="white", paper_bgcolor="white", hovermode="x", dragmode=False)
     return _figure(data, layout, ("running", revision))
 
@@ -175,6 +177,22 @@ def _png(pixels: np.ndarray, scale: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(big).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def small_maps_html(maps: list[tuple[bytes, str]], scale: int) -> str:
+    """PNG maps with captions in rows that wrap to the width they get, each shown at its own
+    size in whole pixels (crisp)."""
+    import base64
+    from html import escape
+
+    side = SIDE * scale
+    figures = "".join(
+        f'<figure style="margin:0;width:{side}px;text-align:center">'
+        f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" width="{side}"'
+        f' height="{side}" style="image-rendering:pixelated;border:1px solid #d5dbe6"'
+        f' alt="{escape(caption)}"><figcaption style="font-size:0.85rem;color:#4a5060;'
+        f'line-height:1.25">{escape(caption)}</figcaption></figure>' for png, caption in maps)
+    return f'<div style="display:flex;flex-wrap:wrap;gap:10px 14px">{figures}</div>'
 
 
 def surprise_png(surprise: np.ndarray, scale: int = 5) -> bytes:

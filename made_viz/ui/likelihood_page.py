@@ -23,7 +23,6 @@ from made_viz.ui.widgets import choice, defuse
 
 SOURCES = ("Draw", "Test digit", "Model sample", "Noise", "Upload")
 SMALL_SCALE = 3  # screen pixels per MNIST pixel in the small maps
-SMALL_PER_ROW = 4
 IMAGE = "lik_image"
 
 
@@ -307,13 +306,10 @@ def small_maps(b, score: likelihood.ImageScore) -> None:
     st.markdown(f"**{b.name}**: {K} masks, " + (
         f"all in {orderings[0]} order" if len(orderings) == 1 else "one per ordering") +
         f"; ensemble **{-score.ensemble:.2f}** nats")
-    for start in range(0, K, SMALL_PER_ROW):
-        columns = st.columns(SMALL_PER_ROW)
-        for k in range(start, min(K, start + SMALL_PER_ROW)):
-            which = f"mask {k}" if len(orderings) == 1 else b.mask_names[k]
-            columns[k - start].image(lf.surprise_png(-score.per_mask[k], SMALL_SCALE),
-                                     width=28 * SMALL_SCALE,
-                                     caption=f"{which}: {-score.totals[k]:.2f}")
+    maps = [(lf.surprise_png(-score.per_mask[k], SMALL_SCALE),
+             f"{f'mask {k}' if len(orderings) == 1 else b.mask_names[k]}: "
+             f"{-score.totals[k]:.2f}") for k in range(K)]
+    st.html(lf.small_maps_html(maps, SMALL_SCALE))
 
 
 def render() -> None:
