@@ -205,3 +205,21 @@ def ink_png(image: np.ndarray, scale: int = 5) -> bytes:
     """A binary image as a PNG, dark ink on white."""
     square = (1 - np.asarray(image, dtype=np.uint8).reshape(SIDE, SIDE)) * 255
     return _png(square.astype(np.uint8), scale)
+
+
+def thumbnail_png(data: bytes, side: int = 140) -> bytes:
+    """An image file (already checked by likelihood.decode_image) as a PNG at most side x side
+    pixels, its first frame, for a preview."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.seek(0)
+        if image.mode.startswith("I") or image.mode == "F":  # 16-bit or wider greys
+            grey = np.asarray(image, dtype=np.float64)
+            frame = Image.fromarray(np.uint8(np.round(255 * grey / max(grey.max(), 1))))
+        else:
+            frame = image.convert("RGBA")
+    frame.thumbnail((side, side))
+    buffer = io.BytesIO()
+    frame.save(buffer, format="PNG")
+    return buffer.getvalue()

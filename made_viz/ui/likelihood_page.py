@@ -9,7 +9,6 @@ server.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import streamlit as st
 
@@ -98,7 +97,8 @@ def _uploaded() -> None:
         _fail(f"upload {upload.name}", error)
         st.session_state["lik_upload_preview"] = None
         return
-    st.session_state["lik_upload_preview"] = (upload.name, upload.getvalue())
+    # A small preview, not the file: session state is kept for the whole session.
+    st.session_state["lik_upload_preview"] = (upload.name, lf.thumbnail_png(upload.getvalue()))
     _set_image(image, f"uploaded {upload.name}")
 
 
