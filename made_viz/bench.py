@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import glob
 import json
 import os
 import statistics
@@ -27,7 +26,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import checkpoint, data, sampling
+from . import checkpoint, data, likelihood, sampling
+from .blas import openblas_threads
 from .masks import build_masks
 from .model import MADE
 from .validation import int_argument
@@ -223,20 +223,25 @@ def bench_log_prob(model: MADE, sizes: Sizes, repeat: int, default_threads: int)
     return results
 
 
-def _openblas():
-    """numpy's bundled OpenBLAS thread controls (what threadpoolctl uses), or None."""
-    pattern = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*.so*")
-    for path in glob.glob(pattern):
-        lib = ctypes.CDLL(path)  # already loaded by numpy: this returns the same library
-        for prefix in ("scipy_openblas", "openblas"):
-            get = getattr(lib, f"{prefix}_get_num_threads64_", None) or getattr(
-                lib, f"{prefix}_get_num_threads", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads64_", None) or getattr(
-                lib, f"{prefix}_set_num_threads", None)
-            if get is not None and set_ is not None:
-                get.restype = ctypes.c_int
-                return get, set_
-    return None
+def bench_scoring(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
+    """The Likelihood page's work per change: one image under every mask and the ensemble,
+    from the weights as NumPy arrays (as the page holds them)."""
+    weights = sampling.MADEWeights.of(model)
+    if sizes.quick:
+        image = np.random.default_rng(0).integers(0, 2, model.D, dtype=np.uint8)
+    else:
+        image = data.load_test_subset().images[0]
+    start = time.perf_counter()
+    likelihood.score_image(weights, image)
+    build_seconds = time.perf_counter() - start
+    t = timed(lambda: likelihood.score_image(weights, image), repeat * 10)
+    K = model.num_masks
+    return [
+        Result("first score (builds the masked float32 weights)", build_seconds * 1e3, "ms", "-",
+               None, "once per model"),
+        Result(f"score one image: all {K} masks + ensemble", t.median * 1e3, "ms", "<= 20 ms",
+               check(t.median, 0.020, True, sizes), t.note() + "; per-pixel terms included"),
+    ]
 
 
 def run(repeat: int = 5, quick: bool = False, threads: int = 1,
@@ -248,7 +253,7 @@ def run(repeat: int = 5, quick: bool = False, threads: int = 1,
     sizes = QUICK if quick else FULL
     say = progress or (lambda message: None)
     model, model_note = load_model(sizes)
-    blas = _openblas()
+    blas = openblas_threads()
     default_torch, default_blas = torch.get_num_threads(), blas[0]() if blas else None
     context = {
         "model": model_note, "repeat": repeat, "quick": quick, "threads": threads,
@@ -266,6 +271,8 @@ def run(repeat: int = 5, quick: bool = False, threads: int = 1,
         results += bench_sampling(model, sizes, repeat)
         say("log_prob ...")
         results += bench_log_prob(model, sizes, repeat, default_torch)
+        say("scoring one image ...")
+        results += bench_scoring(model, sizes, repeat)
     finally:
         torch.set_num_threads(default_torch)
         if blas:

@@ -16,7 +16,14 @@ from hypothesis import given, settings, strategies as st
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from made_viz import checkpoint, figures
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from made_viz import checkpoint, data, figures, likelihood
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
 from made_viz.validation import parse_int
@@ -25,6 +32,22 @@ from player_view import player_data
 APP = Path(__file__).resolve().parents[1] / "app.py"
 FUZZ = settings(max_examples=200, deadline=None)
 APP_FUZZ = settings(max_examples=40, deadline=None)
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a size in its header and holds no pixels."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
 
 HOSTILE = [
     "-1", "-99999999999999999999", "9" * 30, "1e309", "NaN", "inf", "0x10", "1.5", "abc",
@@ -61,6 +84,21 @@ def sampling_fields() -> dict[str, tuple[str, str]]:
             "ordering": ("ordering", "natural"),
             "seed": ("seed", "0..4294967295"),
             "lecture": ("Lecture mode", "true or false")}
+
+
+def likelihood_fields() -> dict[str, tuple[str, str]]:
+    return {"x": ("x", "131 characters of base64url"),
+            "model": ("model", ", ".join(checkpoint.list_pretrained())),
+            "mask": ("mask", "ensemble, 0, 1, 2, 3, 4, 5, 6, 7")}
+
+
+def open_likelihood(**query) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at._page_hash = calc_hash("likelihood")  # as open_sampling does
+    at.query_params.update(query)
+    at.run()
+    assert [t.value for t in at.title] == ["Likelihood"]
+    return at
 
 
 def open_masks(**query) -> AppTest:
@@ -113,12 +151,18 @@ def assert_calm(at: AppTest) -> None:
 
 # --- links -------------------------------------------------------------------------------------
 
+def open_with_every_field(open_page, fields: dict, value: str) -> AppTest:
+    """A page opened by a link with `value` in every field: calm, and each field named."""
+    at = open_page(**dict.fromkeys(fields, value))
+    assert_calm(at)
+    for label, allowed in fields.values():
+        assert_named(warnings(at), label, allowed)
+    return at
+
+
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)
 def test_masks_link_with_a_hostile_value_in_every_parameter(value):
-    at = open_masks(**dict.fromkeys(MASKS_FIELDS, value))
-    assert_calm(at)
-    for label, allowed in MASKS_FIELDS.values():
-        assert_named(warnings(at), label, allowed)
+    at = open_with_every_field(open_masks, MASKS_FIELDS, value)
     assert masks_view(at).startswith(DEFAULT_VIEW)
 
 
@@ -132,13 +176,59 @@ def test_masks_link_with_a_hostile_custom_permutation(value):
 
 @pytest.mark.parametrize("value", HOSTILE, ids=IDS)
 def test_sampling_link_with_a_hostile_value_in_every_parameter(value):
-    fields = sampling_fields()
-    at = open_sampling(**dict.fromkeys(fields, value))
-    assert_calm(at)
-    for label, allowed in fields.values():
-        assert_named(warnings(at), label, allowed)
+    at = open_with_every_field(open_sampling, sampling_fields(), value)
     name, _, seed = at.session_state["sampling_run_key"]
     assert (name, seed) == ("mnist", 0)  # the defaults
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=IDS)
+def test_likelihood_link_with_a_hostile_value_in_every_parameter(value):
+    at = open_with_every_field(open_likelihood, likelihood_fields(), value)
+    digits = data.load_test_subset()
+    assert at.session_state["lik_image"].tolist() == digits.images[0].tolist()  # the default
+    assert at.query_params["x"] == likelihood.encode_image(digits.images[0])
+
+
+HOSTILE_UPLOADS = [
+    ("notes.png", b"this is not a png", "not an image"),
+    ("empty.png", b"", "not an image"),
+    ("cut.png", _png(np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8))[:200],
+     "damaged or truncated"),
+    ("blank.png", _png(np.full((40, 40), 250, dtype=np.uint8)), "blank"),
+    ("huge.png", _png_header(60_000, 60_000), "at most 40,000,000 pixels"),
+    ("wide.png", _png_header(20_000, 2_001), "20000x2001 pixels; at most 40,000,000"),
+    ("page.html", b"<html><script>alert(1)</script></html>", "not an image"),
+]
+
+
+def test_likelihood_hostile_uploads_keep_the_last_image():
+    at = open_likelihood()
+    at.radio(key="lik_source").set_value("Upload").run()
+    good = _png(np.pad(np.full((60, 12), 255, dtype=np.uint8), 20))  # a white "1" on black
+    at.file_uploader(key="lik_upload").upload("one.png", good, "image/png").run()
+    assert_calm(at)
+    kept = at.session_state["lik_image"].copy()
+    assert kept.tolist() == likelihood.prepare_upload(good).tolist()
+    for name, payload, message in HOSTILE_UPLOADS:
+        at.file_uploader(key="lik_upload").upload(name, payload, "image/png").run()
+        assert_calm(at)
+        assert_named(warnings(at), f"upload {name}", message)
+        assert "Keeping the last image" in warnings(at)[0]
+        assert at.session_state["lik_image"].tolist() == kept.tolist(), name
+
+
+@FUZZ
+@given(value=st.text(alphabet="01", min_size=780, max_size=790) | st.text(max_size=40)
+       | st.none() | st.integers() | st.sampled_from(HOSTILE))
+def test_sketch_values_are_784_bits_or_refused(value):
+    """What the sketch pad sends (a component's value, so anything a crafted client sends)."""
+    from made_viz.ui.sketch import stroke_image
+
+    image = stroke_image(value)
+    if image is None:
+        assert not (isinstance(value, str) and len(value) == 784 and set(value) <= {"0", "1"})
+    else:
+        assert image.dtype == np.uint8 and "".join(map(str, image.tolist())) == value
 
 
 def test_unknown_and_repeated_parameters_are_harmless():

@@ -14,6 +14,7 @@ _frozen_at = 0  # len(sys.modules) at the last gc.freeze()
 _freeze_lock = threading.Lock()
 _freeze_timer: threading.Timer | None = None
 _freeze_timer_lock = threading.Lock()
+_blas_set = False
 NEW_MODULES_TO_FREEZE = 20
 FREEZE_DELAY_S = 1.5
 
@@ -29,6 +30,20 @@ def server_torch():
 
     torch.set_num_threads(1)
     return torch
+
+
+def server_blas() -> None:
+    """One OpenBLAS thread for the server's NumPy, for the reason server_torch gives: its
+    matrix work is one image at a time from many sessions (the Likelihood page's scoring is a
+    few matrix-vector products per mask), and on a busy 2-core machine a second thread mostly
+    waits for a core: scoring one image under 8 masks took about ten times as long with two.
+    Once per server (app.py runs on every rerun)."""
+    global _blas_set
+    if not _blas_set:
+        from made_viz.blas import set_openblas_threads
+
+        set_openblas_threads(1)
+        _blas_set = True
 
 
 def freeze_new_modules() -> None:

@@ -299,23 +299,34 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 
 # --- the page -------------------------------------------------------------------------------
 
-def render() -> None:
+def model_picker(title: str) -> Bundled | None:
+    """The sidebar's heading and bundled-model choice (URL `model`): the model, or None after
+    saying what is wrong (no models installed: with the page's title; one that fails to load)."""
     available = checkpoint.list_pretrained()
     if not available:
-        st.title("Sampling studio")
+        st.title(title)
         st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
                  " `python -m made_viz.train` or restore the pretrained/ folder.")
-        return
-    header = st.container()
+        return None
     with st.sidebar:
-        st.subheader("Sampling studio")
+        st.subheader(title)
         name = choice("model", "model", available, default=default_model(available),
                       help="a bundled pretrained MADE")
         try:
-            b = bundled(name)
+            return bundled(name)
         except (checkpoint.CheckpointError, OSError) as error:
             st.error(f"model {name!r} could not be loaded: {error}")
-            return
+            return None
+
+
+def render() -> None:
+    st.html(STYLE)
+    b = model_picker("Sampling studio")
+    if b is None:
+        return
+    name = b.name
+    header = st.container()
+    with st.sidebar:
         orderings = b.orderings()
         if st.session_state.get("ordering") not in (None, *orderings):
             st.session_state["ordering"] = orderings[0]  # the previous model's ordering is gone

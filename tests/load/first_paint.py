@@ -9,7 +9,8 @@ For each run: Chromium is started first (a fresh browser context each run, so no
 cached), then `make run PORT=<free port>` is started; /_stcore/health is polled, and the page is
 opened as soon as it answers. The page is watched on every animation frame until its main view
 is painted: on the Masks page (/) the network graph (Plotly's SVG drawn), on the Sampling page
-(/sampling) the player's canvas with its first frame. Times count from the command's start.
+(/sampling) the player's canvas with its first frame, on the Likelihood page (/likelihood) the
+score and the image (its sketch pad). Times count from the command's start.
 
 Breakdown of each run (a script run is what the browser sees: running, then notRunning):
   server       command start -> /_stcore/health answers 200 (Python and Streamlit start)
@@ -46,7 +47,7 @@ if str(ROOT) not in sys.path:
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
 
 MODEL_LOADED = re.compile(r"loaded pretrained model '([^']+)'")
-TARGETS = {"masks": "", "sampling": "sampling", "content": ""}  # content: any app's first element
+TARGETS = {"masks": "", "sampling": "sampling", "likelihood": "likelihood", "content": ""}  # content: any app's first element
 TIMEOUT_S = 90
 MAKE_RUN = "make --no-print-directory run PORT={port}"
 # The same command for another script, e.g. a one-button app: the floor of a first paint.
@@ -79,6 +80,10 @@ PROBE = """(() => {
       "[data-testid='stMain'] [data-testid='stElementContainer']")));
     mark("masks", visible(document.querySelector(".st-key-graph .js-plotly-plot .main-svg")));
     mark("graph_element", !!document.querySelector(".st-key-graph"));
+    const score = document.querySelector(".st-key-lik_score");
+    const pad = deep(".made-sketch canvas.pad");
+    mark("likelihood", visible(score) && /nats/.test(score.textContent) && visible(pad)
+      && pad.width > 0);
     const player = deep(".made-player");
     mark("player_element", !!player);
     mark("sampling", player && player.classList.contains("ready")
@@ -205,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.load.first_paint",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="fresh servers per page")
-    parser.add_argument("--page", choices=["masks", "sampling", "both"], default="both")
+    parser.add_argument("--page", choices=["masks", "sampling", "likelihood", "both"],
+                        default="both", help="both: masks and sampling")
+    parser.add_argument("--server", default=MAKE_RUN, metavar="COMMAND",
+                        help="the made-viz server command in place of `make run` ({port} for"
+                             " its port), e.g. the same flags without make's install step")
     parser.add_argument("--baseline", action="store_true",
                         help="also time the bare one-button app's first content, same flags")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=COMMAND",
@@ -221,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--variant must be NAME=COMMAND")
     from playwright.sync_api import sync_playwright
 
-    commands = {"make run": MAKE_RUN, **dict(v.split("=", 1) for v in args.variant)}
+    commands = {"make run" if args.server == MAKE_RUN else "server": args.server,
+                **dict(v.split("=", 1) for v in args.variant)}
     pages = ["masks", "sampling"] if args.page == "both" else [args.page]
     cases = [(f"{page} {variant}", page, command) for variant, command in commands.items()
              for page in pages]
