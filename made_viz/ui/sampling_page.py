@@ -320,7 +320,6 @@ def model_picker(title: str) -> Bundled | None:
 
 
 def render() -> None:
-    st.html(STYLE)
     b = model_picker("Sampling studio")
     if b is None:
         return
