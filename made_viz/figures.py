@@ -795,7 +795,7 @@ def forbidden_paths(masks: MaskSet) -> np.ndarray:
 
 
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
-                      height: int = 460) -> go.Figure:
+                      height: int = 460, counts_shown: bool | None = None) -> go.Figure:
     """The product of the masks: [o, i] = paths from input i to output o.
 
     generation_order permutes rows and columns into the ordering: the matrix is then strictly
@@ -825,9 +825,11 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
                     thickness=12, **(_log_count_ticks(peak) if use_log else {}))
     xaxis, yaxis = _matrix_axis("input"), _matrix_axis("output")
     x_label_px = y_label_px = 0
+    # Counts written in the cells (then no colour bar): up to D = 16 unless asked otherwise.
+    in_cells = (D <= 16 if counts_shown is None else counts_shown) and D <= HEATMAP_MAX_SIDE
     if D <= HEATMAP_MAX_SIDE:
         exact = np.vectorize(str, otypes=[object])(counts).tolist()  # exact, even beyond int64
-        show = D <= 16
+        show = in_cells
         x_names = [f"x{int(i)}" for i in axis_units]
         y_names = [f"p(x{int(i)})" for i in axis_units]
         y_label_px = _label_px(y_names, show)
@@ -873,10 +875,12 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
         # Room on the right for the colour bar (its offset, thickness, tick labels and title:
         # ~90 px), fixed: a colour bar allowed to push the margin makes Plotly lay the chart
         # out twice.
-        margin=dict(l=10 + TITLE_PX + y_label_px, r=COLORBAR_PX if D > 16 else 10, t=80,
+        margin=dict(l=10 + TITLE_PX + y_label_px, r=10 if in_cells else COLORBAR_PX,
+                    t=80,
                     b=10 + TITLE_PX + x_label_px, autoexpand=False),
         font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white",
-        xaxis=xaxis, yaxis=yaxis, shapes=shapes), (_fingerprint(masks), generation_order))
+        xaxis=xaxis, yaxis=yaxis, shapes=shapes),
+        (_fingerprint(masks), generation_order, in_cells))
 
 
 def _log_count_ticks(peak: float, most: int = 6) -> dict:
@@ -999,7 +1003,8 @@ def training_curve_figure(runs: list[dict], entropy: float, seconds: float,
                                                                       kl_values)) * 1.1]
     axis = dict(showgrid=True, gridcolor="#ECECEC", zeroline=False, automargin=False)
     layout = dict(
-        height=height, margin=dict(l=64, r=16, t=16, b=48, autoexpand=False),
+        height=height, margin=dict(l=64, r=16, t=30 + 22 * len(runs), b=48,
+                                   autoexpand=False),
         font=FONT, plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
         legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", font=dict(size=13)),
         xaxis=dict(axis, range=[0, seconds], anchor="y", showticklabels=False),
@@ -1010,18 +1015,21 @@ def training_curve_figure(runs: list[dict], entropy: float, seconds: float,
     return _figure(traces, layout, repr(runs) + str(entropy))
 
 
+ZERO_AT = LOG_P_FLOOR - 2
+
+
 def _log_p(log_probs: np.ndarray) -> np.ndarray:
-    """log10 p, with p = 0 moved to one column left of LOG_P_FLOOR."""
+    """log10 p, with p = 0 moved to a column of its own left of LOG_P_FLOOR."""
     with np.errstate(divide="ignore"):
         values = np.asarray(log_probs, dtype=np.float64) / math.log(10)
-    return np.where(np.isfinite(values), np.maximum(values, LOG_P_FLOOR), LOG_P_FLOOR - 1)
+    return np.where(np.isfinite(values), np.maximum(values, LOG_P_FLOOR), ZERO_AT)
 
 
-def _log_p_axis(title: str) -> dict:
-    ticks = list(range(LOG_P_FLOOR, 1, 2))
-    return dict(title=dict(text=title), range=[LOG_P_FLOOR - 1.6, 0.6], showgrid=True,
+def _log_p_axis(title: str, step: int) -> dict:
+    ticks = list(range(LOG_P_FLOOR, 1, step))
+    return dict(title=dict(text=title), range=[ZERO_AT - 0.8, 0.6], showgrid=True,
                 gridcolor="#ECECEC", zeroline=False, automargin=False, tickmode="array",
-                tickvals=[LOG_P_FLOOR - 1, *ticks],
+                tickvals=[ZERO_AT, *ticks], tickangle=0,
                 ticktext=["0", *[f"10{_sup(t)}" if t else "1" for t in ticks]])
 
 
@@ -1042,7 +1050,7 @@ def probability_figure(true_log_probs: np.ndarray, model_log_probs: np.ndarray, 
                       hovertemplate="pattern %{customdata}<br>true 10^%{x:.2f}<br>model "
                                     "10^%{y:.2f}<extra></extra>")
     else:
-        edges = np.arange(LOG_P_FLOOR - 1.5, 0.75, 0.25)
+        edges = np.arange(ZERO_AT - 0.5, 0.75, 0.25)
         counts, _, _ = np.histogram2d(x, y, bins=[edges, edges])
         centres = (edges[:-1] + edges[1:]) / 2
         points = dict(type="heatmap", x=_plain(centres), y=_plain(centres),
@@ -1053,5 +1061,5 @@ def probability_figure(true_log_probs: np.ndarray, model_log_probs: np.ndarray, 
                       hovertemplate="%{customdata} patterns<extra></extra>")
     layout = dict(height=height, margin=dict(l=64, r=12, t=12, b=52, autoexpand=False),
                   font=FONT, plot_bgcolor="white", paper_bgcolor="white", showlegend=False,
-                  xaxis=_log_p_axis("true p(x)"), yaxis=_log_p_axis("model's p(x)"))
+                  xaxis=_log_p_axis("true p(x)", 5), yaxis=_log_p_axis("model's p(x)", 2))
     return _figure([points, diagonal], layout, (x.tobytes(), y.tobytes(), color))

@@ -78,7 +78,8 @@ def check_size(rows: int, cols: int) -> int:
     """D = rows x cols, or a ValueError naming the range."""
     D = rows * cols
     if not MIN_D <= D <= MAX_D:
-        raise ValueError(f"D = rows × cols must be in {MIN_D}..{MAX_D}, got {rows} × {cols} = {D}")
+        raise ValueError(f"D = rows × cols must be in {MIN_D}..{MAX_D},"
+                         f" got {rows} × {cols} = {D}")
     return D
 
 

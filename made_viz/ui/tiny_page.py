@@ -35,12 +35,11 @@ REPORT_EVERY_S = 0.3
 SETUP = tiny.DEFAULT_SETUP
 DEFAULTS = dict(hidden=", ".join(map(str, SETUP.hidden_sizes)), ordering=SETUP.ordering,
                 degrees=SETUP.degrees, seed=SETUP.seed, direct=SETUP.direct)
-DATA_LABELS = {"prototypes": "prototypes + pixel-flip noise",
-               "bars-and-stripes": "bars and stripes"}
 BREAK_CHOICES = ("none", *tiny.BREAKS)
-BREAK_LABELS = {"none": "don't break it", "sees-self": "outputs use ≥: each sees its own input",
-                "flip": "flip one mask entry (click a cell in 5)",
-                "unmasked": "no masks at all"}
+BREAK_LABELS = {"none": "the masks as MADE builds them",
+                "sees-self": "into the outputs ≥ instead of >: each output sees its own input",
+                "flip": "one mask entry flipped: click a cell of a layer mask in 5",
+                "unmasked": "every mask all ones: a plain autoencoder"}
 STYLE = """<style>
 .tiny-readout { font-size: 1.55rem; line-height: 1.3; padding: 0.5rem 0.8rem;
   border-radius: 0.5rem; background: #F4F6FA; }
@@ -75,8 +74,10 @@ def _parse_prototypes(text: str, D: int) -> tuple[int, ...]:
 def read_world():
     """The world the sidebar asks for, or (None, the reason naming the field)."""
     st.header("1 · Data")
+    # Options as they read in the URL (a selectbox puts its shown text there).
     data = choice("data set", "data", tiny.DATA_SETS, default=SETUP.data,
-                  format_func=DATA_LABELS.get)
+                  help="prototypes: a few images with pixel-flip noise. bars-and-stripes: every "
+                       "image whose rows, or whose columns, are each all on or all off.")
     rows = int_input("rows", "rows", default=SETUP.rows, low=1, high=MAX_SIDE,
                      help=f"Image height; D = rows × columns must be in {tiny.MIN_D}.."
                           f"{tiny.MAX_D}.")
@@ -141,7 +142,8 @@ def read_network(D: int):
 def read_break(masks: MaskSet):
     st.header("5 · Break it")
     how = choice("break the masks", "break", BREAK_CHOICES, default="none",
-                 format_func=BREAK_LABELS.get)
+                 help=" · ".join(f"{name}: {words}" for name, words in BREAK_LABELS.items()))
+    st.caption(BREAK_LABELS[how])
     flip = parsed_input("flipped entry", "flip", default="", keep_last=False,
                         parse=lambda text: _parse_flip(text, masks),
                         expected="'layer, row, column' of a layer mask, such as '2, 0, 3'",
@@ -209,9 +211,9 @@ def prototype_editor(world: tiny.World) -> None:
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)
-    add.button("add a prototype", key="proto_add", disabled=len(prototypes) >=
+    add.button("＋ prototype", key="proto_add", disabled=len(prototypes) >=
                tiny.MAX_PROTOTYPES, on_click=_set_prototypes, args=((*prototypes, 0),))
-    remove.button("remove the last", key="proto_remove", on_click=_set_prototypes,
+    remove.button("－ the last", key="proto_remove", on_click=_set_prototypes,
                   args=(prototypes[:-1],))
 
 
@@ -241,7 +243,7 @@ def _on_prototype_click(key: str, prototypes: tuple[int, ...]) -> None:
 
 def network_section(sets, broken) -> None:
     st.subheader("2 · The network and its masks")
-    graph, product = st.columns([1.2, 1], gap="medium")
+    graph, product = st.columns([1, 1], gap="medium")
     with graph:
         st.plotly_chart(cached_graph(sets[0]), key="tiny_graph", theme=None,
                         config={"displayModeBar": False})
@@ -260,7 +262,10 @@ def cached_graph(masks: MaskSet):
 
 @lru_cache(maxsize=64)
 def cached_product(masks: MaskSet):
-    return figures.path_count_figure(masks, generation_order=True, height=400)
+    # Counts in the cells only while they fit in a half-width column at 1100 px.
+    return figures.path_count_figure(masks, generation_order=True, height=400,
+                                     counts_shown=masks.D <= 9 and int(
+                                         np.asarray(masks.connectivity()).max()) < 1000)
 
 
 @lru_cache(maxsize=64)
@@ -392,11 +397,11 @@ def draw(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
         log_q = report.log_probs[k] if report else tiny.enumerate_log_probs(model, mask)
         with slot.container():
             result_panel(run.labels[k], model, world, log_q, seed, run.colors[k],
-                         f"{k}_{slots.draws}")
+                         f"{k}_{slots.draws}", alone=len(run.models) == 1)
 
 
 def result_panel(label: str, model, world: tiny.World, log_q: np.ndarray, seed: int,
-                 color: str, key: str) -> None:
+                 color: str, key: str, alone: bool) -> None:
     comparison = tiny.compare(world, log_q)
     total = comparison.total
     good = abs(total - 1) < 5e-7
@@ -406,16 +411,18 @@ def result_panel(label: str, model, world: tiny.World, log_q: np.ndarray, seed: 
     st.markdown(f"KL(p_true ‖ p_model) = **{comparison.kl:.4f}** nats · expected NLL "
                 f"**{comparison.cross_entropy:.3f}** vs H = {world.entropy:.3f}"
                 + ("" if comparison.kl >= -1e-9 else " · **below H: not a distribution**"))
-    chart, samples = st.columns([1.3, 1], gap="small")
+    # Side by side when the network has the page's width, one under the other beside another.
+    chart, samples = (st.columns([1.3, 1], gap="small") if alone else (st.container(),) * 2)
     with chart:
         st.plotly_chart(figures.probability_figure(world.log_probs, log_q, color=color,
                                                    height=320),
                         key=f"px_{key}", theme=None, config={"displayModeBar": False})
     with samples:
         st.markdown("**Samples of the model**")
+        per_line = 4 if alone else 6
         st.plotly_chart(figures.pixel_grid_figure(model_samples(model, seed), world.rows,
-                                                  world.cols, per_line=4,
-                                                  cell_px=_cell_px(world, 4, 240)),
+                                                  world.cols, per_line=per_line,
+                                                  cell_px=_cell_px(world, per_line, 300)),
                         key=f"samples_{key}", theme=None, config={"displayModeBar": False})
 
 
@@ -436,7 +443,7 @@ def break_section(sets, broken, how: str, flip) -> None:
         "data: its loss falls **below H**, its p(x) sum to **far more than 1**, and its samples"
         " stop looking like the data.")
     shown = broken[0] if broken is not None else sets[0]
-    masks_col, product_col = st.columns([1.4, 1], gap="medium")
+    masks_col, product_col = st.columns([1.2, 1], gap="medium")
     with masks_col:
         if shown.layer_masks:
             key = f"flip_masks_{st.session_state.get('_tiny_flips', 0)}"
