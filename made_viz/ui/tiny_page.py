@@ -31,7 +31,8 @@ MAX_UNITS = 64
 MAX_MASKS = 8
 MAX_SECONDS = 30
 SAMPLES = 12
-REPORT_EVERY_S = 0.3
+REPORT_EVERY_S = 0.25
+DETAIL_EVERY = 4  # reports between redraws of the p(x) charts and samples while training
 SETUP = tiny.DEFAULT_SETUP
 DEFAULTS = dict(hidden=", ".join(map(str, SETUP.hidden_sizes)), ordering=SETUP.ordering,
                 degrees=SETUP.degrees, seed=SETUP.seed, direct=SETUP.direct)
@@ -338,7 +339,10 @@ def training_layout(broken) -> tuple[bool, bool, Slots]:
     curve = st.empty()
     st.subheader("4 · Does it sum to one?")
     columns = st.columns(2 if broken is not None else 1, gap="large")
-    results = [column.container(key=f"result_{k}").empty() for k, column in enumerate(columns)]
+    results = []
+    for k, column in enumerate(columns):
+        readout = column.container(key=f"result_{k}").empty()
+        results.append((readout, column.empty()))
     return train, stop, Slots(progress, curve, results)
 
 
@@ -393,15 +397,21 @@ def draw(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
         figures.training_curve_figure(_history(run), world.entropy, seconds),
         key=f"curve_{slots.draws}", theme=None, config={"displayModeBar": False})
     mask = "ensemble" if run.models[0].num_masks > 1 else None
-    for k, (model, slot) in enumerate(zip(run.models, slots.results)):
+    # The charts of every pattern and the samples: at the start, every DETAIL_EVERY-th report
+    # and at the end; the curve and the sums at every report.
+    detail = run.state != "training" or slots.draws % DETAIL_EVERY == 1
+    for k, (model, (readout, details)) in enumerate(zip(run.models, slots.results)):
         log_q = report.log_probs[k] if report else tiny.enumerate_log_probs(model, mask)
-        with slot.container():
-            result_panel(run.labels[k], model, world, log_q, seed, run.colors[k],
-                         f"{k}_{slots.draws}", alone=len(run.models) == 1)
+        with readout.container():
+            readout_panel(run.labels[k], world, log_q)
+        if detail:
+            with details.container():
+                detail_panel(model, world, log_q, seed, run.colors[k], f"{k}_{slots.draws}",
+                             alone=len(run.models) == 1)
 
 
-def result_panel(label: str, model, world: tiny.World, log_q: np.ndarray, seed: int,
-                 color: str, key: str, alone: bool) -> None:
+def readout_panel(label: str, world: tiny.World, log_q: np.ndarray) -> None:
+    """The sum of p(x) over every pattern, big, and what it means."""
     comparison = tiny.compare(world, log_q)
     total = comparison.total
     good = abs(total - 1) < 5e-7
@@ -411,6 +421,11 @@ def result_panel(label: str, model, world: tiny.World, log_q: np.ndarray, seed: 
     st.markdown(f"KL(p_true ‖ p_model) = **{comparison.kl:.4f}** nats · expected NLL "
                 f"**{comparison.cross_entropy:.3f}** vs H = {world.entropy:.3f}"
                 + ("" if comparison.kl >= -1e-9 else " · **below H: not a distribution**"))
+
+
+def detail_panel(model, world: tiny.World, log_q: np.ndarray, seed: int, color: str,
+                 key: str, alone: bool) -> None:
+    """Learned against true p(x) for every pattern, and the model's samples."""
     # Side by side when the network has the page's width, one under the other beside another.
     chart, samples = (st.columns([1.3, 1], gap="small") if alone else (st.container(),) * 2)
     with chart:
