@@ -212,9 +212,9 @@ def prototype_editor(world: tiny.World) -> None:
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)
-    add.button("＋ prototype", key="proto_add", disabled=len(prototypes) >=
+    add.button("add one", key="proto_add", icon=":material/add:", disabled=len(prototypes) >=
                tiny.MAX_PROTOTYPES, on_click=_set_prototypes, args=((*prototypes, 0),))
-    remove.button("－ the last", key="proto_remove", on_click=_set_prototypes,
+    remove.button("remove last", key="proto_remove", icon=":material/remove:", on_click=_set_prototypes,
                   args=(prototypes[:-1],))
 
 
@@ -242,23 +242,27 @@ def _on_prototype_click(key: str, prototypes: tuple[int, ...]) -> None:
             return
 
 
-def network_section(sets, broken) -> None:
+def network_section(sets) -> None:
     st.subheader("2 · The network and its masks")
-    graph, product = st.columns([1, 1], gap="medium")
-    with graph:
-        st.plotly_chart(cached_graph(sets[0]), key="tiny_graph", theme=None,
-                        config={"displayModeBar": False})
-        if len(sets) > 1:
-            st.caption(f"Mask 1 of {len(sets)}; the others differ in their hidden degrees.")
+    st.plotly_chart(cached_graph(sets[0]), key="tiny_graph", theme=None,
+                    config={"displayModeBar": False})
+    if len(sets) > 1:
+        st.caption(f"Mask 1 of {len(sets)}; the others differ in their hidden degrees.")
+    product, words = st.columns([1, 1], gap="medium")
     with product:
         st.plotly_chart(cached_product(sets[0]), key="tiny_paths", theme=None,
                         config={"displayModeBar": False})
+    with words:
         verdict(sets[0])
+        st.markdown("The product of the masks counts the paths from each input to each output. "
+                    "In generation order it must be **strictly lower-triangular**: output *d* "
+                    "may only see the inputs before *d*. Then p(x₁) p(x₂ | x₁) … is a "
+                    "distribution, and its sum over every image is exactly 1.")
 
 
 @lru_cache(maxsize=32)
 def cached_graph(masks: MaskSet):
-    return figures.connectivity_graph(masks, height=420)
+    return figures.connectivity_graph(masks, height=380)
 
 
 @lru_cache(maxsize=64)
@@ -266,7 +270,7 @@ def cached_product(masks: MaskSet):
     # Counts in the cells only while they fit in a half-width column at 1100 px.
     return figures.path_count_figure(masks, generation_order=True, height=400,
                                      counts_shown=masks.D <= 9 and int(
-                                         np.asarray(masks.connectivity()).max()) < 1000)
+                                         np.asarray(masks.connectivity()).max()) < 100)
 
 
 @lru_cache(maxsize=64)
@@ -323,7 +327,7 @@ class Slots:
     progress: object
     curve: object
     results: list
-    draws: int = 0  # charts redrawn within one script run need keys of their own
+    draws: int = 0  # keyed charts redrawn within one script run need keys of their own
 
 
 def training_layout(broken) -> tuple[bool, bool, Slots]:
@@ -336,7 +340,7 @@ def training_layout(broken) -> tuple[bool, bool, Slots]:
     st.caption("Adam on fresh minibatches drawn from the data, the same ones for every network."
                " Thin: each minibatch's NLL; thick: the exact expected NLL = H + KL, over every"
                " image. A distribution never goes below the green line.")
-    curve = st.empty()
+    curve = st.container(key="curve").empty()
     st.subheader("4 · Does it sum to one?")
     columns = st.columns(2 if broken is not None else 1, gap="large")
     results = []
@@ -352,17 +356,19 @@ def train_or_draw(train: bool, stop: bool, slots: Slots, key: tuple, world: tiny
     run = current_run(key, sets, broken, seed)
     if run.state == "training":  # its script was stopped at a report: Stop, or a rerun
         run.state = "stopped"
-    if stop and run.state == "untrained":
-        slots.progress.caption("Nothing to stop: press Train.")
     if train:
         run = new_run(key, sets, broken, seed)
         st.session_state["_tiny_run"] = run
-        train_live(run, world, seed, seconds, slots)
-    draw(run, world, seed, seconds, slots)
+        train_live(run, world, seed, seconds, slots)  # its last report draws the end
+    else:
+        draw(run, world, seed, seconds, slots)
+    if stop and run.state == "untrained":
+        slots.progress.caption("Nothing to stop: press Train.")
 
 
 def train_live(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
     run.state = "training"
+    draw(run, world, seed, seconds, slots)  # at once: the untrained networks, the bar at 0
     settings = tiny.TrainSettings(seconds=seconds, report_every=REPORT_EVERY_S)
     mask = "ensemble" if run.models[0].num_masks > 1 else None
     for report in tiny.train_live(run.models, world, seed=seed, settings=settings, mask=mask):
@@ -372,9 +378,10 @@ def train_live(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
             entry["train_nll"].append(report.train_nll[k])
             entry["cross_entropy"].append(report.comparisons[k].cross_entropy)
             entry["kl"].append(report.comparisons[k].kl)
+        if report.done:
+            run.state = "done"
         # Each draw is where Streamlit stops this script if asked: Stop, a new setting.
         draw(run, world, seed, seconds, slots)
-    run.state = "done"
 
 
 def _history(run: TinyRun) -> list[dict]:
@@ -395,7 +402,7 @@ def draw(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
     slots.progress.progress(min(1.0, report.seconds / seconds if report else 0.0), text=words)
     slots.curve.plotly_chart(
         figures.training_curve_figure(_history(run), world.entropy, seconds),
-        key=f"curve_{slots.draws}", theme=None, config={"displayModeBar": False})
+        theme=None, config={"displayModeBar": False})
     mask = "ensemble" if run.models[0].num_masks > 1 else None
     # The charts of every pattern and the samples: at the start, every DETAIL_EVERY-th report
     # and at the end; the curve and the sums at every report.
@@ -517,7 +524,7 @@ def render() -> None:
         return
     sets, net_key, seed, seconds = network
     data_section(world, seed)
-    network_section(sets, broken)
+    network_section(sets)
     train, stop, slots = training_layout(broken)
     break_section(sets, broken, how, flip)
     key = (world.name, hashlib.blake2b(world.log_probs.tobytes()).hexdigest(), net_key, how,

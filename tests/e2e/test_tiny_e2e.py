@@ -91,3 +91,23 @@ def test_the_broken_page_at_lecture_widths(browser, app_url, width):
         assert not exceptions(page) and not errors
     finally:
         context.close()
+
+
+def test_stop_and_leaving_the_page_end_a_run_cleanly(page, app_url):
+    errors = open_tiny(page, app_url, "&secs=20")
+    page.locator(".st-key-train button").click()
+    page.wait_for_selector("text=Training:", timeout=120_000)
+    page.locator(".st-key-stop button").click()
+    page.wait_for_selector("text=Stopped:", timeout=120_000)
+    wait_idle(page, timeout=120_000)
+    stopped = page.locator("text=Stopped:").inner_text()
+    assert int(re.search(r"([\d,]+) steps", stopped).group(1).replace(",", "")) > 0
+    # Leave while training, come back: the run stopped where it was, the page works.
+    page.locator(".st-key-train button").click()
+    page.wait_for_selector("text=Training:", timeout=120_000)
+    page.get_by_role("link", name="Masks").click()
+    wait_idle(page, timeout=120_000)
+    page.get_by_role("link", name="Tiny world").click()
+    page.wait_for_selector("text=Stopped:", timeout=120_000)
+    assert readout(page, 0) == "1.000000"
+    assert not exceptions(page) and not errors
