@@ -321,22 +321,30 @@ def current_run(key: tuple, sets, broken, seed: int) -> TinyRun:
 
 @dataclass
 class Slots:
-    """Where sections 3 and 4 draw: filled after section 5, so the page is whole while a run
-    is training and each report redraws only these."""
+    """Where sections 3 and 4 draw: each report of a run redraws only these."""
 
     progress: object
     curve: object
-    results: list
+    results: list  # per network: (read-out, charts and samples)
     draws: int = 0  # keyed charts redrawn within one script run need keys of their own
 
 
-def training_layout(broken) -> tuple[bool, bool, Slots]:
+def training_controls():
+    """Section 3's row. Stop belongs to the page, not to the fragment below: its click reruns
+    the page, which stops a run in progress (a click in the fragment would wait for it)."""
     st.subheader("3 · Train it, live")
     train_col, stop_col, progress_col = st.columns([1, 1, 5], vertical_alignment="center")
-    train = train_col.button("Train", key="train", type="primary", icon=":material/play_arrow:",
-                             width="stretch")
-    stop = stop_col.button("Stop", key="stop", icon=":material/stop:", width="stretch")
-    progress = progress_col.empty()
+    stop_col.button("Stop", key="stop", icon=":material/stop:", width="stretch")
+    return train_col.empty(), progress_col.empty()
+
+
+@st.fragment
+def live_training(train_slot, progress, key: tuple, world: tiny.World, sets, broken,
+                  seed: int, seconds: int) -> None:
+    """The Train button, the curve and section 4: a Train click reruns only these, so the
+    page's other figures are not sent again."""
+    train = train_slot.button("Train", key="train", type="primary",
+                              icon=":material/play_arrow:", width="stretch")
     st.caption("Adam on fresh minibatches drawn from the data, the same ones for every network."
                " Thin: each minibatch's NLL; thick: the exact expected NLL = H + KL, over every"
                " image. A distribution never goes below the green line.")
@@ -347,11 +355,12 @@ def training_layout(broken) -> tuple[bool, bool, Slots]:
     for k, column in enumerate(columns):
         readout = column.container(key=f"result_{k}").empty()
         results.append((readout, column.empty()))
-    return train, stop, Slots(progress, curve, results)
+    train_or_draw(train, Slots(progress, curve, results), key, world, sets, broken, seed,
+                  seconds)
 
 
-def train_or_draw(train: bool, stop: bool, slots: Slots, key: tuple, world: tiny.World, sets,
-                  broken, seed: int, seconds: int) -> None:
+def train_or_draw(train: bool, slots: Slots, key: tuple, world: tiny.World, sets, broken,
+                  seed: int, seconds: int) -> None:
     """Train when asked (the run's reports redraw sections 3 and 4), else draw the run."""
     run = current_run(key, sets, broken, seed)
     if run.state == "training":  # its script was stopped at a report: Stop, or a rerun
@@ -362,8 +371,6 @@ def train_or_draw(train: bool, stop: bool, slots: Slots, key: tuple, world: tiny
         train_live(run, world, seed, seconds, slots)  # its last report draws the end
     else:
         draw(run, world, seed, seconds, slots)
-    if stop and run.state == "untrained":
-        slots.progress.caption("Nothing to stop: press Train.")
 
 
 def train_live(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
@@ -525,8 +532,7 @@ def render() -> None:
     sets, net_key, seed, seconds = network
     data_section(world, seed)
     network_section(sets)
-    train, stop, slots = training_layout(broken)
-    break_section(sets, broken, how, flip)
     key = (world.name, hashlib.blake2b(world.log_probs.tobytes()).hexdigest(), net_key, how,
            flip, seconds)
-    train_or_draw(train, stop, slots, key, world, sets, broken, seed, seconds)
+    live_training(*training_controls(), key, world, sets, broken, seed, seconds)
+    break_section(sets, broken, how, flip)

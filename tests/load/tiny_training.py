@@ -122,7 +122,7 @@ async def run(users: int, seconds: int) -> dict:
         server.stop()
     report["load_average_after"] = load_averages()
     rates = [r["updates_per_second"] for r in report["results"] if r.get("updates_per_second")]
-    report["updates_per_second_median"] = statistics.median(rates) if rates else None
+    report["updates_per_second_median"] = round(statistics.median(rates), 2) if rates else None
     report["updates_per_second_min"] = min(rates) if rates else None
     report["all_correct_sums_one"] = all(r.get("readout") == "1.000000"
                                          for r in report["results"])
