@@ -75,3 +75,24 @@ def test_bad_settings_get_a_message_naming_the_field_and_range(query, kind, word
     at = open_tiny(**query)
     shown = [m.value for m in (at.error if kind == "error" else at.warning)]
     assert any(words in m for m in shown), shown
+
+
+def test_removing_every_prototype_is_named_and_the_last_world_stays():
+    at = open_tiny()
+    for _ in range(3):
+        at.button(key="proto_remove").click().run()
+    assert not at.exception
+    assert any("the pattern set is empty" in w.value for w in at.warning)
+    # The last valid world stays: one prototype, H = 9 pixels x H(0.1 flip) = 2.926 nats.
+    assert any("1 prototypes 3×3" in m.value and "H = 2.926 nats" in m.value
+               for m in at.markdown)
+    at.button(key="proto_add").click().run()
+    # The editor kept showing the last valid prototypes: "add one" adds to those.
+    assert not at.warning and at.text_input(key="protos").value == "495, 0"
+    assert readouts(at) == ["1.000000"]
+
+
+def test_the_data_set_sets_d_and_the_entropy():
+    at = open_tiny(data="bars-and-stripes", rows="4", cols="4")
+    assert any("65,536" in m.value and "H = 3.401 nats" in m.value for m in at.markdown)
+    assert readouts(at) == ["1.000000"]

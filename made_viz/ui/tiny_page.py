@@ -7,9 +7,10 @@ correct network, same seed, same data). Every number is computed: the sum is an 
 the model's own log-probabilities.
 
 A training run belongs to the session (st.session_state holds one run at most) and runs in the
-session's own script thread, a report every few tenths of a second: pressing Stop, changing a
-setting or leaving the page makes Streamlit stop the script at its next report, and the run
-keeps what it had learned by then.
+session's own script thread, a report every quarter second. Train and sections 3-4 are a
+fragment, so a Train click does not resend the page's other figures; Stop is a page button:
+pressing it, changing a setting or leaving the page reruns the page, which makes Streamlit stop
+the run at its next report, keeping what it had learned by then.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import streamlit as st
 from made_viz import figures, tiny
 from made_viz.masks import MaskSet, parse_int_list
 from made_viz.ui import masks_page, server_torch
-from made_viz.ui.widgets import choice, int_input, number_slider, parsed_input
+from made_viz.ui.widgets import choice, int_input, last_valid, number_slider, parsed_input
 
 MAX_SIDE = 8
 MAX_LAYERS = 3
@@ -212,17 +213,18 @@ def prototype_editor(world: tiny.World) -> None:
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)
-    add.button("add one", key="proto_add", icon=":material/add:", disabled=len(prototypes) >=
-               tiny.MAX_PROTOTYPES, on_click=_set_prototypes, args=((*prototypes, 0),))
-    remove.button("remove last", key="proto_remove", icon=":material/remove:", on_click=_set_prototypes,
-                  args=(prototypes[:-1],))
+    add.button("add one", key="proto_add", icon=":material/add:",
+               disabled=len(prototypes) >= tiny.MAX_PROTOTYPES, on_click=_set_prototypes,
+               args=((*prototypes, 0),))
+    remove.button("remove last", key="proto_remove", icon=":material/remove:",
+                  on_click=_set_prototypes, args=(prototypes[:-1],))
 
 
 def parsed_prototypes(D: int) -> tuple[int, ...]:
     try:
         return _parse_prototypes(st.session_state.get("protos", ""), D)
     except ValueError:
-        return tuple(p for p in (st.session_state.get("_last_valid_protos") or ()) if p < 2 ** D)
+        return tuple(p for p in (last_valid("protos") or ()) if p < 2 ** D)
 
 
 def _set_prototypes(prototypes) -> None:
