@@ -8,8 +8,9 @@ Train together; each page records, in the browser, every time the training curve
 (its chart gains a point with every report), from the click until "Done". Reported:
 errors (exceptions on a page, page errors, console errors, HTTP errors, ERROR or Traceback in
 the server's log, timeouts: target 0), every user's curve updates per second (target >= 2) and
-the gaps between updates, each correct network's sum read-out (must read 1.000000), and the
-server's resident memory before, at its peak and after (sampled twice a second). JSON goes to
+the gaps between updates, how many reports the server made (the final curve's points) against
+how many the browser drew, each correct network's sum read-out (must read 1.000000), the
+server's resident memory before, at its peak and after (sampled twice a second), and its CPU. JSON goes to
 test-artifacts/tiny-load.json.
 """
 from __future__ import annotations
@@ -64,10 +65,13 @@ async def user(browser, url: str, number: int, seconds: int, ready: set, start: 
         await page.wait_for_selector(APP_IDLE, timeout=OPEN_TIMEOUT_MS)
         times = await page.evaluate("() => { clearInterval(window.__curveWatch);"
                                     " return window.__curveTimes; }")
+        # Reports the server made (the final curve's points) against those the browser drew.
+        reports = await page.evaluate("() => document.querySelector("
+                                      "'.st-key-curve .js-plotly-plot').data[1].x.length")
         gaps = [b - a for a, b in zip(times, times[1:])]
         span = (times[-1] - times[0]) / 1e3 if len(times) > 1 else 0.0
         result.update(
-            curve_updates=len(times), first_update_ms=round(times[0] - clicked) if times else None,
+            server_reports=reports, curve_updates=len(times), first_update_ms=round(times[0] - clicked) if times else None,
             updates_per_second=round((len(times) - 1) / span, 2) if span else None,
             gap_median_ms=round(statistics.median(gaps)) if gaps else None,
             gap_p95_ms=round(percentile(gaps, 95)) if gaps else None,
@@ -97,6 +101,7 @@ async def run(users: int, seconds: int) -> dict:
     server, tally = Server(ROOT / "app.py"), Tally()
     try:
         rss: list[int] = []
+        cpu_before = server.cpu_seconds()
         sampler = asyncio.create_task(sample_memory(server, rss))
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM,
@@ -117,7 +122,8 @@ async def run(users: int, seconds: int) -> dict:
             errors=tally.errors + [f"server log: {line[:300]}" for line in server.log_errors()],
             rss_after_load_mb=round(loaded_rss / 2**20) if loaded_rss else None,
             rss_peak_sampled_mb=round(max(rss) / 2**20) if rss else None,
-            rss_end_mb=round(memory["VmRSS"] / 2**20), vmhwm_mb=round(memory["VmHWM"] / 2**20))
+            rss_end_mb=round(memory["VmRSS"] / 2**20), vmhwm_mb=round(memory["VmHWM"] / 2**20),
+            server_cpu_seconds=round(server.cpu_seconds() - cpu_before, 1))
     finally:
         server.stop()
     report["load_average_after"] = load_averages()
@@ -139,10 +145,12 @@ def table(report: dict) -> str:
              f" {report['rss_end_mb']} MB at the end",
              f"curve updates per second: median {report['updates_per_second_median']}, "
              f"slowest user {report['updates_per_second_min']} (target >= 2)",
-             "user  networks  updates  per s  gap median / p95 ms  first ms  sum read-out"]
+             f"server CPU over the whole run: {report['server_cpu_seconds']} s",
+             "user  networks  reports  drawn  per s  gap median / p95 ms  first ms  sum"]
     for r in report["results"]:
         lines.append(f"{r['user']:>4}  {2 if r['broken_network'] else 1:>8}  "
-                     f"{r.get('curve_updates', '-'):>7}  {r.get('updates_per_second', '-'):>5}  "
+                     f"{r.get('server_reports', '-'):>7}  "
+                     f"{r.get('curve_updates', '-'):>5}  {r.get('updates_per_second', '-'):>5}  "
                      f"{r.get('gap_median_ms', '-'):>9} / {r.get('gap_p95_ms', '-'):<8}  "
                      f"{r.get('first_update_ms', '-'):>8}  {r.get('readout', '-')}")
     lines += [f"error: {e}" for e in report["errors"][:20]]
