@@ -96,3 +96,16 @@ def test_the_data_set_sets_d_and_the_entropy():
     at = open_tiny(data="bars-and-stripes", rows="4", cols="4")
     assert any("65,536" in m.value and "H = 3.401 nats" in m.value for m in at.markdown)
     assert readouts(at) == ["1.000000"]
+
+
+HOSTILE = ["9" * 10_000, "-1", "٣", "<b>x</b>](javascript:alert(1))"]
+
+
+@pytest.mark.parametrize("field", ["data", "rows", "cols", "noise", "protos", "secs", "K",
+                                   "break", "flip"])
+def test_hostile_link_values_get_a_message_never_an_exception(field):
+    for value in HOSTILE:
+        at = open_tiny(**{field: value, **({"break": "flip"} if field == "flip" else {})})
+        shown = [m.value for m in at.warning] + [m.value for m in at.error]
+        assert shown, f"{field}={value[:20]!r}: no message"
+        assert not any("javascript:alert" in m and "](javascript" in m for m in shown)
