@@ -87,7 +87,7 @@ def test_removing_every_prototype_is_named_and_the_last_world_stays():
     assert any("1 prototypes 3×3" in m.value and "H = 2.926 nats" in m.value
                for m in at.markdown)
     at.button(key="proto_add").click().run()
-    # The editor kept showing the last valid prototypes: "add one" adds to those.
+    # The editor kept showing the last valid prototypes: "add" adds to those.
     assert not at.warning and at.text_input(key="protos").value == "495, 0"
     assert readouts(at) == ["1.000000"]
 

@@ -213,10 +213,10 @@ def prototype_editor(world: tiny.World) -> None:
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)
-    add.button("add one", key="proto_add", icon=":material/add:",
+    add.button("add", key="proto_add", icon=":material/add:",
                disabled=len(prototypes) >= tiny.MAX_PROTOTYPES, on_click=_set_prototypes,
                args=((*prototypes, 0),))
-    remove.button("remove last", key="proto_remove", icon=":material/remove:",
+    remove.button("remove", key="proto_remove", icon=":material/remove:",
                   on_click=_set_prototypes, args=(prototypes[:-1],))
 
 
