@@ -21,11 +21,17 @@ def likelihood():
     likelihood_page.render()
 
 
+def tiny_world():
+    from made_viz.ui import tiny_page
+    tiny_page.render()
+
+
 ui.server_blas()
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
 masks_page = st.Page(masks, title="Masks", icon="🕸️", url_path="masks")
 sampling_page = st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling")
 likelihood_page = st.Page(likelihood, title="Likelihood", icon="📏", url_path="likelihood")
+tiny_page = st.Page(tiny_world, title="Tiny world", icon="🧮", url_path="tiny")
 
 
 def start():
@@ -40,7 +46,7 @@ def start():
 
 navigation = st.navigation([
     st.Page(start, title="Masks", url_path="start", default=True, visibility="hidden"),
-    masks_page, sampling_page, likelihood_page,
+    masks_page, sampling_page, likelihood_page, tiny_page,
 ])
 navigation.run()
 ui.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile

@@ -41,10 +41,14 @@ class Sizes:
     large_masks: tuple[int, tuple[int, ...]]
     batch: int
     quick: bool
+    tiny_D: int = 16         # enumeration of all 2^D patterns
+    tiny_runs: int = 5       # training runs (seeds 0..) timed to KL < 0.05
+    tiny_cap_s: float = 30   # a run that has not got there by then counts as this
 
 
 FULL = Sizes((784, (500, 500)), (4096, (8192,)), 64, quick=False)
-QUICK = Sizes((64, (100, 100)), (256, (512,)), 8, quick=True)
+QUICK = Sizes((64, (100, 100)), (256, (512,)), 8, quick=True, tiny_D=8, tiny_runs=1,
+              tiny_cap_s=2)
 
 
 @dataclass
@@ -244,6 +248,43 @@ def bench_scoring(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
     ]
 
 
+def bench_tiny(sizes: Sizes, repeat: int) -> list[Result]:
+    """The Tiny world page: enumerating every pattern, and the default world's time to learn."""
+    from . import tiny
+
+    setup, D = tiny.DEFAULT_SETUP, sizes.tiny_D
+    results = []
+    for hidden in (setup.hidden_sizes, (64, 64, 64)):
+        model = tiny.new_model([build_masks(D, hidden, seed=0, direct=True)], seed=0)
+        t = timed(lambda: tiny.enumerate_log_probs(model), repeat)
+        results.append(Result(f"Tiny: log p(x) of all 2^{D} = {2 ** D:,} patterns, hidden"
+                              f" {list(hidden)}", t.median * 1e3, "ms", "<= 500 ms",
+                              check(t.median, 0.5, True, sizes), t.note()))
+    world = tiny.world_from_settings(setup)
+    times = [_seconds_to_kl(world, setup, seed, sizes.tiny_cap_s)
+             for seed in range(sizes.tiny_runs)]
+    median = statistics.median(times)
+    results.append(Result(
+        f"Tiny: default world ({world.name}, hidden {list(setup.hidden_sizes)}) to KL < 0.05",
+        median, "s", "<= 10 s", check(median, 10, True, sizes),
+        f"median of {len(times)} seeds: " + ", ".join(f"{t:.1f}" for t in times) + " s"))
+    return results
+
+
+def _seconds_to_kl(world, setup, seed: int, cap: float, kl: float = 0.05) -> float:
+    """Seconds of training (reports every 0.1 s included) until the exact KL is below `kl`."""
+    from . import tiny
+
+    masks = [build_masks(world.D, setup.hidden_sizes, ordering=setup.ordering, seed=seed,
+                         hidden_degrees=setup.degrees, direct=setup.direct)]
+    settings = tiny.TrainSettings(seconds=cap, report_every=0.1)
+    for report in tiny.train_live([tiny.new_model(masks, seed)], world, seed=seed,
+                                  settings=settings):
+        if report.comparisons[0].kl < kl:
+            return report.seconds
+    return cap
+
+
 def run(repeat: int = 5, quick: bool = False, threads: int = 1,
         progress: Callable[[str], None] | None = None) -> tuple[list[Result], dict]:
     """Every measurement; returns (results, context) where context says what ran where.
@@ -273,6 +314,8 @@ def run(repeat: int = 5, quick: bool = False, threads: int = 1,
         results += bench_log_prob(model, sizes, repeat, default_torch)
         say("scoring one image ...")
         results += bench_scoring(model, sizes, repeat)
+        say("tiny world ...")
+        results += bench_tiny(sizes, repeat)
     finally:
         torch.set_num_threads(default_torch)
         if blas:

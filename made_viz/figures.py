@@ -59,9 +59,12 @@ class _PlainFigure(go.Figure):
 
 
 def _fingerprint(masks: MaskSet) -> tuple:
-    """What the masks are made of: the ordering and every layer's degrees (the masks follow)."""
+    """What the masks are made of: the ordering and every layer's degrees (the masks follow),
+    and the masks themselves once edited (then they no longer follow)."""
+    edited = [m.tobytes() for m in masks.layer_masks] + (
+        [masks.direct_mask.tobytes()] if masks.direct else []) if masks.edited else []
     return (masks.D, masks.direct, *(masks.layer_degrees(l).tobytes()
-                                     for l in range(layer_count(masks))))
+                                     for l in range(layer_count(masks))), *edited)
 
 
 def _plain(values: np.ndarray, digits: int = 3) -> list:
@@ -733,6 +736,7 @@ HEATMAP_MAX_SIDE = 64
 IMAGE_MAX_SIDE = 512
 KEPT_RGB, EMPTY_RGB = (58, 76, 140), (244, 244, 246)
 COUNT_SCALE = [[0.0, "#f4f4f6"], [1e-9, "#dbe6f3"], [0.5, "#6b9bd1"], [1.0, "#1d3f7a"]]
+FORBIDDEN_COLOR, FORBIDDEN_FILL = "#D62728", "rgba(214, 39, 40, 0.55)"
 
 
 def degree_sort(degrees: np.ndarray) -> np.ndarray:
@@ -791,11 +795,13 @@ def _category_axis(labels_shown: bool, **extra) -> dict:
 
 
 def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
-                       height: int = 400) -> go.Figure:
+                       height: int = 400, clickable: bool = False) -> go.Figure:
     """Every layer's mask side by side (one figure, so the browser draws one plot).
 
     Mask W_l has the weight's (out, in) shape: rows = units above, columns = units below.
     by_degree sorts every layer's units by degree (inputs by their place in the ordering).
+    clickable: every cell carries a (nearly) invisible marker with customdata [layer index,
+    row, column], since Plotly reports no clicks on heatmaps (up to HEATMAP_MAX_SIDE only).
     """
     last = layer_count(masks) - 1
     short = ["x", *[f"h{k}" for k in range(1, last)], "out"]
@@ -845,6 +851,8 @@ def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
                 xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
             xaxis.update(_category_axis(small, tickangle=-90))
             yaxis.update(_category_axis(small))
+            if clickable:
+                traces.append(_click_targets(l, rows, cols, x_names, y_names, mask, suffix))
         else:
             shrunk = _block_max(shown, IMAGE_MAX_SIDE)
             rgb = np.where(shrunk[..., None] > 0, KEPT_RGB, EMPTY_RGB).astype(np.uint8)
@@ -860,11 +868,31 @@ def layer_masks_figure(masks: MaskSet, *, by_degree: bool = False,
                   margin=dict(l=10 + TITLE_PX + y_label_px, r=10, t=70,
                               b=10 + TITLE_PX + x_label_px),
                   plot_bgcolor="white", paper_bgcolor="white")
-    return _figure(traces, layout, (_fingerprint(masks), by_degree))
+    return _figure(traces, layout, (_fingerprint(masks), by_degree, clickable))
+
+
+def _click_targets(layer: int, rows: np.ndarray, cols: np.ndarray, x_names: list,
+                   y_names: list, mask: np.ndarray, suffix: str) -> dict:
+    """One marker per cell of a heatmap, carrying [layer, row, col] in the mask's own index."""
+    r, c = np.meshgrid(np.arange(len(rows)), np.arange(len(cols)), indexing="ij")
+    r, c = r.ravel(), c.ravel()
+    return dict(type="scatter", mode="markers", x=[x_names[k] for k in c],
+                y=[y_names[k] for k in r], showlegend=False,
+                customdata=[[layer, int(rows[i]), int(cols[j])] for i, j in zip(r, c)],
+                marker=dict(symbol="square", size=10, color="rgba(0, 0, 0, 0.01)"),
+                selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
+                hovertemplate="%{y} ← %{x}: click to flip<extra></extra>",
+                xaxis=f"x{suffix}", yaxis=f"y{suffix}")
+
+
+def forbidden_paths(masks: MaskSet) -> np.ndarray:
+    """[o, i]: a path from x_i to output o although x_i is not before x_o in the ordering."""
+    degrees = masks.input_degrees
+    return (np.asarray(masks.connectivity()) != 0) & (degrees[None, :] >= degrees[:, None])
 
 
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
-                      height: int = 460) -> go.Figure:
+                      height: int = 460, counts_shown: bool | None = None) -> go.Figure:
     """The product of the masks: [o, i] = paths from input i to output o.
 
     generation_order permutes rows and columns into the ordering: the matrix is then strictly
@@ -875,6 +903,7 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     counts = (masks.connectivity_in_generation_order() if generation_order
               else masks.connectivity())
     axis_units = masks.order if generation_order else np.arange(D)
+    forbidden = forbidden_paths(masks)[np.ix_(axis_units, axis_units)]
     numeric = np.asarray(counts, dtype=np.float64)  # exact counts may be Python ints
     peak = float(numeric.max()) if numeric.size else 0.0
     use_log = peak > 100
@@ -884,15 +913,20 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
                    if generation_order
                    else "index order; the diagonal is always 0")
     product = " · ".join(f"W{l}" for l in range(len(masks.layer_masks), 0, -1))
+    if forbidden.any():
+        order_words = (f"<b style='color:{FORBIDDEN_COLOR}'>red: {int(forbidden.sum())} forbidden"
+                       f" (output sees itself or a later input)</b>")
     title = (f"Paths input → output{': ' + product if product else ''}<br><span style="
              f"'font-size:12px;color:#666'>{order_words}</span>")
     colorbar = dict(title=dict(text="paths (log scale)" if use_log else "paths", side="right"),
                     thickness=12, **(_log_count_ticks(peak) if use_log else {}))
     xaxis, yaxis = _matrix_axis("input"), _matrix_axis("output")
     x_label_px = y_label_px = 0
+    # Counts written in the cells (then no colour bar): up to D = 16 unless asked otherwise.
+    in_cells = (D <= 16 if counts_shown is None else counts_shown) and D <= HEATMAP_MAX_SIDE
     if D <= HEATMAP_MAX_SIDE:
         exact = np.vectorize(str, otypes=[object])(counts).tolist()  # exact, even beyond int64
-        show = D <= 16
+        show = in_cells
         x_names = [f"x{int(i)}" for i in axis_units]
         y_names = [f"p(x{int(i)})" for i in axis_units]
         y_label_px = _label_px(y_names, show)
@@ -909,8 +943,10 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
         yaxis.update(_category_axis(show))
     else:
         small = _block_max(color_values, IMAGE_MAX_SIDE) / top
+        rgb = np.where(_block_max(forbidden, IMAGE_MAX_SIDE)[..., None],
+                       np.array(_hex_rgb(FORBIDDEN_COLOR), dtype=np.uint8), _colorize(small))
         # An invisible marker carries the colour bar the PNG image cannot have.
-        data = [_image_trace(_colorize(small), "input", "output", (D, D)), dict(
+        data = [_image_trace(rgb, "input", "output", (D, D)), dict(
             type="scatter", x=[None], y=[None], mode="markers", showlegend=False,
             hoverinfo="skip", marker=dict(colorscale=COUNT_SCALE, cmin=0, cmax=top, color=[0],
                                           showscale=True, colorbar=colorbar))]
@@ -918,6 +954,10 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     # The diagonal: output d never sees x_d; outlined in both orders.
     shapes = [dict(type="line", x0=-0.5, y0=-0.5, x1=D - 0.5, y1=D - 0.5,
                    line=dict(color=LIT_COLOR, width=2, dash="dot"))]
+    if D <= HEATMAP_MAX_SIDE:  # forbidden cells in red, over the heatmap
+        shapes += [dict(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                        fillcolor=FORBIDDEN_FILL, line=dict(color=FORBIDDEN_COLOR, width=2))
+                   for r, c in np.argwhere(forbidden).tolist()]
     if generation_order:
         shapes.append(dict(type="path", path=f"M -0.5 -0.5 L {D - 0.5} -0.5 L {D - 0.5} "
                                              f"{D - 0.5} Z",
@@ -932,10 +972,12 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
         # Room on the right for the colour bar (its offset, thickness, tick labels and title:
         # ~90 px), fixed: a colour bar allowed to push the margin makes Plotly lay the chart
         # out twice.
-        margin=dict(l=10 + TITLE_PX + y_label_px, r=COLORBAR_PX if D > 16 else 10, t=80,
+        margin=dict(l=10 + TITLE_PX + y_label_px, r=10 if in_cells else COLORBAR_PX,
+                    t=80,
                     b=10 + TITLE_PX + x_label_px, autoexpand=False),
         font=dict(FONT, size=13), plot_bgcolor="white", paper_bgcolor="white",
-        xaxis=xaxis, yaxis=yaxis, shapes=shapes), (_fingerprint(masks), generation_order))
+        xaxis=xaxis, yaxis=yaxis, shapes=shapes),
+        (_fingerprint(masks), generation_order, in_cells))
 
 
 def _log_count_ticks(peak: float, most: int = 6) -> dict:
@@ -969,3 +1011,152 @@ def _colorize(values: np.ndarray) -> np.ndarray:
 def _hex_rgb(color: str) -> tuple[int, int, int]:
     color = color.lstrip("#")
     return tuple(int(color[i: i + 2], 16) for i in (0, 2, 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny world: pixel grids, the training curve, learned against true p(x)
+# ---------------------------------------------------------------------------------------------
+
+INK, PAPER = "#262730", "#E8EBF2"
+CORRECT_COLOR, BROKEN_COLOR, ENTROPY_COLOR = "#1f77b4", FORBIDDEN_COLOR, "#2CA02C"
+# A p(x) of exactly 0 has no place on a log axis: it gets its own column left of the floor.
+LOG_P_FLOOR = -10
+# One marker per pattern up to this many patterns; above, a 2-D histogram of them.
+SCATTER_MAX_PATTERNS = 4096
+
+
+def pixel_grid_figure(images: np.ndarray, rows: int, cols: int, *, titles=None,
+                      cell_px: int = 22, per_line: int | None = None,
+                      clickable: bool = False) -> go.Figure:
+    """Small binary images side by side (wrapped after per_line), one square marker per pixel.
+
+    Markers, not a heatmap, so that a click on a pixel reports customdata [image, pixel]
+    (Plotly reports no clicks on heatmaps).
+    """
+    images = np.asarray(images, dtype=np.uint8).reshape(len(images), rows * cols)
+    per_line = per_line or max(len(images), 1)
+    lines = max(1, math.ceil(len(images) / per_line))
+    pixel = np.arange(rows * cols)
+    xs, ys, colors, custom = [], [], [], []
+    for k, image in enumerate(images):
+        line, slot = divmod(k, per_line)
+        xs += (slot * (cols + 1) + pixel % cols).tolist()
+        ys += (line * (rows + 1.6) + pixel // cols).tolist()
+        colors += [INK if v else PAPER for v in image]
+        custom += [[k, int(d)] for d in pixel]
+    width_units, height_units = per_line * (cols + 1) - 1, lines * (rows + 1.6) - 1.6
+    top = 26 if titles is not None else 6
+    annotations = [dict(text=str(title), x=(k % per_line) * (cols + 1) + (cols - 1) / 2,
+                        y=(k // per_line) * (rows + 1.6) - 0.6, xref="x", yref="y",
+                        yanchor="bottom", showarrow=False, font=dict(size=13))
+                   for k, title in enumerate(titles or [])]
+    trace = dict(type="scatter", mode="markers", x=xs, y=ys, customdata=custom,
+                 marker=dict(symbol="square", size=cell_px - 2, color=colors,
+                             line=dict(width=1 if clickable else 0, color="#B8BECC")),
+                 selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
+                 hovertemplate=("image %{customdata[0]}, pixel %{customdata[1]}: click to flip"
+                                if clickable else "pixel %{customdata[1]}") + "<extra></extra>")
+    axis = dict(showgrid=False, zeroline=False, showticklabels=False, fixedrange=True,
+                automargin=False)
+    layout = dict(width=int(cell_px * (width_units + 1)) + 12,
+                  height=int(cell_px * (height_units + 1)) + top + 6,
+                  margin=dict(l=6, r=6, t=top, b=6, autoexpand=False),
+                  xaxis=dict(axis, range=[-0.5, width_units + 0.5]),
+                  yaxis=dict(axis, range=[height_units + 0.5, -0.5 - (0.9 if titles else 0)]),
+                  annotations=annotations, plot_bgcolor="white", paper_bgcolor="white",
+                  font=FONT, dragmode=False, hovermode="closest", showlegend=False)
+    return _figure([trace], layout, (images.tobytes(), rows, cols, per_line, clickable))
+
+
+def training_curve_figure(runs: list[dict], entropy: float, seconds: float,
+                          height: int = 420) -> go.Figure:
+    """NLL against the world's entropy H (top) and the exact KL (bottom), over seconds.
+
+    runs: one dict per network: label, color, seconds, train_nll (minibatch NLL), and
+    cross_entropy and kl (exact, over every pattern) at each report.
+    """
+    traces = [dict(type="scatter", x=[0, seconds], y=[entropy, entropy], mode="lines",
+                   name=f"H = {entropy:.3f} nats (the floor)", hoverinfo="skip",
+                   line=dict(color=ENTROPY_COLOR, width=3, dash="dash"))]
+    for run in runs:
+        traces += [
+            dict(type="scatter", x=_plain(run["seconds"]), y=_plain(run["train_nll"]),
+                 mode="lines", name=f"{run['label']}: minibatch NLL", opacity=0.55,
+                 line=dict(color=run["color"], width=1.5),
+                 hovertemplate="%{x:.1f} s: %{y:.3f} nats<extra></extra>"),
+            dict(type="scatter", x=_plain(run["seconds"]), y=_plain(run["cross_entropy"]),
+                 mode="lines", name=f"{run['label']}: exact NLL = H + KL",
+                 line=dict(color=run["color"], width=3),
+                 hovertemplate="%{x:.1f} s: %{y:.3f} nats<extra></extra>"),
+            dict(type="scatter", x=_plain(run["seconds"]), y=_plain(run["kl"], 4),
+                 mode="lines+markers", name=f"{run['label']}: KL", showlegend=False,
+                 line=dict(color=run["color"], width=2.5), marker=dict(size=4),
+                 hovertemplate="%{x:.1f} s: KL %{y:.4f}<extra></extra>", xaxis="x2",
+                 yaxis="y2")]
+    values = [v for run in runs for key in ("train_nll", "cross_entropy") for v in run[key]]
+    top = max([entropy * 1.6, *values[:3]] if values else [entropy * 1.6, 1.0])
+    kl_values = [v for run in runs for v in run["kl"]] or [0.0, 0.1]
+    kl_range = [min(0.0, min(kl_values)) * 1.05 - 0.02, max(0.1, max(kl_values[1:] or
+                                                                      kl_values)) * 1.1]
+    axis = dict(showgrid=True, gridcolor="#ECECEC", zeroline=False, automargin=False)
+    layout = dict(
+        height=height, margin=dict(l=64, r=16, t=30 + 22 * len(runs), b=48,
+                                   autoexpand=False),
+        font=FONT, plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
+        legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", font=dict(size=13)),
+        xaxis=dict(axis, range=[0, seconds], anchor="y", showticklabels=False),
+        xaxis2=dict(axis, range=[0, seconds], anchor="y2", title=dict(text="seconds")),
+        yaxis=dict(axis, domain=[0.42, 1.0], range=[0, top], title=dict(text="NLL (nats)")),
+        yaxis2=dict(axis, domain=[0.0, 0.32], range=kl_range, title=dict(text="KL"),
+                    zeroline=True, zerolinecolor="#999"))
+    return _figure(traces, layout, repr(runs) + str(entropy))
+
+
+ZERO_AT = LOG_P_FLOOR - 2
+
+
+def _log_p(log_probs: np.ndarray) -> np.ndarray:
+    """log10 p, with p = 0 moved to a column of its own left of LOG_P_FLOOR."""
+    with np.errstate(divide="ignore"):
+        values = np.asarray(log_probs, dtype=np.float64) / math.log(10)
+    return np.where(np.isfinite(values), np.maximum(values, LOG_P_FLOOR), ZERO_AT)
+
+
+def _log_p_axis(title: str, step: int) -> dict:
+    ticks = list(range(LOG_P_FLOOR, 1, step))
+    return dict(title=dict(text=title), range=[ZERO_AT - 0.8, 0.6], showgrid=True,
+                gridcolor="#ECECEC", zeroline=False, automargin=False, tickmode="array",
+                tickvals=[ZERO_AT, *ticks], tickangle=0,
+                ticktext=["0", *[f"10{_sup(t)}" if t else "1" for t in ticks]])
+
+
+def probability_figure(true_log_probs: np.ndarray, model_log_probs: np.ndarray, *,
+                       color: str = CORRECT_COLOR, height: int = 380) -> go.Figure:
+    """Learned against true p(x), every pattern, both on log axes (p = 0 in its own column).
+
+    On the diagonal the model is right. Up to SCATTER_MAX_PATTERNS one dot per pattern, above
+    that a 2-D histogram (cell colour: how many patterns), so 65,536 patterns stay readable.
+    """
+    x, y = _log_p(true_log_probs), _log_p(model_log_probs)
+    diagonal = dict(type="scatter", x=[LOG_P_FLOOR, 0], y=[LOG_P_FLOOR, 0], mode="lines",
+                    hoverinfo="skip", line=dict(color="#888", dash="dot", width=1.5))
+    if len(x) <= SCATTER_MAX_PATTERNS:
+        points = dict(type="scatter", x=_plain(x), y=_plain(y), mode="markers",
+                      marker=dict(size=6, color=color, opacity=0.55),
+                      customdata=list(range(len(x))),
+                      hovertemplate="pattern %{customdata}<br>true 10^%{x:.2f}<br>model "
+                                    "10^%{y:.2f}<extra></extra>")
+    else:
+        edges = np.arange(ZERO_AT - 0.5, 0.75, 0.25)
+        counts, _, _ = np.histogram2d(x, y, bins=[edges, edges])
+        centres = (edges[:-1] + edges[1:]) / 2
+        points = dict(type="heatmap", x=_plain(centres), y=_plain(centres),
+                      z=np.where(counts.T > 0, np.log10(np.maximum(counts.T, 1)) + 0.1,
+                                 None).tolist(),
+                      customdata=counts.T.astype(int).tolist(),
+                      colorscale=[[0, "#c6dbef"], [1, color]], showscale=False,
+                      hovertemplate="%{customdata} patterns<extra></extra>")
+    layout = dict(height=height, margin=dict(l=64, r=12, t=12, b=52, autoexpand=False),
+                  font=FONT, plot_bgcolor="white", paper_bgcolor="white", showlegend=False,
+                  xaxis=_log_p_axis("true p(x)", 5), yaxis=_log_p_axis("model's p(x)", 2))
+    return _figure([points, diagonal], layout, (x.tobytes(), y.tobytes(), color))

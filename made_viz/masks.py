@@ -71,6 +71,9 @@ class MaskSet:
     hidden_degrees: list[np.ndarray]
     layer_masks: list[np.ndarray]
     direct_mask: np.ndarray | None
+    # True when the masks no longer follow from the degrees (made_viz.tiny.break_masks): the
+    # path counts then come from the masks themselves, so a broken mask shows as broken.
+    edited: bool = False
     _connectivity: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -83,22 +86,37 @@ class MaskSet:
         int64 when the count provably fits, exact Python integers (object dtype) otherwise.
         Computed on degree classes rather than by multiplying the masks: a unit's connections
         depend only on its degree, so each layer is a cumulative sum over D degree values.
+        Edited masks follow no degrees: their counts are the product of the masks.
         """
         if self._connectivity is None:
-            self._connectivity = self._count_paths()
+            dtype = self._count_dtype()
+            self._connectivity = (self._multiply_masks(dtype) if self.edited
+                                  else self._count_paths(dtype))
         return self._connectivity
 
-    def _count_paths(self) -> np.ndarray:
-        D = self.D
+    def _count_dtype(self):
         bound = int(np.prod([int(h) for h in self.hidden_sizes], dtype=object)) + 1
         if bound < 2**62:
-            dtype = np.int64
-        elif D <= _MAX_D_FOR_BIG_COUNTS:
-            dtype = object
-        else:
-            raise OverflowError(
-                f"path counts can reach {bound:.3e}, beyond int64, and exact big-integer counts"
-                f" are limited to D <= {_MAX_D_FOR_BIG_COUNTS} (got D={D})")
+            return np.int64
+        if self.D <= _MAX_D_FOR_BIG_COUNTS:
+            return object
+        raise OverflowError(
+            f"path counts can reach {bound:.3e}, beyond int64, and exact big-integer counts"
+            f" are limited to D <= {_MAX_D_FOR_BIG_COUNTS} (got D={self.D})")
+
+    def _multiply_masks(self, dtype) -> np.ndarray:
+        """W_(L+1) ... W_2 W_1 (+ the direct mask): paths counted through the masks as they are."""
+        counts = np.zeros((self.D, self.D), dtype=dtype)
+        if self.layer_masks:
+            counts = self.layer_masks[0].astype(dtype)
+            for mask in self.layer_masks[1:]:
+                counts = mask.astype(dtype) @ counts
+        if self.direct:
+            counts = counts + self.direct_mask.astype(dtype)
+        return counts
+
+    def _count_paths(self, dtype) -> np.ndarray:
+        D = self.D
         # paths[v, a]: paths from an input of degree a to a unit of degree v in the current layer.
         # Updated in place: at D = 4096 each of these arrays is 134 MB.
         paths = np.eye(D + 1, dtype=dtype)

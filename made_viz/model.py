@@ -138,6 +138,8 @@ def jacobian_check(masks: MaskSet, seed: int = 0) -> dict:
 
     All weights and biases are drawn positive and x >= 0, so every ReLU is active and no two
     paths cancel: the Jacobian is nonzero exactly where the masks leave a path.
+    "autoregressive" asks the Jacobian itself: no output moves with its own input or a later
+    one in the ordering ("forbidden_nonzero" counts those that do).
     """
     generator = torch.Generator().manual_seed(seed)
     model = MADE(masks.D, masks.hidden_sizes, mask_sets=[masks]).double()
@@ -153,10 +155,14 @@ def jacobian_check(masks: MaskSet, seed: int = 0) -> dict:
     jac = copies.grad.numpy()
     nonzero = jac != 0
     paths = masks.connectivity() != 0
+    degrees = masks.input_degrees
+    forbidden = degrees[None, :] >= degrees[:, None]  # [o, i]: x_i is not before x_o
     return {
         "nonzero": int(nonzero.sum()),
         "connected": int(paths.sum()),
         "nonzero_where_unconnected": int((nonzero & ~paths).sum()),
         "zero_where_connected": int((~nonzero & paths).sum()),
         "matches": bool((nonzero == paths).all()),
+        "forbidden_nonzero": int((nonzero & forbidden).sum()),
+        "autoregressive": not bool((nonzero & forbidden).any()),
     }

@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -154,6 +155,26 @@ def build_model(config: TrainConfig, D: int) -> MADE:
                 hidden_degrees=config.hidden_degrees, direct=config.direct, seed=config.seed)
 
 
+def run_steps(model: MADE, optimizer: torch.optim.Optimizer, batches: Iterable[torch.Tensor],
+              mask_draws: Iterable[int] | None = None) -> Iterator[tuple[int, float]]:
+    """One optimizer step on each minibatch, yielding (its size, its mean NLL in nats).
+
+    With several masks, minibatch k uses mask mask_draws[k]: connectivity-agnostic training
+    (Germain et al., section 4.2). A generator, so a caller (the CLI's epochs, the Tiny world
+    page's live run) decides between steps when to report, evaluate or stop.
+    """
+    model.train()
+    draws = iter(mask_draws) if mask_draws is not None and model.num_masks > 1 else None
+    for batch in batches:
+        if draws is not None:
+            model.set_mask(int(next(draws)))
+        loss = -model.log_prob(batch).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        yield len(batch), loss.item()
+
+
 def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str | dict = "",
           log=print, grey_train: np.ndarray | None = None) -> dict:
     """Train, early-stop on validation NLL, evaluate the best model; returns its config.json.
@@ -195,22 +216,17 @@ def train(config: TrainConfig, splits: dict[str, Split], data_sha256: str | dict
         if config.dynamic_binarization:
             train_images = torch.from_numpy(binarize(
                 grey_train, [config.binarization_seed, config.seed, epoch]).astype(np.float32))
-        batches = range(0, n_train, config.batch_size)
-        mask_draws = rng.integers(0, config.masks, size=len(batches))
-        model.train()
-        total, bar = 0.0, tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=1,
-                               disable=None)
-        for step, start in enumerate(bar):
-            batch = train_images[permutation[start:start + config.batch_size]]
-            if config.masks > 1:
-                model.set_mask(int(mask_draws[step]))
-            loss = -model.log_prob(batch).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
+        starts = range(0, n_train, config.batch_size)
+        mask_draws = rng.integers(0, config.masks, size=len(starts))
+        batches = (train_images[permutation[start:start + config.batch_size]]
+                   for start in starts)
+        total, bar = 0.0, tqdm(run_steps(model, optimizer, batches, mask_draws),
+                               total=len(starts), desc=f"epoch {epoch}", leave=False,
+                               mininterval=1, disable=None)
+        for step, (batch_size, loss) in enumerate(bar):
+            total += loss * batch_size
             if step % 50 == 0:
-                bar.set_postfix(train_nll=f"{loss.item():.2f}")
+                bar.set_postfix(train_nll=f"{loss:.2f}")
         model.set_mask(0)
         model.eval()
         valid = evaluate(model, x["valid"], mask_names)

@@ -25,7 +25,8 @@ def test_quick_run_measures_everything(quick_run):
     for expected in ("masks + connectivity, D=64", "masks + connectivity, D=256", "peak memory",
                      "fast sampler, one full digit", "fast sampler, 8 digits",
                      "naive sampler, one digit", "fast / naive speed-up, n=8",
-                     "log_prob throughput", "score one image: all 1 masks + ensemble"):
+                     "log_prob throughput", "score one image: all 1 masks + ensemble",
+                     "Tiny: log p(x) of all 2^8 = 256 patterns", "Tiny: default world"):
         assert any(expected in name for name in names), expected
     for r in results:
         assert math.isfinite(r.value) and r.value > 0, r

@@ -58,12 +58,13 @@ class Network:
                 f" uses seed {self.seed} + {self.mask} = {self.seed + self.mask}")
 
 
-def parse_page_hidden(text: str) -> tuple[int, ...]:
+def parse_page_hidden(text: str, max_layers: int = MAX_LAYERS,
+                      max_units: int = MAX_UNITS) -> tuple[int, ...]:
     sizes = parse_hidden_sizes(text)
-    if len(sizes) > MAX_LAYERS:
-        raise ValueError(f"hidden sizes: at most {MAX_LAYERS} hidden layers here,"
+    if len(sizes) > max_layers:
+        raise ValueError(f"hidden sizes: at most {max_layers} hidden layers here,"
                          f" got {len(sizes)}")
-    return tuple(check_int(f"hidden sizes: layer {layer}", size, 1, MAX_UNITS)
+    return tuple(check_int(f"hidden sizes: layer {layer}", size, 1, max_units)
                  for layer, size in enumerate(sizes, 1))
 
 
@@ -134,26 +135,7 @@ def read_controls() -> tuple[Network | None, list[str]]:
     st.header("Network")
     D = int_input("D (inputs)", "D", default=DEFAULTS["D"], low=1, high=MAX_D,
                   help="Number of binary inputs x0..x(D-1).")
-    hidden = parsed_input("hidden sizes", "hidden", default=DEFAULTS["hidden"],
-                          parse=parse_page_hidden,
-                          expected=f"up to {MAX_LAYERS} sizes in 1..{MAX_UNITS}, such as '5, 5';"
-                                   " empty for none",
-                          help="Units per hidden layer, comma separated. Empty: direct only.")
-    ordering = choice("ordering", "ordering", ORDERING_CHOICES, default=DEFAULTS["ordering"],
-                      help=ORDERING_HELP, on_change=_prefill_permutation)
-    if ordering == "custom":
-        ordering = parsed_input(
-            "custom permutation", "perm", default="", fallback=tuple(range(D)),
-            parse=lambda text: _parse_permutation(text, D),
-            expected=f"each of 0..{D - 1} once, in generation order, such as '{_example(D)}'",
-            help="Which input is generated first, second, ...: a permutation of 0..D-1.")
-    degrees = choice("hidden degrees", "degrees", DEGREE_RULES, default=DEFAULTS["degrees"],
-                     help="random: each hidden degree drawn uniformly (the paper). equal: spread "
-                          "evenly over 1..D-1 (TFP, pyro).")
-    seed = int_input("seed", "seed", default=DEFAULTS["seed"], low=0, high=MAX_SEED,
-                     help="Drives the random ordering and degrees; mask k uses seed + k.")
-    direct = flag("direct connections", "direct", default=DEFAULTS["direct"],
-                  help="Masked input-to-output weights: x_i reaches p(x_d) when i comes before d.")
+    hidden, ordering, degrees, seed, direct = network_controls(D)
     st.header("Masks")
     K = int_input("number of masks K", "K", default=DEFAULTS["K"], low=1, high=MAX_MASKS,
                   help="MADE can train with several masks (connectivity-agnostic training).")
@@ -167,6 +149,33 @@ def read_controls() -> tuple[Network | None, list[str]]:
     except ValueError as error:
         return None, [str(error)]
     return net, []
+
+
+def network_controls(D: int, *, defaults: dict = DEFAULTS, max_layers: int = MAX_LAYERS,
+                     max_units: int = MAX_UNITS) -> tuple:
+    """Hidden sizes, ordering, degree rule, seed and direct connections for D inputs: the same
+    controls under the same URL keys on every page that builds a network."""
+    hidden = parsed_input("hidden sizes", "hidden", default=defaults["hidden"],
+                          parse=lambda text: parse_page_hidden(text, max_layers, max_units),
+                          expected=f"up to {max_layers} sizes in 1..{max_units}, such as"
+                                   f" '{defaults['hidden']}'; empty for none",
+                          help="Units per hidden layer, comma separated. Empty: direct only.")
+    ordering = choice("ordering", "ordering", ORDERING_CHOICES, default=defaults["ordering"],
+                      help=ORDERING_HELP, on_change=_prefill_permutation)
+    if ordering == "custom":
+        ordering = parsed_input(
+            "custom permutation", "perm", default="", fallback=tuple(range(D)),
+            parse=lambda text: _parse_permutation(text, D),
+            expected=f"each of 0..{D - 1} once, in generation order, such as '{_example(D)}'",
+            help="Which input is generated first, second, ...: a permutation of 0..D-1.")
+    degrees = choice("hidden degrees", "degrees", DEGREE_RULES, default=defaults["degrees"],
+                     help="random: each hidden degree drawn uniformly (the paper). equal: spread "
+                          "evenly over 1..D-1 (TFP, pyro).")
+    seed = int_input("seed", "seed", default=defaults["seed"], low=0, high=MAX_SEED,
+                     help="Drives the random ordering and degrees; mask k uses seed + k.")
+    direct = flag("direct connections", "direct", default=defaults["direct"],
+                  help="Masked input-to-output weights: x_i reaches p(x_d) when i comes before d.")
+    return hidden, ordering, degrees, seed, direct
 
 
 def _example(D: int) -> str:

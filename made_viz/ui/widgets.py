@@ -136,6 +136,22 @@ def flag(label: str, key: str, *, default: bool, help: str | None = None,
     return value
 
 
+def number_slider(label: str, key: str, *, low: float, high: float, step: float,
+                  default: float, help: str | None = None) -> float:
+    """A URL-bound slider; a value in the URL outside low..high (or not a number) is named."""
+    def allowed(raw: str) -> bool:
+        try:
+            return low <= float(raw) <= high
+        except ValueError:
+            return False
+
+    _check_url_value(key, label, allowed, f"a number in {low:g}..{high:g}", default)
+    value = st.slider(label, min_value=low, max_value=high, value=default, step=step, key=key,
+                      bind="query-params", help=help)
+    _show_url_warning(key, value)
+    return value
+
+
 def _show(value) -> str:
     if value is None:
         return "none"
