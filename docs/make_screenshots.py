@@ -21,11 +21,15 @@ WIDTH, HEIGHT = 1400, 900
 SHOWN_WIDTH = 1000  # pixels in the PNG; the README shows it at its column's width
 SETTLE_MS = 1500  # charts finish drawing after the script run ends
 
-# (file name, url path and query, what to click before the picture or None)
+# (file name, url path and query, what to click before the picture or None, the heading to
+# scroll to or None)
 PAGES = [
-    ("masks", "masks?D=6&hidden=8,8&seed=1", None),
-    ("sampling", "sampling?seed=7", "Finish"),
+    ("masks", "masks?D=6&hidden=8,8&seed=1", None, None),
+    ("sampling", "sampling?seed=7", "Finish", None),
+    ("likelihood", "likelihood", None, None),
+    ("tiny", "tiny?break=sees-self", "Train", "4 · Does it sum to one?"),
 ]
+TRAINING_MS = 12_000  # the Tiny world trains for a few seconds after its click
 
 
 def _small_png(png: bytes, path: Path) -> None:
@@ -48,14 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-            for name, path, click in PAGES:
+            for name, path, click, heading in PAGES:
                 if args.only and name not in args.only:
                     continue
                 page.goto(f"http://127.0.0.1:{port}/{path}")
                 wait_idle(page, timeout=90_000)
                 if click:
                     page.get_by_role("button", name=click).first.click()
+                    if name == "tiny":
+                        page.wait_for_timeout(TRAINING_MS)
                     wait_idle(page, timeout=90_000)
+                if heading:
+                    page.get_by_role("heading", name=heading).scroll_into_view_if_needed()
                 page.wait_for_timeout(SETTLE_MS)
                 _small_png(page.screenshot(), OUT / f"{name}.png")
                 print(f"wrote {OUT / name}.png")

@@ -439,12 +439,17 @@ function install(S) {
     outside: (e) => onOutside(S, e),
     resize: () => { S.layoutStale = true; draw(S); },
   };
-  document.addEventListener("keydown", S.listeners.keydown);
-  document.addEventListener("keyup", S.listeners.keyup, true);
-  document.addEventListener("pointerdown", S.listeners.outside, true);
-  document.addEventListener("focusin", S.listeners.outside, true);
-  window.addEventListener("resize", S.listeners.resize);
+  for (const [target, type, name, capture] of pageListeners()) {
+    target.addEventListener(type, S.listeners[name], capture);
+  }
   window.__madePlayerActive = S;
+}
+
+// (target, event, listener name, capture): what install adds and uninstall removes.
+function pageListeners() {
+  return [[document, "keydown", "keydown", false], [document, "keyup", "keyup", true],
+          [document, "pointerdown", "outside", true], [document, "focusin", "outside", true],
+          [window, "resize", "resize", false]];
 }
 
 function uninstall(S) {
@@ -452,11 +457,9 @@ function uninstall(S) {
   cancelAnimationFrame(S.raf);
   clearTimeout(S.reportTimer);
   Object.assign(S, { raf: 0, playing: false });
-  document.removeEventListener("keydown", S.listeners.keydown);
-  document.removeEventListener("keyup", S.listeners.keyup, true);
-  document.removeEventListener("pointerdown", S.listeners.outside, true);
-  document.removeEventListener("focusin", S.listeners.outside, true);
-  window.removeEventListener("resize", S.listeners.resize);
+  for (const [target, type, name, capture] of pageListeners()) {
+    target.removeEventListener(type, S.listeners[name], capture);
+  }
   S.listeners = null;
   if (window.__madePlayerActive === S) window.__madePlayerActive = null;
 }
