@@ -271,3 +271,25 @@ def test_the_player_refuses_a_setting_it_does_not_have():
         with pytest.raises(ValueError, match=next(iter(bad))):
             player.player(payload, position=0, size=100, lecture=False, views=views,
                           on_position=lambda: None, on_setting=lambda name: None, **settings)
+
+
+def open_with_view(value: str) -> AppTest:
+    at = AppTest.from_function(page_script, default_timeout=60)
+    at.query_params["view"] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_view_is_in_the_url_so_a_link_opens_it():
+    at = open_with_view("completion")
+    assert at.session_state["sampling_view"] == "Completion"
+    assert at.radio(key="sampling_hide")  # the completion view is the one drawn
+    assert not at.warning
+
+
+def test_a_view_that_names_no_tab_is_said_and_the_first_is_shown():
+    at = open_with_view("Completion<script>")
+    assert at.session_state["sampling_view"] == "Step by step"
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith("**view**") and "allowed: step, grid, completion, export" in warning

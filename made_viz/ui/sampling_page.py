@@ -18,7 +18,7 @@ from streamlit.logger import get_logger
 from made_viz import checkpoint, export, sampling
 from made_viz.data import DataError, load_test_subset
 from made_viz.ui import player
-from made_viz.ui.widgets import choice, flag, int_input
+from made_viz.ui.widgets import choice, defuse, flag, int_input
 
 SEED_MAX = 2**32 - 1
 ROW = 28
@@ -26,6 +26,7 @@ DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
 GRID_SIZE = 16
 DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
+VIEW_NAMES = ("step", "grid", "completion", "export")  # the URL's `view`, one per tab
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
 COMPLETIONS = 6
 HALVES = {"natural": "the bottom half (raster order)", "columns": "the right half (column order)"}
@@ -275,6 +276,30 @@ def run_gif(run_key: tuple, _run, every: int) -> bytes:
     return export.gif_bytes(export.frames_from_run(_run, every=every), scale=8)
 
 
+def _view_in_url() -> None:
+    st.query_params["view"] = VIEW_NAMES[VIEWS.index(st.session_state["sampling_view"])]
+
+
+def view_tabs():
+    """The four views as tabs, the one shown kept in the URL as `view`, so a link opens it.
+
+    On the first run a `view` that names no tab is said, with the names allowed, and the
+    first tab is shown.
+    """
+    # The default is fixed for the session: a widget whose parameters change is a new widget.
+    if "_sampling_view_default" not in st.session_state:
+        asked = st.query_params.get("view")
+        if asked is not None and asked not in VIEW_NAMES:
+            shown = asked if len(asked) <= 30 else asked[:30] + "..."
+            st.warning(f"**view**: the link's value {defuse(repr(shown))} is not allowed"
+                       f" (allowed: {', '.join(VIEW_NAMES)}). Showing {VIEWS[0]!r}.",
+                       icon="⚠️")
+        st.session_state["_sampling_view_default"] = (
+            VIEWS[VIEW_NAMES.index(asked)] if asked in VIEW_NAMES else VIEWS[0])
+    default = st.session_state["_sampling_view_default"]
+    return st.tabs(VIEWS, default=default, key="sampling_view", on_change=_view_in_url)
+
+
 def export_view(name: str, ordering: str, seed: int) -> None:
     run = _run()
     stem = f"made-{name}-{ordering}-seed{seed}"
@@ -355,7 +380,7 @@ def render() -> None:
                        " p(x_d = 1 | x_<d), read off one forward pass, in the order its masks"
                        " were built for. The whole digit is drawn the moment the seed is chosen;"
                        " Step, Play and the history scrubber reveal it.")
-    tabs = st.tabs(VIEWS, key="sampling_view", on_change="rerun")
+    tabs = view_tabs()
     with tabs[0]:
         if tabs[0].open is not False:
             studio(name, mask, lecture)

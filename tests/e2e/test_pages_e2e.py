@@ -2,6 +2,7 @@
 page in that state; the app's root address leads to the Masks page and keeps the link's state."""
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -47,4 +48,14 @@ def test_the_root_address_leads_to_masks_and_keeps_the_link(page, app_url):
     expect(page.locator(".st-key-D input")).to_have_value("6")
     expect(page.locator(".st-key-seed input")).to_have_value("7")
     assert urlsplit(page.url).path == "/masks"
+    assert_found(page)
+
+
+def test_the_sampling_view_is_in_the_link(page, app_url):
+    open_app(page, f"{app_url}/sampling?seed=3&view=export")
+    expect(page.get_by_role("heading", name="Animated GIF of this run")).to_be_visible(timeout=60_000)
+    page.get_by_role("tab", name="16 at once").click()
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(r"[?&]view=grid(&|$)"))
+    assert parse_qs(urlsplit(page.url).query)["seed"] == ["3"]
     assert_found(page)
