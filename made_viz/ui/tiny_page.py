@@ -264,7 +264,7 @@ def network_section(sets) -> None:
 
 @lru_cache(maxsize=32)
 def cached_graph(masks: MaskSet):
-    return figures.connectivity_graph(masks, height=380)
+    return figures.connectivity_graph(masks, height=640)
 
 
 @lru_cache(maxsize=64)
