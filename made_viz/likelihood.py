@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import sampling
-from .masks import check_int
+from .validation import check_int
 
 SIDE = 28
 D_IMAGE = SIDE * SIDE
@@ -47,8 +47,9 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 class _Scorer:
     """One mask's network in float32: first-layer and direct weights masked and transposed
-    (input, unit), the output weights masked (output, unit). Masks that share an ordering
-    share their direct weights (`shared`: built ones, by ordering)."""
+    (input, unit), the output weights masked (output, unit). Masks with the same direct mask
+    (the same ordering, unless a mask was edited) share their direct weights (`shared`: built
+    ones, by direct mask)."""
 
     def __init__(self, weights: sampling.MADEWeights, k: int, shared: dict):
         masks = weights.mask_sets[k]
@@ -61,10 +62,10 @@ class _Scorer:
             self.bias += weights.output[1]
         self.direct_T = None
         if weights.direct is not None:
-            order = np.asarray(masks.order).tobytes()
-            if order not in shared:
-                shared[order] = _masked(weights.direct[0].T, masks.direct_mask.T)
-            self.direct_T = shared[order]
+            direct_key = np.ascontiguousarray(masks.direct_mask).tobytes()
+            if direct_key not in shared:
+                shared[direct_key] = _masked(weights.direct[0].T, masks.direct_mask.T)
+            self.direct_T = shared[direct_key]
             if weights.direct[1] is not None:
                 self.bias += weights.direct[1]
 

@@ -13,10 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-# The checks and the text parsers live in validation; the names stay importable from here.
-from .validation import (MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, check_hidden_sizes,  # noqa: F401
-                         check_int, check_order, parse_hidden_sizes, parse_int_list,
-                         parse_ordering)
+from .validation import check_hidden_sizes, check_int, check_order
 
 MAX_D = 4096
 MAX_MASK_BYTES = 512 * 2**20

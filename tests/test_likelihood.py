@@ -66,6 +66,21 @@ def test_pixel_terms_are_each_conditional():
                                atol=1e-5)
 
 
+def test_edited_masks_of_one_ordering_keep_their_own_direct_weights():
+    """Masks that share an ordering but not a direct mask (one was edited) are scored each with
+    its own: whichever is scored first."""
+    from made_viz import tiny
+    from made_viz.masks import build_masks
+
+    correct = build_masks(9, [12], seed=1, direct=True)
+    edited = tiny.break_masks(build_masks(9, [12], seed=2, direct=True), "sees-self")
+    model = tiny.new_model([correct, edited], seed=0)
+    images = np.random.default_rng(0).integers(0, 2, (5, 9)).astype(np.uint8)
+    for k in (0, 1):
+        ours = likelihood.log_prob(model, images, mask=k)
+        np.testing.assert_allclose(ours, torch_log_prob(model, images, k), atol=1e-4)
+
+
 def test_ensemble_is_logsumexp_over_masks():
     model = random_made(20, [40], direct=True, ordering="random", num_masks=4)
     images = np.random.default_rng(3).integers(0, 2, size=(7, 20)).astype(np.uint8)

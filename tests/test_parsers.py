@@ -3,7 +3,6 @@ text gives a ValueError that names the field and the offending item, never anyth
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from made_viz import masks, validation
 from made_viz.validation import (MAX_DIGITS, MAX_HIDDEN_UNITS, parse_hidden_sizes, parse_int,
                                   parse_int_list, parse_ordering)
 
@@ -43,11 +42,6 @@ def test_one_digit_limit_for_a_number_and_for_a_list():
         parse_int(too_wide, "seed", 0, 10**(MAX_DIGITS + 1))
     with pytest.raises(ValueError, match=f"x: item 2 .* is too large .at most {MAX_DIGITS} digits"):
         parse_int_list(f"1 {too_wide}", "x")
-
-
-def test_the_mask_library_still_offers_the_checks_and_parsers():
-    for name in ("check_int", "parse_hidden_sizes", "parse_int_list", "parse_ordering"):
-        assert getattr(masks, name) is getattr(validation, name)
 
 
 def test_parse_int_list_good():

@@ -109,3 +109,23 @@ def test_hostile_link_values_get_a_message_never_an_exception(field):
         shown = [m.value for m in at.warning] + [m.value for m in at.error]
         assert shown, f"{field}={value[:20]!r}: no message"
         assert not any("javascript:alert" in m and "](javascript" in m for m in shown)
+
+
+@pytest.mark.parametrize("event", [
+    {"selection": {"points": [{"customdata": ["x", 1]}]}},
+    {"selection": {"points": [{"customdata": [99, 1]}]}},
+    {"selection": {"points": [{"customdata": [0, -5]}]}},
+    {"selection": {"points": [{"customdata": [0]}]}},
+    {"selection": "nope"},
+    {"no selection": 1},
+])
+def test_crafted_chart_clicks_change_nothing(event):
+    """A chart's selection comes from the browser: one that names no cell is ignored."""
+    import streamlit as st
+    from made_viz.ui import tiny_page
+
+    st.session_state.clear()
+    st.session_state["chart"] = event
+    tiny_page._on_prototype_click("chart", (495, 273, 219))
+    tiny_page._on_mask_click("chart", None)
+    assert "protos" not in st.session_state and "flip" not in st.session_state

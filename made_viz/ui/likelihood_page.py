@@ -344,7 +344,7 @@ def render() -> None:
     row = -1 if mask == "ensemble" else mask
     try:
         counts, edges, sorted_nlls = test_histogram(name, row)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, IndexError):  # a test-nll file of another model
         counts = edges = sorted_nlls = None
     nll = -score.log_prob
     better_than = (None if sorted_nlls is None else

@@ -165,5 +165,7 @@ export default function (component) {
     S.shown = data.image;
     draw(S);
   }
-  return () => { delete parentElement.__madeSketch; };
+  // Streamlit also calls this when newer data overtook this call on the first mount: the pad
+  // is still on the page then, and its state must stay (or a second one would listen too).
+  return () => { if (!root.isConnected) delete parentElement.__madeSketch; };
 }

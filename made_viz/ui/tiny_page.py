@@ -22,7 +22,8 @@ import numpy as np
 import streamlit as st
 
 from made_viz import figures, tiny
-from made_viz.masks import MaskSet, parse_int_list
+from made_viz.masks import MaskSet
+from made_viz.validation import parse_int_list
 from made_viz.ui import masks_page, server_torch
 from made_viz.ui.widgets import choice, int_input, last_valid, number_slider, parsed_input
 
@@ -232,16 +233,25 @@ def _set_prototypes(prototypes) -> None:
     st.session_state["_tiny_edits"] = st.session_state.get("_tiny_edits", 0) + 1
 
 
+# A chart's selection comes from the browser: a point that names no cell is ignored.
+_BAD_POINT = (TypeError, ValueError, IndexError, KeyError, AttributeError)
+
+
 def _on_prototype_click(key: str, prototypes: tuple[int, ...]) -> None:
     event = st.session_state.get(key)
-    for point in (event["selection"]["points"] if event else []):
-        data = point.get("customdata")
-        if data:
-            image, pixel = int(data[0]), int(data[1])
-            changed = list(prototypes)
-            changed[image] ^= 1 << pixel
-            _set_prototypes(changed)
-            return
+    try:
+        for point in (event["selection"]["points"] if event else []):
+            data = point.get("customdata")
+            if data:
+                image, pixel = int(data[0]), int(data[1])
+                if not (0 <= image < len(prototypes) and 0 <= pixel < tiny.MAX_D):
+                    return
+                changed = list(prototypes)
+                changed[image] ^= 1 << pixel
+                _set_prototypes(changed)
+                return
+    except _BAD_POINT:
+        return
 
 
 def network_section(sets) -> None:
@@ -503,15 +513,19 @@ def cached_clickable_masks(masks: MaskSet):
 
 def _on_mask_click(key: str, flip) -> None:
     event = st.session_state.get(key)
-    for point in (event["selection"]["points"] if event else []):
-        data = point.get("customdata")
-        if data:
-            entry = (int(data[0]), int(data[1]), int(data[2]))
-            undo = flip is not None and entry == tuple(flip)
-            st.session_state["flip"] = "" if undo else f"{entry[0] + 1}, {entry[1]}, {entry[2]}"
-            st.session_state["break"] = "none" if undo else "flip"
-            st.session_state["_tiny_flips"] = st.session_state.get("_tiny_flips", 0) + 1
-            return
+    try:
+        points = event["selection"]["points"] if event else []
+        entries = [(int(p["customdata"][0]), int(p["customdata"][1]), int(p["customdata"][2]))
+                   for p in points if p.get("customdata")]
+    except _BAD_POINT:
+        return
+    if not entries:
+        return
+    entry = entries[0]
+    undo = flip is not None and entry == tuple(flip)
+    st.session_state["flip"] = "" if undo else f"{entry[0] + 1}, {entry[1]}, {entry[2]}"
+    st.session_state["break"] = "none" if undo else "flip"
+    st.session_state["_tiny_flips"] = st.session_state.get("_tiny_flips", 0) + 1
 
 
 def render() -> None:
