@@ -2,7 +2,8 @@
 
 Starts `streamlit run app.py` headless, opens each page in headless Chromium at a laptop's
 window size, and writes docs/img/<page>.png, reduced to a small palette so the README stays
-light. Needs what `make test` installs (Playwright, Debian's chromium).
+light. Needs what `make test` installs (Playwright, Debian's chromium), and Debian's
+fonts-noto-color-emoji for the pages' icons in the sidebar (without it they show as boxes).
 """
 from __future__ import annotations
 

@@ -46,28 +46,11 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # Scoring.
 
 class _Scorer:
-    """One mask's network in float32: first-layer and direct weights masked and transposed
-    (input, unit), the output weights masked (output, unit). Masks with the same direct mask
-    (the same ordering, unless a mask was edited) share their direct weights (`shared`: built
-    ones, by direct mask)."""
+    """One mask's scorer over the mask's float32 weights (sampling.Float32Net, shared with the
+    sensitivity view)."""
 
-    def __init__(self, weights: sampling.MADEWeights, k: int, shared: dict):
-        masks = weights.mask_sets[k]
-        self.hidden = [(_masked(W.T, mask.T), np.asarray(b, dtype=np.float32))
-                       for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-        self.bias = np.zeros(weights.D, dtype=np.float32)
-        self.out_W = None
-        if weights.output is not None:
-            self.out_W = _masked(weights.output[0], masks.layer_masks[-1])
-            self.bias += weights.output[1]
-        self.direct_T = None
-        if weights.direct is not None:
-            direct_key = np.ascontiguousarray(masks.direct_mask).tobytes()
-            if direct_key not in shared:
-                shared[direct_key] = _masked(weights.direct[0].T, masks.direct_mask.T)
-            self.direct_T = shared[direct_key]
-            if weights.direct[1] is not None:
-                self.bias += weights.direct[1]
+    def __init__(self, net: sampling.Float32Net):
+        self.net = net
 
     @staticmethod
     def _input_layer(x: np.ndarray, weights_T: np.ndarray) -> np.ndarray:
@@ -78,33 +61,22 @@ class _Scorer:
         return x.astype(np.float32) @ weights_T
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        logits = np.broadcast_to(self.bias.astype(np.float64), (len(x), len(self.bias))).copy()
-        if self.direct_T is not None:
-            logits += self._input_layer(x, self.direct_T)
-        if self.hidden:
-            W_T, b = self.hidden[0]
+        net = self.net
+        logits = np.broadcast_to(net.bias.astype(np.float64), (len(x), len(net.bias))).copy()
+        if net.direct_T is not None:
+            logits += self._input_layer(x, net.direct_T)
+        if net.hidden_T:
+            W_T, b = net.hidden_T[0]
             h = np.maximum(self._input_layer(x, W_T) + b, 0.0).astype(np.float32)
-            for W_T, b in self.hidden[1:]:
+            for W_T, b in net.hidden_T[1:]:
                 h = np.maximum(h @ W_T + b, 0.0)
-            logits += h @ self.out_W.T
+            logits += h @ net.out_W.T
         return logits
 
 
-def _masked(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """weights * mask as a new C-contiguous float32 array, in one pass (views transposed)."""
-    out = np.empty(weights.shape, dtype=np.float32)
-    np.multiply(weights, mask, out=out, dtype=np.float32, casting="unsafe")
-    return out
-
-
 def _scorer(model, k: int) -> _Scorer:
-    """Mask k's scorer, kept with the model until its weights change (sampling's cache)."""
-    entry = sampling._entry(model)
-    scorers = entry.setdefault("likelihood", {})
-    if k not in scorers:
-        shared = entry.setdefault("likelihood_direct", {})
-        scorers[k] = _Scorer(sampling._weights(model), k, shared)
-    return scorers[k]
+    """Mask k's scorer: its weights are built once per model and mask (sampling.float32_net)."""
+    return _Scorer(sampling.float32_net(model, k))
 
 
 def _check_images(model, x) -> np.ndarray:

@@ -157,14 +157,20 @@ def _masked_weights(model, masks):
     direct_W (D, D) (zeros where the model has none). The first layer is snapped to its grid."""
     weights = _weights(model)
     as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-    hidden = [(as64(W) * mask, as64(b)) for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
+
+    def masked(W, mask):  # a float64 copy of our own, masked in place: one array, not two
+        out = np.array(W, dtype=np.float64)
+        out *= mask
+        return out
+
+    hidden = [(masked(W, mask), as64(b)) for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
     D = weights.D
     c, out_W, direct_W = np.zeros(D), np.zeros((D, 0)), np.zeros((D, D))
     if weights.output is not None:
-        out_W = as64(weights.output[0]) * masks.layer_masks[-1]
+        out_W = masked(weights.output[0], masks.layer_masks[-1])
         c += as64(weights.output[1])
     if weights.direct is not None:
-        direct_W = as64(weights.direct[0]) * masks.direct_mask
+        direct_W = masked(weights.direct[0], masks.direct_mask)
         if weights.direct[1] is not None:
             c += as64(weights.direct[1])
     if not all(np.isfinite(a).all() for layer in hidden for a in layer) or not (
@@ -175,7 +181,10 @@ def _masked_weights(model, masks):
         # Every partial sum of a row stays below 2^(53-g), so sums of grid values are exact.
         row_sum = float((np.abs(b1) + np.abs(W1).sum(axis=1)).max())
         scale = 2.0 ** (51 - (math.ceil(math.log2(row_sum)) if row_sum > 0 else 0))
-        hidden[0] = (np.round(W1 * scale) / scale, np.round(b1 * scale) / scale)
+        W1 *= scale  # W1 is masked()'s own copy; powers of two: exact, in place
+        np.round(W1, out=W1)
+        W1 /= scale
+        hidden[0] = (W1, np.round(b1 * scale) / scale)
     return hidden, c, out_W, direct_W
 
 
@@ -193,14 +202,27 @@ def _error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
     if not hidden:  # then the output reads no hidden units
         largest, error = np.zeros(0), np.zeros(0)
     for l, (W, b) in enumerate(hidden):
-        W_abs, b_abs = np.abs(W), np.abs(b)
-        reach = W_abs @ (largest + error) + b_abs
-        error = W_abs @ error + (gamma * reach if l else 0.0)  # the first layer is exact
-        largest = W_abs @ largest + b_abs
-    V_abs = np.abs(out_W)
-    bound = V_abs @ error + gamma * (
-        np.abs(c) + V_abs @ (largest + error) + np.abs(direct_W).sum(axis=1))
+        b_abs = np.abs(b)
+        reach, error_in, largest_in = _abs_times(W, [largest + error, error, largest])
+        error = error_in + (gamma * (reach + b_abs) if l else 0.0)  # the first layer is exact
+        largest = largest_in + b_abs
+    from_error, reach = _abs_times(out_W, [error, largest + error])
+    direct_sum, = _abs_times(direct_W, [np.ones(D)])
+    bound = from_error + gamma * (np.abs(c) + reach + direct_sum)
     return bound * 1.01
+
+
+def _abs_times(W: np.ndarray, vectors: list[np.ndarray]) -> list[np.ndarray]:
+    """|W| @ v for each v, a block of rows at a time: |W| is never built whole (a 4000-unit
+    layer's would be 25 MB of fresh memory on the first page's path)."""
+    V = np.column_stack(vectors) if W.shape[1] else np.zeros((0, len(vectors)))
+    out = np.empty((W.shape[0], len(vectors)))
+    step = max(1, (1 << 17) // max(1, W.shape[1]))
+    block = np.empty((min(step, W.shape[0]), W.shape[1]))
+    for lo in range(0, W.shape[0], step):
+        rows = np.abs(W[lo:lo + step], out=block[:min(step, W.shape[0] - lo)])
+        np.matmul(rows, V, out=out[lo:lo + step])
+    return list(out.T)
 
 
 class _Net:
@@ -342,17 +364,27 @@ class _StateLayout:
         z_size = 1 + H_last + D
         z_pixel = (1 + last_le[1:] + steps).tolist()
         prefix = 1 + last_le[:D] + steps  # output s reads degrees <= s
-        rows = np.zeros((D, z_size))
-        rows[:, 0] = c[order]
-        if H_last:
-            rows[:, np.arange(H_last) + by_degree.sorted_degrees[-1]] = \
-                out_W[order][:, by_degree.perms[-1]]
-        rows[:, z_pixel] = direct_W[order][:, order]
-        if np.any(rows[np.arange(z_size)[None, :] >= prefix[:, None]]):
-            raise AssertionError("these masks are not autoregressive in their own ordering")
-        flat = rows[np.arange(z_size)[None, :] < prefix[:, None]]  # the rows' prefixes
+        # Row s is written straight into its slice of one buffer: every slot of a prefix is the
+        # bias, a hidden unit of degree <= s or a pixel drawn before step s, so nothing is left
+        # unwritten, and no (D, z_size) matrix is ever built (a first page waits for this).
+        perm = by_degree.perms[-1] if H_last else np.zeros(0, dtype=np.int64)
+        hidden_at = np.arange(H_last) + (by_degree.sorted_degrees[-1] if H_last else 0)
+        c_in_order = c[order]
+        pixel_at = np.asarray(z_pixel)
+        flat = np.empty(int(prefix.sum()))
         ends = np.cumsum(prefix).tolist()
-        return cls(z_size, z_pixel, [flat[end - k:end] for end, k in zip(ends, prefix.tolist())])
+        output_rows = []
+        for s, (end, k) in enumerate(zip(ends, prefix.tolist())):
+            d, n_hidden = int(order[s]), int(last_le[s])
+            out_row, direct_row = out_W[d], direct_W[d]
+            if out_row[perm[n_hidden:]].any() or direct_row[order[s:]].any():
+                raise AssertionError("these masks are not autoregressive in their own ordering")
+            row = flat[end - k:end]
+            row[0] = c_in_order[s]
+            row[hidden_at[:n_hidden]] = out_row[perm[:n_hidden]]
+            row[pixel_at[:s]] = direct_row[order[:s]]
+            output_rows.append(row)
+        return cls(z_size, z_pixel, output_rows)
 
 
 @dataclass
@@ -369,8 +401,9 @@ class _Schedule:
     @classmethod
     def of(cls, by_degree: _DegreeOrder, order: np.ndarray, hidden) -> "_Schedule":
         D, depth, perms, count_le = len(order), len(hidden), by_degree.perms, by_degree.count_le
-        layers = [np.column_stack([b[perms[l]], W[perms[l]][:, order if l == 0 else perms[l - 1]]])
-                  for l, (W, b) in enumerate(hidden)]
+        # Each block is gathered straight from the layer's weights (no sorted copy of the whole
+        # matrix first): its units' rows, the inputs they can read, the bias in front.
+        columns = [order if l == 0 else perms[l - 1] for l in range(depth)]
         finalize = [[] for _ in range(D)]
         for s in range(D - 1):  # nothing is read after the last step
             m = s + 1
@@ -379,9 +412,13 @@ class _Schedule:
                 if lo < hi:
                     inputs = 1 + (m if l == 0 else int(count_le[l - 1][m]))
                     offset = m if l == depth - 1 else 1
-                    finalize[s].append((l, np.ascontiguousarray(layers[l][lo:hi, :inputs]),
-                                        inputs, lo + offset, hi + offset))
-        return cls([W.shape[1] for W in layers], finalize)
+                    W, b = hidden[l]
+                    units = perms[l][lo:hi]
+                    block = np.empty((hi - lo, inputs))
+                    block[:, 0] = b[units]
+                    block[:, 1:] = W[np.ix_(units, columns[l][:inputs - 1])]
+                    finalize[s].append((l, block, inputs, lo + offset, hi + offset))
+        return cls([1 + W.shape[1] for W, _ in hidden], finalize)
 
 
 class _FastPlan:
@@ -582,41 +619,67 @@ def _network(model, k: int, fast: bool):
     return entry["nets"][k]
 
 
-class _GradientNet:
-    """One mask's masked weights in float32, for logit_gradient: half the memory of a _Net,
-    and torch's own precision (the sensitivity view compares pixels, not digits)."""
+class Float32Net:
+    """One mask's masked weights in float32, built once per model and mask and shared by
+    logit_gradient (the Sampling page's sensitivity view) and the likelihood module's scorer
+    (the Likelihood page): one copy, not one per page (220 MB for the bundled 784-4000-784 with
+    8 masks). Torch's own precision: the gradient compares pixels, the scorer sums in float64.
 
-    def __init__(self, model, k: int):
-        weights, masks = _weights(model), model.mask_sets[k]
-        f32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
-        self.hidden = [(f32(W) * mask, f32(b))
-                       for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-        self.out_W = (None if weights.output is None
-                      else f32(weights.output[0]) * masks.layer_masks[-1])
-        self.direct_W = (None if weights.direct is None
-                         else f32(weights.direct[0]) * masks.direct_mask)
+    hidden_T[l] = (W masked and transposed, (inputs, units) C-contiguous, bias), so a binary
+    image's pre-activations are sums of the rows of its ink pixels; out_W (D, H_L) masked, None
+    without hidden layers; direct_T (D, D) masked and transposed, None without direct
+    connections, shared by masks with the same direct mask (the same ordering, unless a mask
+    was edited); bias (D,) the output's and the direct connections' biases together."""
+
+    def __init__(self, weights: MADEWeights, k: int, shared_direct: dict):
+        masks = weights.mask_sets[k]
+        self.hidden_T = [(_masked32(W.T, mask.T), np.asarray(b, dtype=np.float32))
+                         for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
+        self.bias = np.zeros(weights.D, dtype=np.float32)
+        self.out_W = None
+        if weights.output is not None:
+            self.out_W = _masked32(weights.output[0], masks.layer_masks[-1])
+            self.bias += weights.output[1]
+        self.direct_T = None
+        if weights.direct is not None:
+            direct_key = np.ascontiguousarray(masks.direct_mask).tobytes()
+            if direct_key not in shared_direct:
+                shared_direct[direct_key] = _masked32(weights.direct[0].T, masks.direct_mask.T)
+            self.direct_T = shared_direct[direct_key]
+            if weights.direct[1] is not None:
+                self.bias += weights.direct[1]
 
     def gradient(self, x: np.ndarray, d: int) -> np.ndarray:
+        """d logit_d / d x at x (float32 (D,)), by backpropagation through the ReLUs."""
         pre_activations, h = [], x
-        for W, b in self.hidden:
-            pre_activations.append(W @ h + b)
+        for W_T, b in self.hidden_T:
+            pre_activations.append(h @ W_T + b)
             h = np.maximum(pre_activations[-1], 0.0)
         gradient = np.zeros(len(x), dtype=np.float32)
-        if self.direct_W is not None:
-            gradient += self.direct_W[d]
+        if self.direct_T is not None:
+            gradient += self.direct_T[:, d]
         if self.out_W is not None:
             back = self.out_W[d]
-            for (W, _), a in zip(reversed(self.hidden), reversed(pre_activations)):
-                back = (back * (a > 0)) @ W  # ReLU passes the gradient where it was active
+            for (W_T, _), a in zip(reversed(self.hidden_T), reversed(pre_activations)):
+                back = W_T @ (back * (a > 0))  # ReLU passes the gradient where it was active
             gradient += back
         return gradient
 
 
-def _gradient_net(model, k: int) -> _GradientNet:
+def _masked32(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """weights * mask as a new C-contiguous float32 array, in one pass (views transposed)."""
+    out = np.empty(weights.shape, dtype=np.float32)
+    np.multiply(weights, mask, out=out, dtype=np.float32, casting="unsafe")
+    return out
+
+
+def float32_net(model, k: int) -> Float32Net:
+    """Mask k's Float32Net, kept with the model until its weights change (this module's cache)."""
     entry = _entry(model)
-    if k not in entry["gradients"]:
-        entry["gradients"][k] = _GradientNet(model, k)
-    return entry["gradients"][k]
+    nets = entry.setdefault("float32", {})
+    if k not in nets:
+        nets[k] = Float32Net(_weights(model), k, entry.setdefault("float32_direct", {}))
+    return nets[k]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,7 +697,7 @@ def logit_gradient(model, image, index: int, mask=None) -> np.ndarray:
     x = np.asarray(image, dtype=np.float32)
     if x.shape != (D,):
         raise ValueError(f"image must have shape ({D},), got {x.shape}")
-    return _gradient_net(model, mask).gradient(x, index)
+    return float32_net(model, mask).gradient(x, index)
 
 
 @dataclass

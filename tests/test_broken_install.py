@@ -102,6 +102,7 @@ def pickled_weights(path: Path) -> None:
 
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
+HIDDEN = json.loads((PRETRAINED / "mnist" / CONFIG).read_text())["hidden_sizes"][0]
 BREAKAGES = {  # name: (file broken, how, words the error must hold)
     "weights missing": (WEIGHTS, lambda p: p.unlink(), "missing"),
     "weights empty": (WEIGHTS, lambda p: truncate(p, 0), "unreadable safetensors"),
@@ -109,7 +110,7 @@ BREAKAGES = {  # name: (file broken, how, words the error must hold)
     "weights header cut": (WEIGHTS, lambda p: truncate(p, 200 / p.stat().st_size),
                            "unreadable safetensors"),
     "weights: a tensor's shape tampered": (WEIGHTS, lambda p: write_header(
-        p, lambda h: h["hidden.0.weight"].update(shape=[2000, 785])), "unreadable safetensors"),
+        p, lambda h: h["hidden.0.weight"].update(shape=[HIDDEN, 785])), "unreadable safetensors"),
     "weights: a tensor renamed": (WEIGHTS, lambda p: write_header(
         p, lambda h: h.update({"hidden.0.weights": h.pop("hidden.0.weight")})), "holds tensors"),
     "weights: a tensor of another shape": (WEIGHTS, lambda p: edit_tensors(
@@ -128,7 +129,7 @@ BREAKAGES = {  # name: (file broken, how, words the error must hold)
     "config: hidden sizes do not match the weights": (CONFIG, lambda p: edit_config(
         p, lambda c: [c.update(hidden_sizes=[1000])] + [m.update(hidden_degrees=[
             m["hidden_degrees"][0][:1000]]) for m in c["masks"]]),
-        f"{WEIGHTS}: tensor hidden.0.bias has shape (2000,), expected (1000,)"),
+        f"{WEIGHTS}: tensor hidden.0.bias has shape ({HIDDEN},), expected (1000,)"),
     "config: direct is text": (CONFIG, lambda p: edit_config(p, lambda c: c.update(direct="yes")),
                                "'direct' must be true or false"),
     "config: an order is not a permutation": (CONFIG, lambda p: edit_config(

@@ -81,6 +81,22 @@ def test_edited_masks_of_one_ordering_keep_their_own_direct_weights():
         np.testing.assert_allclose(ours, torch_log_prob(model, images, k), atol=1e-4)
 
 
+def test_scoring_reuses_the_sensitivity_views_float32_weights():
+    """The Sampling page's sensitivity view and the Likelihood page's scorer read one float32
+    copy of each mask's weights: scoring after a gradient builds nothing new, and both still
+    agree with torch."""
+    model = random_made(10, [16], direct=True, ordering="random", num_masks=2)
+    weights = sampling.MADEWeights.of(model)
+    images = np.random.default_rng(4).integers(0, 2, (3, 10)).astype(np.uint8)
+    gradient = sampling.logit_gradient(weights, images[0], 5, 1)
+    built = sampling.float32_net(weights, 1)
+    ours = likelihood.log_prob(weights, images, mask=1)
+    assert likelihood._scorer(weights, 1).net is built
+    assert sampling.float32_net(weights, 1) is built
+    np.testing.assert_allclose(ours, torch_log_prob(model, images, 1), atol=1e-4)
+    np.testing.assert_array_equal(sampling.logit_gradient(weights, images[0], 5, 1), gradient)
+
+
 def test_ensemble_is_logsumexp_over_masks():
     model = random_made(20, [40], direct=True, ordering="random", num_masks=4)
     images = np.random.default_rng(3).integers(0, 2, size=(7, 20)).astype(np.uint8)
@@ -144,15 +160,15 @@ def test_bundled_model_matches_torch():
 
 
 def test_bundled_test_nlls_agree_with_the_models():
-    """The bundled histogram data: the ensemble's mean is the README's test NLL, and the
+    """The bundled histogram data: the ensemble's mean is the test NLL in config.json, and the
     subset's digits get the same numbers computed here."""
     nlls = likelihood.load_test_nlls()
     assert set(nlls) == set(checkpoint.list_pretrained())
-    assert nlls["mnist"].shape == (9, 10_000)
-    assert nlls["mnist"][-1].mean() == pytest.approx(87.233, abs=0.01)
+    weights, config = checkpoint.load_pretrained_weights("mnist")
+    assert nlls["mnist"].shape == (len(config["masks"]) + 1, 10_000)
+    assert nlls["mnist"][-1].mean() == pytest.approx(config["test_nll"], abs=0.01)
     subset = np.load(checkpoint.pretrained_root() / data.SUBSET_FILE)
     index, images = subset["index"][:20], data.load_test_subset().images[:20]
-    weights, _ = checkpoint.load_pretrained_weights("mnist")
     np.testing.assert_allclose(-likelihood.log_prob(weights, images, "ensemble"),
                                nlls["mnist"][-1, index], atol=1e-3)
 

@@ -75,3 +75,14 @@ def _ensemble_nll(name: str) -> tuple[float, float]:
 def test_recorded_test_nll_matches_an_independent_evaluation(name):
     measured, recorded = _ensemble_nll(name)
     assert abs(measured - recorded) <= 0.01, (name, measured, recorded)
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist-orders"])
+def test_readme_states_the_recorded_test_nll(name):
+    """The README's table of bundled models shows each model's ensemble test NLL as recorded
+    in its config.json, so a retrained model cannot ship with the old number."""
+    config = json.loads((ROOT / "pretrained" / name / "config.json").read_text())
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith(f"| `pretrained/{name}` |") and "ensemble" in line]
+    assert len(rows) == 1, rows
+    assert f"{config['test_nll']:.2f}" in rows[0], (rows[0], config["test_nll"])

@@ -149,9 +149,15 @@ def test_exact_logit_matches_float_logit():
 
 
 def test_error_bounds_are_small_on_the_bundled_model():
+    """The exact fallback stays rare on the bundled model: pixel d needs it when its logistic
+    noise lands within error_bound[d] of the logit, which happens with probability at most
+    2 * bound * 1/4 (the logistic density's peak). Summed over a digit's pixels that must stay
+    under 1 in 10,000 digits for every mask, or sampling would slow down."""
     model, _ = checkpoint.load_pretrained("mnist")
-    net = sampling._network(model, 0, fast=False)
-    assert 0 < net.error_bound.max() < 1e-8
+    for k in range(model.num_masks):
+        bound = sampling._network(model, k, fast=False).error_bound
+        assert bound.min() > 0
+        assert bound.sum() / 2 < 1e-4, (k, bound.sum() / 2)
 
 
 # --- the distribution ----------------------------------------------------------------------

@@ -52,8 +52,10 @@ def shown_run(at: AppTest) -> dict:
 def test_the_player_gets_the_whole_run_of_the_seed():
     at = open_page(seed="3")
     shown = shown_run(at)
-    model = sampling_page.bundled("mnist").model
-    run = sampling.SamplingRun(model, seed=3, mask=3 % model.num_masks)
+    b = sampling_page.bundled("mnist")
+    # the default ordering is raster; among the masks in raster order the seed picks one
+    run = sampling.SamplingRun(b.model, seed=3, mask=b.pick_mask("natural", 3))
+    assert np.array_equal(shown["order"], np.arange(D))
     assert np.array_equal(shown["order"], run.order)
     assert np.array_equal(shown["final"], run.final_image)
     assert np.allclose(shown["probs"], run.probs, rtol=1e-3, atol=1e-12)
@@ -81,9 +83,10 @@ def test_the_same_seed_draws_the_same_digit():
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
     # ...and it is the digit the library draws for that seed, with the mask the seed picks
-    model = sampling_page.bundled("mnist").model
-    mask = 11 % model.num_masks  # with several raster masks the seed picks one: 11 % K
-    assert np.array_equal(first, sampling.sample(model, 1, seed=11, mask=mask)[0])
+    b = sampling_page.bundled("mnist")
+    raster = b.masks_with("natural")  # with several raster masks the seed picks one
+    mask = raster[11 % len(raster)]
+    assert np.array_equal(first, sampling.sample(b.model, 1, seed=11, mask=mask)[0])
 
 
 def test_ordering_from_the_url_sets_the_generation_order():

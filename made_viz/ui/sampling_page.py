@@ -77,8 +77,9 @@ _preparing = threading.Lock()
 @st.cache_resource(show_spinner=False)
 def prepared_mask(name: str, mask: int) -> int:
     """Build what a mask needs, once per server: its sampling plan, its path counts and its
-    masked weights for the sensitivity view (about 0.2 s and 45 MB of temporaries a mask for
-    the bundled 784-2000-784; the library caches them with the model). The picked mask first, so the page paints without waiting for the others
+    float32 masked weights for the sensitivity view, which the Likelihood page's scorer reuses
+    (about 0.15 s and 57 MB kept a mask for the bundled 784-4000-784; the library caches them
+    with the model). The picked mask first, so the page paints without waiting for the others
     (render prepares them after drawing); and one mask at a time, server-wide, so a hall of
     users opening the page at once cannot build several at the same time, each with its
     temporaries, and let the server's memory creep up over the first digits of a lecture."""
