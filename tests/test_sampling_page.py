@@ -296,3 +296,18 @@ def test_a_view_that_names_no_tab_is_said_and_the_first_is_shown():
     assert at.session_state["sampling_view"] == "Step by step"
     [warning] = [w.value for w in at.warning]
     assert warning.startswith("**view**") and "allowed: step, grid, completion, export" in warning
+
+
+def test_the_warm_up_prepares_every_mask_of_the_default_model():
+    """`make run`'s warm-up (off the script thread) leaves the default model ready for both
+    pages that use it: every mask's sampling plan, and the float32 weights the Likelihood
+    page's ensemble score reads, so neither page builds them while a user waits."""
+    sampling_page.warm_up()
+    b = sampling_page.bundled("mnist")
+    entry = sampling._entry(b.model)
+    assert set(entry["plans"]) == set(range(b.model.num_masks))
+    built = dict(entry["float32"])
+    assert set(built) == set(range(b.model.num_masks))
+    from made_viz import likelihood
+    likelihood.score_image(b.model, np.zeros(b.model.D, dtype=np.uint8))
+    assert all(sampling.float32_net(b.model, k) is net for k, net in built.items())

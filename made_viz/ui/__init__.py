@@ -83,8 +83,8 @@ def page_drawn() -> None:
     """app.py calls this after every full script run: it freezes new modules soon (see
     freeze_new_modules), and with MADE_VIZ_WARM_UP=1 (`make run` sets it) the first call starts
     the warm-up: a daemon thread that waits WARM_UP_DELAY_S, then loads the default model and
-    prepares its default mask (sampling_page.warm_up), so a user who opens the Sampling page
-    next finds them ready, and imports torch for the Masks page's Jacobian check.
+    prepares its masks (sampling_page.warm_up), so a user who opens the Sampling or Likelihood
+    page next finds them ready, and imports torch for the Masks page's Jacobian check.
 
     Only after the first page: on 2 busy cores this work (torch's import alone takes seconds
     of a core and of the GIL) slows whatever runs beside it, and the first page must paint first.

@@ -301,14 +301,32 @@ def every_mask_view(image: np.ndarray, current: str, current_score) -> None:
             small_maps(b, score)
 
 
+def masks_summary(mask_names) -> str:
+    """How a model's masks split over orderings: "8 masks, all in natural order", "4 masks, one
+    per ordering", or "8 masks: 4 natural, 4 reverse"."""
+    counts = {name: list(mask_names).count(name) for name in dict.fromkeys(mask_names)}
+    if len(counts) == 1:
+        return f"{len(mask_names)} masks, all in {next(iter(counts))} order"
+    if len(counts) == len(mask_names):
+        return f"{len(mask_names)} masks, one per ordering"
+    return f"{len(mask_names)} masks: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def mask_caption(mask_names, k: int) -> str:
+    """A small map's name: the mask's index when all share one ordering, its ordering when each
+    has its own, both when orderings repeat."""
+    names = list(mask_names)
+    if len(set(names)) == 1:
+        return f"mask {k}"
+    return names[k] if len(set(names)) == len(names) else f"#{k} {names[k]}"
+
+
 def small_maps(b, score: likelihood.ImageScore) -> None:
-    K, orderings = b.model.num_masks, b.orderings()
-    st.markdown(f"**{b.name}**: {K} masks, " + (
-        f"all in {orderings[0]} order" if len(orderings) == 1 else "one per ordering") +
-        f"; ensemble **{-score.ensemble:.2f}** nats")
+    st.markdown(f"**{b.name}**: {masks_summary(b.mask_names)};"
+                f" ensemble **{-score.ensemble:.2f}** nats")
     maps = [(lf.surprise_png(-score.per_mask[k], SMALL_SCALE),
-             f"{f'mask {k}' if len(orderings) == 1 else b.mask_names[k]}: "
-             f"{-score.totals[k]:.2f}") for k in range(K)]
+             f"{mask_caption(b.mask_names, k)}: {-score.totals[k]:.2f}")
+            for k in range(b.model.num_masks)]
     st.html(lf.small_maps_html(maps, SMALL_SCALE))
 
 

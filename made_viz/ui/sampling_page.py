@@ -96,13 +96,17 @@ def default_model(available: list[str]) -> str:
 
 
 def warm_up() -> None:
-    """Get the default link's model and mask ready (model loaded, mask prepared) before anyone
-    opens the Sampling page: called off the script thread once per server (made_viz.ui), so it
-    shows nothing (no spinner) and goes through the same caches: the model is still loaded once."""
+    """Get the default link's model and masks ready (model loaded, masks prepared) before anyone
+    opens the Sampling or Likelihood page: called off the script thread once per server
+    (made_viz.ui), so it shows nothing (no spinner) and goes through the same caches: the model
+    is still loaded once. The default link's mask first, then the others one at a time (each
+    also builds the float32 weights the Likelihood page scores the ensemble with)."""
     available = checkpoint.list_pretrained()
     if available:
         b = bundled(default_model(available))
         prepared_mask(b.name, b.pick_mask(b.orderings()[0], 0))
+        for mask in range(b.model.num_masks):
+            prepared_mask(b.name, mask)
 
 
 @st.cache_resource(show_spinner=False)
