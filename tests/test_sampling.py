@@ -552,3 +552,16 @@ def test_sampling_a_bundled_model_never_imports_torch():
                          cwd=str(checkpoint.PRETRAINED_DIR.parent), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_the_fast_sampler_refuses_masks_that_are_not_autoregressive(direct):
+    """Masks where an output sees its own pixel (through the hidden layer, or the direct
+    weights too) have no generation order: the fast sampler says so instead of drawing."""
+    from made_viz import tiny
+    from made_viz.masks import build_masks
+
+    broken = tiny.break_masks(build_masks(9, [12], seed=1, direct=direct), "sees-self")
+    model = tiny.new_model([broken], seed=0)
+    with pytest.raises(AssertionError, match="not autoregressive"):
+        sampling.sample(model, 1, seed=0)
