@@ -179,7 +179,7 @@ def _masked_weights(model, masks):
     if hidden:
         W1, b1 = hidden[0]
         # Every partial sum of a row stays below 2^(53-g), so sums of grid values are exact.
-        row_sum = float((np.abs(b1) + np.abs(W1).sum(axis=1)).max())
+        row_sum = float((np.abs(b1) + _abs_row_sums(W1)).max())
         scale = 2.0 ** (51 - (math.ceil(math.log2(row_sum)) if row_sum > 0 else 0))
         W1 *= scale  # W1 is masked()'s own copy; powers of two: exact, in place
         np.round(W1, out=W1)
@@ -212,16 +212,29 @@ def _error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
     return bound * 1.01
 
 
-def _abs_times(W: np.ndarray, vectors: list[np.ndarray]) -> list[np.ndarray]:
-    """|W| @ v for each v, a block of rows at a time: |W| is never built whole (a 4000-unit
-    layer's would be 25 MB of fresh memory on the first page's path)."""
-    V = np.column_stack(vectors) if W.shape[1] else np.zeros((0, len(vectors)))
-    out = np.empty((W.shape[0], len(vectors)))
+def _abs_row_blocks(W: np.ndarray):
+    """(lo, |W[lo:lo + k]|) for blocks of rows, in one reused buffer: |W| is never built whole
+    (a 4000-unit layer's would be 25 MB of fresh memory on the first page's path)."""
     step = max(1, (1 << 17) // max(1, W.shape[1]))
     block = np.empty((min(step, W.shape[0]), W.shape[1]))
     for lo in range(0, W.shape[0], step):
-        rows = np.abs(W[lo:lo + step], out=block[:min(step, W.shape[0] - lo)])
-        np.matmul(rows, V, out=out[lo:lo + step])
+        yield lo, np.abs(W[lo:lo + step], out=block[:min(step, W.shape[0] - lo)])
+
+
+def _abs_row_sums(W: np.ndarray) -> np.ndarray:
+    """np.abs(W).sum(axis=1), the same numbers (each row is summed alone either way)."""
+    out = np.empty(W.shape[0])
+    for lo, rows in _abs_row_blocks(W):
+        rows.sum(axis=1, out=out[lo:lo + len(rows)])
+    return out
+
+
+def _abs_times(W: np.ndarray, vectors: list[np.ndarray]) -> list[np.ndarray]:
+    """|W| @ v for each v, a block of rows at a time."""
+    V = np.column_stack(vectors) if W.shape[1] else np.zeros((0, len(vectors)))
+    out = np.empty((W.shape[0], len(vectors)))
+    for lo, rows in _abs_row_blocks(W):
+        np.matmul(rows, V, out=out[lo:lo + len(rows)])
     return list(out.T)
 
 
@@ -421,6 +434,18 @@ class _Schedule:
         return cls([1 + W.shape[1] for W, _ in hidden], finalize)
 
 
+def _check_follows_degrees(masks: MaskSet) -> None:
+    """The fast sampler computes a hidden unit once the pixels up to its degree are drawn, and
+    reads only those: an edited mask that lets a unit read beyond its degree (which may still
+    be autoregressive, if the unit only reaches later outputs) would be drawn from wrongly."""
+    below = masks.input_degrees
+    for l, (degrees, mask) in enumerate(zip(masks.hidden_degrees, masks.layer_masks)):
+        if np.any(mask.astype(bool) & (degrees[:, None] < below[None, :])):
+            raise ValueError(f"hidden layer {l + 1} of these edited masks reads beyond its units'"
+                             " degrees; the fast sampler cannot draw from them (method='naive' can)")
+        below = degrees
+
+
 class _FastPlan:
     """One mask's incremental sampler (module docstring): its layout, its schedule, and the
     error bounds that say when a pixel needs the exact fallback. `exact` gives this mask's
@@ -428,6 +453,8 @@ class _FastPlan:
 
     def __init__(self, model, k: int, exact: Callable[[], _ExactLogits]):
         masks = model.mask_sets[k]
+        if masks.edited:
+            _check_follows_degrees(masks)
         hidden, c, out_W, direct_W = _masked_weights(model, masks)
         self.D, self.order, self.depth = model.D, np.asarray(masks.order), len(hidden)
         self.exact = exact
@@ -600,7 +627,7 @@ def _entry(model) -> dict:
     key = _weights_key(model)
     entry = _cache.get(model)
     if entry is None or entry["key"] != key:
-        entry = {"key": key, "nets": {}, "plans": {}, "gradients": {}}
+        entry = {"key": key, "nets": {}, "plans": {}}
         _cache[model] = entry
     return entry
 
@@ -622,7 +649,7 @@ def _network(model, k: int, fast: bool):
 class Float32Net:
     """One mask's masked weights in float32, built once per model and mask and shared by
     logit_gradient (the Sampling page's sensitivity view) and the likelihood module's scorer
-    (the Likelihood page): one copy, not one per page (220 MB for the bundled 784-4000-784 with
+    (the Likelihood page): one copy, not one per page (206 MB for the bundled 784-4000-784 with
     8 masks). Torch's own precision: the gradient compares pixels, the scorer sums in float64.
 
     hidden_T[l] = (W masked and transposed, (inputs, units) C-contiguous, bias), so a binary

@@ -565,3 +565,24 @@ def test_the_fast_sampler_refuses_masks_that_are_not_autoregressive(direct):
     model = tiny.new_model([broken], seed=0)
     with pytest.raises(AssertionError, match="not autoregressive"):
         sampling.sample(model, 1, seed=0)
+
+
+def test_the_fast_sampler_refuses_edited_masks_that_read_beyond_a_units_degree():
+    """A unit edited to read a pixel after its degree, reaching only later outputs, leaves the
+    masks autoregressive, but the fast sampler computes that unit before the pixel is drawn:
+    it refuses, with a message naming the layer; the naive sampler still draws exactly."""
+    from made_viz import tiny
+    from made_viz.masks import build_masks
+
+    masks = build_masks(9, [12], seed=1, direct=True)
+    degrees, inputs = masks.hidden_degrees[0], masks.input_degrees
+    # a unit of low degree and a pixel just beyond it
+    unit = int(np.argmin(degrees))
+    pixel = int(np.flatnonzero(inputs == degrees[unit] + 1)[0])
+    edited = tiny.break_masks(masks, "flip", layer=0, row=unit, col=pixel)
+    assert edited.layer_masks[0][unit, pixel] == 1
+    model = tiny.new_model([edited], seed=0)
+    with pytest.raises(ValueError, match="hidden layer 1 .*method='naive'"):
+        sampling.sample(model, 1, seed=0)
+    images = sampling.sample(model, 3, seed=0, method="naive")
+    assert images.shape == (3, 9)
