@@ -45,38 +45,28 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # ---------------------------------------------------------------------------------------------
 # Scoring.
 
-class _Scorer:
-    """One mask's scorer over the mask's float32 weights (sampling.Float32Net, shared with the
-    sensitivity view)."""
-
-    def __init__(self, net: sampling.Float32Net):
-        self.net = net
-
-    @staticmethod
-    def _input_layer(x: np.ndarray, weights_T: np.ndarray) -> np.ndarray:
-        """x (n, D) 0/1 times weights_T (D, H): few images as sums of their ink rows."""
-        if len(x) <= GATHER_MAX_ROWS:
-            return np.stack([weights_T[np.flatnonzero(row)].sum(axis=0, dtype=np.float64)
-                             for row in x])
-        return x.astype(np.float32) @ weights_T
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        net = self.net
-        logits = np.broadcast_to(net.bias.astype(np.float64), (len(x), len(net.bias))).copy()
-        if net.direct_T is not None:
-            logits += self._input_layer(x, net.direct_T)
-        if net.hidden_T:
-            W_T, b = net.hidden_T[0]
-            h = np.maximum(self._input_layer(x, W_T) + b, 0.0).astype(np.float32)
-            for W_T, b in net.hidden_T[1:]:
-                h = np.maximum(h @ W_T + b, 0.0)
-            logits += h @ net.out_W.T
-        return logits
+def _input_layer(x: np.ndarray, weights_T: np.ndarray) -> np.ndarray:
+    """x (n, D) 0/1 times weights_T (D, H): few images as sums of their ink rows."""
+    if len(x) <= GATHER_MAX_ROWS:
+        return np.stack([weights_T[np.flatnonzero(row)].sum(axis=0, dtype=np.float64)
+                         for row in x])
+    return x.astype(np.float32) @ weights_T
 
 
-def _scorer(model, k: int) -> _Scorer:
-    """Mask k's scorer: its weights are built once per model and mask (sampling.float32_net)."""
-    return _Scorer(sampling.float32_net(model, k))
+def _mask_logits(model, k: int, x: np.ndarray) -> np.ndarray:
+    """float64 (n, D) logits of checked images x under mask k, from the mask's float32 weights
+    (sampling.float32_net: built once per model and mask, shared with the sensitivity view)."""
+    net = sampling.float32_net(model, k)
+    logits = np.broadcast_to(net.bias.astype(np.float64), (len(x), len(net.bias))).copy()
+    if net.direct_T is not None:
+        logits += _input_layer(x, net.direct_T)
+    if net.hidden_T:
+        W_T, b = net.hidden_T[0]
+        h = np.maximum(_input_layer(x, W_T) + b, 0.0).astype(np.float32)
+        for W_T, b in net.hidden_T[1:]:
+            h = np.maximum(h @ W_T + b, 0.0)
+        logits += h @ net.out_W.T
+    return logits
 
 
 def _check_images(model, x) -> np.ndarray:
@@ -109,7 +99,7 @@ def logits(model, x, mask=None) -> np.ndarray:
     k = sampling._resolve_mask(model, mask)
     if k == "ensemble":
         raise ValueError("mask must be None or a mask index for conditionals, got 'ensemble'")
-    return _scorer(model, k).logits(_check_images(model, x))
+    return _mask_logits(model, k, _check_images(model, x))
 
 
 def conditional_log_probs(model, x, mask=None) -> np.ndarray:
@@ -134,7 +124,7 @@ def per_mask_log_probs(model, x) -> np.ndarray:
 def conditional_log_probs_all_masks(model, x) -> np.ndarray:
     """float64 (K, n, D): log p_k(x_d | x_<d) under every mask k, in pixel-index order."""
     images = _check_images(model, x)
-    return np.stack([_log_sigmoid_of_value(_scorer(model, k).logits(images), images)
+    return np.stack([_log_sigmoid_of_value(_mask_logits(model, k, images), images)
                      for k in range(model.num_masks)])
 
 

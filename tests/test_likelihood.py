@@ -91,8 +91,8 @@ def test_scoring_reuses_the_sensitivity_views_float32_weights():
     gradient = sampling.logit_gradient(weights, images[0], 5, 1)
     built = sampling.float32_net(weights, 1)
     ours = likelihood.log_prob(weights, images, mask=1)
-    assert likelihood._scorer(weights, 1).net is built
     assert sampling.float32_net(weights, 1) is built
+    assert set(sampling._entry(weights)["float32"]) == {1}  # scoring mask 1 built no other
     np.testing.assert_allclose(ours, torch_log_prob(model, images, 1), atol=1e-4)
     np.testing.assert_array_equal(sampling.logit_gradient(weights, images[0], 5, 1), gradient)
 

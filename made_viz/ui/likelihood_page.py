@@ -9,6 +9,8 @@ server.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import streamlit as st
 
@@ -304,7 +306,7 @@ def every_mask_view(image: np.ndarray, current: str, current_score) -> None:
 def masks_summary(mask_names) -> str:
     """How a model's masks split over orderings: "8 masks, all in natural order", "4 masks, one
     per ordering", or "8 masks: 4 natural, 4 reverse"."""
-    counts = {name: list(mask_names).count(name) for name in dict.fromkeys(mask_names)}
+    counts = Counter(mask_names)  # in the order the orderings first appear
     if len(counts) == 1:
         return f"{len(mask_names)} masks, all in {next(iter(counts))} order"
     if len(counts) == len(mask_names):
