@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from .masks import MaskSet
+from .masks import MaskSet, masks_from_degrees
 from .validation import check_int, is_int
 
 METHODS = ("fast", "naive")
@@ -438,12 +438,14 @@ def _check_follows_degrees(masks: MaskSet) -> None:
     """The fast sampler computes a hidden unit once the pixels up to its degree are drawn, and
     reads only those: an edited mask that lets a unit read beyond its degree (which may still
     be autoregressive, if the unit only reaches later outputs) would be drawn from wrongly."""
-    below = masks.input_degrees
-    for l, (degrees, mask) in enumerate(zip(masks.hidden_degrees, masks.layer_masks)):
-        if np.any(mask.astype(bool) & (degrees[:, None] < below[None, :])):
+    by_rule = masks_from_degrees(masks.order, masks.hidden_degrees,
+                                 direct=masks.direct_mask is not None)
+    hidden_layers = len(masks.hidden_degrees)
+    for l, (mask, allowed) in enumerate(zip(masks.layer_masks[:hidden_layers],
+                                            by_rule.layer_masks)):
+        if np.any(mask > allowed):
             raise ValueError(f"hidden layer {l + 1} of these edited masks reads beyond its units'"
                              " degrees; the fast sampler cannot draw from them (method='naive' can)")
-        below = degrees
 
 
 class _FastPlan:
