@@ -135,9 +135,18 @@ class MaskSet:
         """Rows and columns permuted into the ordering: strictly lower-triangular."""
         return self.connectivity()[np.ix_(self.order, self.order)]
 
+    def may_see(self) -> np.ndarray:
+        """[o, i] True where output o may depend on input i: x_i comes strictly before x_o in
+        the ordering. The autoregressive rule, written once; every check asks it."""
+        return self.input_degrees[None, :] < self.input_degrees[:, None]
+
+    def forbidden_paths(self) -> np.ndarray:
+        """[o, i] True where a path runs from x_i to output o although the ordering forbids it."""
+        return (np.asarray(self.connectivity()) != 0) & ~self.may_see()
+
     def is_autoregressive(self) -> bool:
         """True when no output depends on itself or on an input after it in the ordering."""
-        return not np.triu(self.connectivity_in_generation_order() != 0).any()
+        return not self.forbidden_paths().any()
 
     def dead_units(self) -> list[DeadUnit]:
         """Units with no path from any input or to any output, and why.
