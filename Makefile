@@ -14,7 +14,7 @@ TORCH_INDEX ?=
 # where the kernel compacts memory to find them (defrag=madvise, as on this project's machines)
 # a fresh 25 MB array took up to 230 ms instead of 15, and the Sampling page builds several.
 # MADE_VIZ_WARM_UP=1: once the first page is drawn, load the Sampling page's model in the
-# background (made_viz/ui/__init__.py).
+# background (made_viz/ui/server.py).
 run: $(VENV)/.installed
 	MALLOC_ARENA_MAX=2 NUMPY_MADVISE_HUGEPAGE=0 MADE_VIZ_WARM_UP=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 

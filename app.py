@@ -1,7 +1,7 @@
 """made-viz: see how MADE works. `make run` (or `streamlit run app.py`) starts it."""
 import streamlit as st
 
-from made_viz import ui
+from made_viz.ui import server
 
 
 # Each page module is imported when its page is first shown: the Masks page does not wait for
@@ -26,7 +26,7 @@ def tiny_world():
     tiny_page.render()
 
 
-ui.server_blas()
+server.server_blas()
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
 masks_page = st.Page(masks, title="Masks", icon="🕸️", url_path="masks")
 sampling_page = st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling")
@@ -49,4 +49,4 @@ navigation = st.navigation([
     masks_page, sampling_page, likelihood_page, tiny_page,
 ])
 navigation.run()
-ui.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile
+server.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile

@@ -18,6 +18,8 @@ import numpy as np
 MAX_HIDDEN_LAYERS = 8
 MAX_HIDDEN_UNITS = 16384
 MAX_DIGITS = 12
+# The URL key `seed` means the same on every page: numpy's default_rng and torch take it whole.
+SEED_MAX = 2**32 - 1
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 
 

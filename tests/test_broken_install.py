@@ -26,7 +26,7 @@ from streamlit.util import calc_hash
 
 from made_viz import train
 from made_viz.train import TrainConfig, build_model, save_state
-from made_viz.ui import sampling_page
+from made_viz.ui import models, sampling_page
 from player_view import player_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +49,8 @@ def install(tmp_path, monkeypatch):
 
 
 def clear_caches() -> None:
-    for cached in (sampling_page.bundled, sampling_page.prepared_mask,
-                   sampling_page.test_digits, sampling_page.grid_samples,
+    for cached in (models.bundled, models.prepared_mask,
+                   models.test_digits, sampling_page.grid_samples,
                    sampling_page.completions, sampling_page.run_gif):
         cached.clear()
 

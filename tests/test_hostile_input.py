@@ -23,9 +23,11 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from made_viz.validation import SEED_MAX
 from made_viz import checkpoint, data, figures, likelihood
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
+from made_viz.ui.network_controls import parse_page_hidden
 from made_viz.validation import parse_int
 from player_view import player_data
 
@@ -68,7 +70,7 @@ MASKS_FIELDS = {
     "hidden": ("hidden sizes", "1..2048"),
     "ordering": ("ordering", "natural, reverse, random, columns, custom"),
     "degrees": ("hidden degrees", "random, equal"),
-    "seed": ("seed", "0..2147483647"),
+    "seed": ("seed", f"0..{SEED_MAX}"),
     "direct": ("direct connections", "true or false"),
     "K": ("number of masks K", "1..32"),
     "mask": ("mask shown", "0..0"),
@@ -369,7 +371,7 @@ def test_parse_unit_takes_only_unit_names_in_range(text):
 @given(text=st.text(alphabet="0123456789 ,;-+x\u0663", max_size=40) | st.text(max_size=30))
 def test_page_hidden_sizes_are_bounded_or_named(text):
     try:
-        sizes = masks_page.parse_page_hidden(text)
+        sizes = parse_page_hidden(text, masks_page.MAX_LAYERS, masks_page.MAX_UNITS)
     except ValueError as error:
         assert str(error).startswith("hidden sizes"), str(error)
     else:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from made_viz.validation import SEED_MAX
 from made_viz import figures
 from made_viz.masks import build_masks
 
@@ -72,8 +73,8 @@ def test_default_view_is_small_and_checked():
     ("hidden", "0", "hidden sizes", "1..2048"),
     ("hidden", "3000", "hidden sizes", "1..2048"),
     ("hidden", "2 2 2 2 2", "hidden sizes", "at most 4"),
-    ("seed", "-1", "seed", "0..2147483647"),
-    ("seed", "1.5", "seed", "0..2147483647"),
+    ("seed", "-1", "seed", f"0..{SEED_MAX}"),
+    ("seed", "1.5", "seed", f"0..{SEED_MAX}"),
     ("K", "0", "number of masks K", "1..32"),
     ("K", "33", "number of masks K", "1..32"),
     ("mask", "1", "mask shown", "0..0"),
@@ -107,7 +108,7 @@ def test_every_bad_link_value_is_named_and_the_defaults_are_shown():
     for field, allowed in [("D (inputs)", "1..1024"), ("hidden sizes", "1..2048"),
                            ("ordering", "natural, reverse, random, columns, custom"),
                            ("hidden degrees", "random, equal"),
-                           ("direct connections", "true or false"), ("seed", "0..2147483647"),
+                           ("direct connections", "true or false"), ("seed", f"0..{SEED_MAX}"),
                            ("number of masks K", "1..32"),
                            ("order rows and columns", "true or false"),
                            ("highlighted unit", "hidden layer 7")]:

@@ -8,7 +8,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from made_viz import checkpoint, sampling
-from made_viz.ui import player, sampling_page
+from made_viz.ui import models, player, sampling_page
 from player_view import player_data
 
 D = 784
@@ -52,7 +52,7 @@ def shown_run(at: AppTest) -> dict:
 def test_the_player_gets_the_whole_run_of_the_seed():
     at = open_page(seed="3")
     shown = shown_run(at)
-    b = sampling_page.bundled("mnist")
+    b = models.bundled("mnist")
     # the default ordering is raster; among the masks in raster order the seed picks one
     run = sampling.SamplingRun(b.model, seed=3, mask=b.pick_mask("natural", 3))
     assert np.array_equal(shown["order"], np.arange(D))
@@ -83,7 +83,7 @@ def test_the_same_seed_draws_the_same_digit():
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
     # ...and it is the digit the library draws for that seed, with the mask the seed picks
-    b = sampling_page.bundled("mnist")
+    b = models.bundled("mnist")
     raster = b.masks_with("natural")  # with several raster masks the seed picks one
     mask = raster[11 % len(raster)]
     assert np.array_equal(first, sampling.sample(b.model, 1, seed=11, mask=mask)[0])
@@ -94,7 +94,7 @@ def test_ordering_from_the_url_sets_the_generation_order():
     assert not at.warning
     columns = np.arange(D).reshape(28, 28).T.ravel()
     assert np.array_equal(shown_run(at)["order"], columns)
-    assert shown_run(at)["run_id"].endswith("mnist-orders/" + "%d/5" % sampling_page.bundled(
+    assert shown_run(at)["run_id"].endswith("mnist-orders/" + "%d/5" % models.bundled(
         "mnist-orders").pick_mask("columns", 5))
 
 
@@ -122,7 +122,7 @@ def test_grid_digits_are_the_digits_of_their_seeds():
     assert not at.exception
     seed_buttons = {b.key: b.label for b in at.button if b.key.startswith("sampling_grid_")}
     assert seed_buttons == {f"sampling_grid_{i}": f"seed {40 + i}" for i in range(16)}
-    model = sampling_page.bundled("mnist").model
+    model = models.bundled("mnist").model
     grid = sampling_page.grid_samples("mnist", 0, tuple(range(40, 56)))
     for i in (0, 7, 15):
         assert np.array_equal(grid[i], sampling.SamplingRun(model, seed=40 + i, mask=0).final_image)
@@ -131,7 +131,7 @@ def test_grid_digits_are_the_digits_of_their_seeds():
 def test_clicking_a_grid_seed_opens_it_step_by_step():
     at = open_page(view="16 at once", seed="40")
     click(at, "sampling_grid_5")
-    assert at.session_state["sampling_run_key"] == ("mnist", sampling_page.bundled("mnist").pick_mask("natural", 45), 45)
+    assert at.session_state["sampling_run_key"] == ("mnist", models.bundled("mnist").pick_mask("natural", 45), 45)
     assert at.session_state["sampling_view"] == "Step by step"
 
 
@@ -142,10 +142,10 @@ def test_completion_shows_the_test_digit_and_its_completions(model, hide):
         at.radio(key="sampling_hide").set_value(hide).run()
     assert not at.exception and not at.error
     assert any("keeps the 392 given pixels" in c.value for c in at.caption)
-    first_zero = int(np.flatnonzero(sampling_page.test_digits().labels == 0)[0])  # the default
+    first_zero = int(np.flatnonzero(models.test_digits().labels == 0)[0])  # the default
     assert image_captions(at)[:2] == [f"test #{first_zero} (a 0)", "what MADE sees"]
     assert image_captions(at)[2:] == [f"completion {k}" for k in range(1, 7)]
-    mask = sampling_page.bundled(model).pick_mask(hide, 2)
+    mask = models.bundled(model).pick_mask(hide, 2)
     assert any(f"Mask {mask} ({hide} order), seed 2." in c.value for c in at.caption)
 
 
@@ -155,12 +155,12 @@ def test_completion_shows_the_test_digit_and_its_completions(model, hide):
 def test_completions_keep_every_given_pixel(model, hide, index, seed):
     """What the Completion view draws (sampling_page.completions): the first half of the
     ordering is the test digit's, exactly; the rest differs between completions."""
-    b = sampling_page.bundled(model)
+    b = models.bundled(model)
     mask = b.pick_mask(hide, seed)
     original, kept, drawn = sampling_page.completions(model, mask, index, seed, 6)
     order = b.model.mask_sets[mask].order
     assert np.array_equal(np.sort(kept), np.sort(order[:D // 2]))
-    assert np.array_equal(original, sampling_page.test_digits().images[index])
+    assert np.array_equal(original, models.test_digits().images[index])
     assert drawn.shape == (6, D)
     assert (drawn[:, kept] == original[kept]).all()
     hidden = np.setdiff1d(np.arange(D), kept)
@@ -175,7 +175,7 @@ def test_completion_by_label_picks_a_digit_with_that_label():
     at = open_page(view="Completion")
     at.selectbox(key="sampling_label").set_value(7).run()
     at.number_input(key="sampling_which").set_value(3).run()
-    index = int(np.flatnonzero(sampling_page.test_digits().labels == 7)[2])
+    index = int(np.flatnonzero(models.test_digits().labels == 7)[2])
     assert f"test #{index} (a 7)" in image_captions(at)
 
 
@@ -203,7 +203,7 @@ def test_switching_model_keeps_an_ordering_the_new_model_has():
 
 
 def test_sensitivity_is_the_gradient_and_stays_in_the_receptive_field():
-    b = sampling_page.bundled("mnist-orders")
+    b = models.bundled("mnist-orders")
     mask = b.masks_with("random")[0]
     run = sampling.SamplingRun(b.model, seed=4, mask=mask)
     run.seek(300)
@@ -302,8 +302,8 @@ def test_the_warm_up_prepares_every_mask_of_the_default_model():
     """`make run`'s warm-up (off the script thread) leaves the default model ready for both
     pages that use it: every mask's sampling plan, and the float32 weights the Likelihood
     page's ensemble score reads, so neither page builds them while a user waits."""
-    sampling_page.warm_up()
-    b = sampling_page.bundled("mnist")
+    models.warm_up()
+    b = models.bundled("mnist")
     entry = sampling._entry(b.model)
     assert set(entry["plans"]) == set(range(b.model.num_masks))
     built = dict(entry["float32"])

@@ -10,7 +10,7 @@ import torch
 from made_viz import checkpoint
 from made_viz.data import Split
 from made_viz import train as train_module
-from made_viz.train import TrainConfig, main, parse_args, train
+from made_viz.train import TrainConfig, parse_args, train
 
 
 def synthetic_splits(D=16, seed=0):

@@ -17,8 +17,8 @@ import streamlit as st
 from made_viz import checkpoint, likelihood, sampling
 from made_viz import likelihood_figures as lf
 from made_viz.data import DataError
-from made_viz.ui.sampling_page import (SEED_MAX, bundled, model_picker, prepared_mask,
-                                        test_digits)
+from made_viz.validation import SEED_MAX
+from made_viz.ui.models import bundled, model_picker, prepared_mask, test_digits
 from made_viz.ui.sketch import sketch_pad, stroke_image
 from made_viz.ui.widgets import choice, defuse
 

@@ -12,24 +12,21 @@ from functools import lru_cache
 import streamlit as st
 
 from made_viz import figures
-from made_viz.masks import DEGREE_RULES, ORDERINGS, MaskSet, build_masks
-from made_viz.validation import check_int, parse_hidden_sizes, parse_ordering
-from made_viz.ui.widgets import choice, flag, int_input, parsed_input
+from made_viz.masks import MaskSet
+from made_viz.ui.network_controls import (cached_masks, jacobian, network_controls,
+                                          parse_page_hidden, remember_order)
+from made_viz.ui.widgets import flag, int_input, parsed_input
 
 # Page limits: what the browser can show interactively (the library allows more).
 MAX_D = 1024
 MAX_LAYERS = 4
 MAX_UNITS = 2048
-MAX_SEED = 2**31 - 1
 MAX_MASKS = 32
 # Above this many multiply-adds the Jacobian check waits for a button instead of running itself.
 AUTO_JACOBIAN_FLOPS = 2e9
 
 DEFAULTS = dict(D=4, hidden="5, 5", ordering="natural", degrees="random", seed=0, direct=False,
                 K=1, mask=0)
-ORDERING_CHOICES = (*ORDERINGS, "custom")
-ORDERING_HELP = ("natural: x0 first; reverse: last first; random: a seeded permutation; columns:"
-                 " column by column for a square D (as for images); custom: type a permutation.")
 GRAPH_CONFIG = dict(displayModeBar=True, displaylogo=False, scrollZoom=False,
                     modeBarButtonsToRemove=["select2d", "lasso2d", "zoom2d", "pan2d",
                                             "zoomIn2d", "zoomOut2d", "autoScale2d"])
@@ -58,41 +55,10 @@ class Network:
                 f" uses seed {self.seed} + {self.mask} = {self.seed + self.mask}")
 
 
-def parse_page_hidden(text: str, max_layers: int = MAX_LAYERS,
-                      max_units: int = MAX_UNITS) -> tuple[int, ...]:
-    sizes = parse_hidden_sizes(text)
-    if len(sizes) > max_layers:
-        raise ValueError(f"hidden sizes: at most {max_layers} hidden layers here,"
-                         f" got {len(sizes)}")
-    return tuple(check_int(f"hidden sizes: layer {layer}", size, 1, max_units)
-                 for layer, size in enumerate(sizes, 1))
-
-
-# Shared rather than copied per call (a big MaskSet is megabytes): nothing changes a MaskSet
-# once its path counts, its one lazy field, have been computed here. Process-wide caches keyed
-# by hashable values: Streamlit's caches hash their arguments their own way, slowly for a
-# call a page run makes a dozen times.
-@lru_cache(maxsize=16)
-def cached_masks(D, hidden_sizes, ordering, degrees, seed, direct) -> MaskSet:
-    masks = build_masks(D, hidden_sizes, ordering=ordering, hidden_degrees=degrees, seed=seed,
-                        direct=direct)
-    masks.connectivity()
-    return masks
-
-
 def masks_for(net: Network) -> MaskSet:
     """Mask `net.mask` of K, built with seed + k as made_viz.model.MADE does."""
     return cached_masks(net.D, net.hidden_sizes, net.ordering, net.degrees, net.seed + net.mask,
                         net.direct)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def cached_jacobian(net: Network) -> dict:
-    from made_viz.model import jacobian_check  # torch loads only when the check runs
-    from made_viz.ui import server_torch
-
-    server_torch()
-    return jacobian_check(masks_for(net))
 
 
 # Figures are pure functions of (network, view): cached so that a click or a toggle rebuilds
@@ -108,14 +74,6 @@ def matrix_figures(net: Network, generation: bool):
     layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
                    if masks.layer_masks else None)
     return layer_masks, figures.path_count_figure(masks, generation_order=generation, height=440)
-
-
-def _prefill_permutation() -> None:
-    """Switching to 'custom' starts the permutation field from the current ordering."""
-    if st.session_state.get("ordering") == "custom" and not st.session_state.get("perm"):
-        shown = st.session_state.get("_masks_order")
-        if shown is not None:
-            st.session_state["perm"] = " ".join(map(str, shown))
 
 
 def _on_graph_click() -> None:
@@ -135,7 +93,8 @@ def read_controls() -> tuple[Network | None, list[str]]:
     st.header("Network")
     D = int_input("D (inputs)", "D", default=DEFAULTS["D"], low=1, high=MAX_D,
                   help="Number of binary inputs x0..x(D-1).")
-    hidden, ordering, degrees, seed, direct = network_controls(D)
+    hidden, ordering, degrees, seed, direct = network_controls(
+        D, defaults=DEFAULTS, max_layers=MAX_LAYERS, max_units=MAX_UNITS)
     st.header("Masks")
     K = int_input("number of masks K", "K", default=DEFAULTS["K"], low=1, high=MAX_MASKS,
                   help="MADE can train with several masks (connectivity-agnostic training).")
@@ -151,47 +110,6 @@ def read_controls() -> tuple[Network | None, list[str]]:
     return net, []
 
 
-def network_controls(D: int, *, defaults: dict = DEFAULTS, max_layers: int = MAX_LAYERS,
-                     max_units: int = MAX_UNITS) -> tuple:
-    """Hidden sizes, ordering, degree rule, seed and direct connections for D inputs: the same
-    controls under the same URL keys on every page that builds a network."""
-    hidden = parsed_input("hidden sizes", "hidden", default=defaults["hidden"],
-                          parse=lambda text: parse_page_hidden(text, max_layers, max_units),
-                          expected=f"up to {max_layers} sizes in 1..{max_units}, such as"
-                                   f" '{defaults['hidden']}'; empty for none",
-                          help="Units per hidden layer, comma separated. Empty: direct only.")
-    ordering = choice("ordering", "ordering", ORDERING_CHOICES, default=defaults["ordering"],
-                      help=ORDERING_HELP, on_change=_prefill_permutation)
-    if ordering == "custom":
-        ordering = parsed_input(
-            "custom permutation", "perm", default="", fallback=tuple(range(D)),
-            parse=lambda text: _parse_permutation(text, D),
-            expected=f"each of 0..{D - 1} once, in generation order, such as '{_example(D)}'",
-            help="Which input is generated first, second, ...: a permutation of 0..D-1.")
-    degrees = choice("hidden degrees", "degrees", DEGREE_RULES, default=defaults["degrees"],
-                     help="random: each hidden degree drawn uniformly (the paper). equal: spread "
-                          "evenly over 1..D-1 (TFP, pyro).")
-    seed = int_input("seed", "seed", default=defaults["seed"], low=0, high=MAX_SEED,
-                     help="Drives the random ordering and degrees; mask k uses seed + k.")
-    direct = flag("direct connections", "direct", default=defaults["direct"],
-                  help="Masked input-to-output weights: x_i reaches p(x_d) when i comes before d.")
-    return hidden, ordering, degrees, seed, direct
-
-
-def _example(D: int) -> str:
-    """A permutation to show as an example: the reverse order, cut short for big D."""
-    return " ".join(map(str, range(D - 1, max(D - 5, -1), -1))) + (" ..." if D > 4 else "")
-
-
-def _parse_permutation(text: str, D: int) -> tuple[int, ...]:
-    if not text.strip():
-        raise ValueError(f"custom permutation: type each of 0..{D - 1} once")
-    try:
-        return parse_ordering(text, D)
-    except ValueError as error:  # the library names the field "ordering"
-        raise ValueError("custom permutation" + str(error).removeprefix("ordering")) from None
-
-
 def render() -> None:
     st.title("MADE masks")
     st.caption("Germain et al., 2015: an autoencoder becomes a distribution when output d only "
@@ -204,12 +122,12 @@ def render() -> None:
             st.warning(f"{problem}. Still showing the last valid network.",
                        icon=":material/warning:")
         net = st.session_state.get("_masks_last_network") or Network(
-            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"]), DEFAULTS["ordering"],
+            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"], MAX_LAYERS, MAX_UNITS), DEFAULTS["ordering"],
             DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"], DEFAULTS["K"],
             DEFAULTS["mask"])
     st.session_state["_masks_last_network"] = net
     masks = masks_for(net)
-    st.session_state["_masks_order"] = [int(i) for i in masks.order]
+    remember_order(masks)
 
     with st.sidebar:
         st.header("Highlight")
@@ -307,7 +225,7 @@ def jacobian_check_panel(net: Network, masks: MaskSet) -> None:
             st.caption("The Jacobian check for a network this big takes a few seconds: press "
                        "the button to run it.")
             return
-        result = cached_jacobian(net)
+        result = jacobian(masks)
         mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]
         st.markdown(
             # Non-breaking spaces: the fraction stays on one line.

@@ -8,19 +8,16 @@ next pixel's receptive field and sensitivity, Export), which reruns the page.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-
 import numpy as np
 import streamlit as st
-from streamlit.logger import get_logger
 
-from made_viz import checkpoint, export, sampling
-from made_viz.data import DataError, load_test_subset
+from made_viz import export, sampling
+from made_viz.data import DataError
 from made_viz.ui import player
+from made_viz.ui.models import Bundled, bundled, model_picker, prepared_mask, test_digits
+from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
 
-SEED_MAX = 2**32 - 1
 ROW = 28
 DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
 GRID_SIZE = 16
@@ -30,90 +27,6 @@ VIEW_NAMES = ("step", "grid", "completion", "export")  # the URL's `view`, one p
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
 COMPLETIONS = 6
 HALVES = {"natural": "the bottom half (raster order)", "columns": "the right half (column order)"}
-# Streamlit's own logger setup (a logging.Logger on the server's console): one line per model
-# load, so a load test can prove the model is loaded once per server, not once per session.
-log = get_logger(__name__)
-
-@dataclass(frozen=True)
-class Bundled:
-    """A pretrained model shared by every session, read-only. Its weights as NumPy arrays
-    (sampling.MADEWeights), not a torch model: the samplers and the sensitivity view need no
-    more, and the page then never waits for torch's import (1.5 to 4 s of a first paint)."""
-
-    name: str
-    model: sampling.MADEWeights
-    mask_names: tuple[str, ...]
-    stand_in: bool
-
-    def orderings(self) -> list[str]:
-        return list(dict.fromkeys(self.mask_names))
-
-    def masks_with(self, ordering: str) -> list[int]:
-        return [k for k, name in enumerate(self.mask_names) if name == ordering]
-
-    def pick_mask(self, ordering: str, seed: int) -> int:
-        """Masks sharing an ordering are told apart by the seed, so a link still replays."""
-        candidates = self.masks_with(ordering)
-        return candidates[seed % len(candidates)]
-
-
-# No spinner: a spinner needs a script run, and the model may be loaded off the script thread
-# (warm_up). It takes a fraction of a second; the page's running indicator says enough.
-@st.cache_resource(show_spinner=False)
-def bundled(name: str) -> Bundled:
-    model, config = checkpoint.load_pretrained_weights(name)
-    log.info("loaded pretrained model %r from %s", name, checkpoint.pretrained_root() / name)
-    names = config.get("mask_names")
-    if not (isinstance(names, list) and len(names) == model.num_masks
-            and all(isinstance(n, str) and n for n in names)):
-        names = [f"mask {k}" for k in range(model.num_masks)]
-    return Bundled(name, model, tuple(names), bool(config.get("stand_in")))
-
-
-# One mask is prepared at a time, server-wide (see prepared_mask).
-_preparing = threading.Lock()
-
-
-@st.cache_resource(show_spinner=False)
-def prepared_mask(name: str, mask: int) -> int:
-    """Build what a mask needs, once per server: its sampling plan, its path counts and its
-    float32 masked weights for the sensitivity view, which the Likelihood page's scorer reuses
-    (about 0.15 s and 57 MB kept a mask for the bundled 784-4000-784; the library caches them
-    with the model). The picked mask first, so the page paints without waiting for the others
-    (render prepares them after drawing); and one mask at a time, server-wide, so a hall of
-    users opening the page at once cannot build several at the same time, each with its
-    temporaries, and let the server's memory creep up over the first digits of a lecture."""
-    with _preparing:
-        model = bundled(name).model
-        sampling.sample(model, 1, seed=0, mask=mask)
-        model.mask_sets[mask].connectivity()
-        sampling.logit_gradient(model, np.zeros(model.D), 0, mask)
-    return mask
-
-
-def default_model(available: list[str]) -> str:
-    return "mnist" if "mnist" in available else available[0]
-
-
-def warm_up() -> None:
-    """Get the default link's model and masks ready (model loaded, masks prepared) before anyone
-    opens the Sampling or Likelihood page: called off the script thread once per server
-    (made_viz.ui), so it shows nothing (no spinner) and goes through the same caches: the model
-    is still loaded once. The default link's mask first, then the others one at a time (each
-    also builds the float32 weights the Likelihood page scores the ensemble with)."""
-    available = checkpoint.list_pretrained()
-    if available:
-        b = bundled(default_model(available))
-        prepared_mask(b.name, b.pick_mask(b.orderings()[0], 0))
-        for mask in range(b.model.num_masks):
-            prepared_mask(b.name, mask)
-
-
-@st.cache_resource(show_spinner=False)
-def test_digits():
-    return load_test_subset()
-
-
 # --- the run this session is stepping through ---------------------------------------------
 
 def _run() -> sampling.SamplingRun:
@@ -328,26 +241,6 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 
 
 # --- the page -------------------------------------------------------------------------------
-
-def model_picker(title: str) -> Bundled | None:
-    """The sidebar's heading and bundled-model choice (URL `model`): the model, or None after
-    saying what is wrong (no models installed: with the page's title; one that fails to load)."""
-    available = checkpoint.list_pretrained()
-    if not available:
-        st.title(title)
-        st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
-                 " `python -m made_viz.train` or restore the pretrained/ folder.")
-        return None
-    with st.sidebar:
-        st.subheader(title)
-        name = choice("model", "model", available, default=default_model(available),
-                      help="a bundled pretrained MADE")
-        try:
-            return bundled(name)
-        except (checkpoint.CheckpointError, OSError) as error:
-            st.error(f"model {name!r} could not be loaded: {error}")
-            return None
-
 
 def render() -> None:
     b = model_picker("Sampling studio")

@@ -24,7 +24,8 @@ import streamlit as st
 from made_viz import figures, tiny
 from made_viz.masks import MaskSet
 from made_viz.validation import parse_int_list
-from made_viz.ui import masks_page, server_torch
+from made_viz.ui.network_controls import cached_masks, jacobian, network_controls, remember_order
+from made_viz.ui.server import server_torch
 from made_viz.ui.widgets import choice, int_input, last_valid, number_slider, parsed_input
 
 MAX_SIDE = 8
@@ -127,18 +128,18 @@ def _parse_flip(text: str, masks: MaskSet):
 def read_network(D: int):
     """The correct masks (one per mask k) the controls ask for, or (None, the reason)."""
     st.header("2 · Network")
-    hidden, ordering, degrees, seed, direct = masks_page.network_controls(
+    hidden, ordering, degrees, seed, direct = network_controls(
         D, defaults=DEFAULTS, max_layers=MAX_LAYERS, max_units=MAX_UNITS)
     K = int_input("number of masks K", "K", default=SETUP.K, low=1, high=MAX_MASKS,
                   help="Connectivity-agnostic training: each minibatch uses one of K masks; "
                        "p(x) is their average.")
     seconds = int_input("training time (seconds)", "secs", default=8, low=1, high=MAX_SECONDS)
     try:
-        sets = tuple(masks_page.cached_masks(D, hidden, ordering, degrees, seed + k, direct)
+        sets = tuple(cached_masks(D, hidden, ordering, degrees, seed + k, direct)
                      for k in range(K))
     except ValueError as error:
         return None, str(error)
-    st.session_state["_masks_order"] = [int(i) for i in sets[0].order]
+    remember_order(sets[0])
     return (sets, (D, hidden, ordering, degrees, seed, direct, K), seed, seconds), None
 
 
@@ -159,7 +160,7 @@ def read_break(masks: MaskSet):
 def broken_masks(net_key: tuple, how: str, flip) -> tuple[MaskSet, ...] | None:
     """The masks broken as asked: every mask for ≥ and no masks, mask 0 for a flipped entry."""
     D, hidden, ordering, degrees, seed, direct, K = net_key
-    sets = [masks_page.cached_masks(D, hidden, ordering, degrees, seed + k, direct)
+    sets = [cached_masks(D, hidden, ordering, degrees, seed + k, direct)
             for k in range(K)]
     if how == "none" or (how == "flip" and flip is None):
         return None
@@ -285,17 +286,9 @@ def cached_product(masks: MaskSet):
                                          np.asarray(masks.connectivity()).max()) < 100)
 
 
-@lru_cache(maxsize=64)
-def cached_jacobian(masks: MaskSet) -> dict:
-    from made_viz.model import jacobian_check
-
-    server_torch()
-    return jacobian_check(masks)
-
-
 def verdict(masks: MaskSet) -> None:
     """What the masks and the Jacobian say, in one line each."""
-    check = cached_jacobian(masks)
+    check = jacobian(masks)
     if masks.is_autoregressive() and check["autoregressive"]:
         st.success("**Autoregressive**: no output sees its own input or a later one. The "
                    f"Jacobian agrees ({check['nonzero']} entries ≠ 0, all allowed).",

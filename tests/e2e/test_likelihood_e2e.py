@@ -2,7 +2,6 @@
 uploaded PNG, a link with `x`, and hostile links; the score shown is the library's number."""
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
