@@ -208,7 +208,7 @@ def ink_png(image: np.ndarray, scale: int = 5) -> bytes:
 
 
 def thumbnail_png(data: bytes, side: int = 140) -> bytes:
-    """An image file (already checked by likelihood.decode_image) as a PNG at most side x side
+    """An image file (already checked by images.decode_image) as a PNG at most side x side
     pixels, its first frame, for a preview."""
     from PIL import Image
 

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from made_viz.validation import SEED_MAX
-from made_viz import checkpoint, data, figures, likelihood
+from made_viz import checkpoint, data, figures, images
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
 from made_viz.ui.network_controls import parse_page_hidden
@@ -188,7 +188,7 @@ def test_likelihood_link_with_a_hostile_value_in_every_parameter(value):
     at = open_with_every_field(open_likelihood, likelihood_fields(), value)
     digits = data.load_test_subset()
     assert at.session_state["lik_image"].tolist() == digits.images[0].tolist()  # the default
-    assert at.query_params["x"] == likelihood.encode_image(digits.images[0])
+    assert at.query_params["x"] == images.encode_image(digits.images[0])
 
 
 HOSTILE_UPLOADS = [
@@ -210,7 +210,7 @@ def test_likelihood_hostile_uploads_keep_the_last_image():
     at.file_uploader(key="lik_upload").upload("one.png", good, "image/png").run()
     assert_calm(at)
     kept = at.session_state["lik_image"].copy()
-    assert kept.tolist() == likelihood.prepare_upload(good).tolist()
+    assert kept.tolist() == images.prepare_upload(good).tolist()
     for name, payload, message in HOSTILE_UPLOADS:
         at.file_uploader(key="lik_upload").upload(name, payload, "image/png").run()
         assert_calm(at)
