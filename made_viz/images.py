@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from .validation import SEED_MAX, check_int
+from .validation import SEED_MAX, check_int, check_number
 
 SIDE = 28
 D_IMAGE = SIDE * SIDE
@@ -240,7 +240,6 @@ def transpose(image) -> np.ndarray:
 
 def bernoulli_noise(p: float, seed: int) -> np.ndarray:
     """Every pixel ink with probability p, drawn from the seed."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a number in 0..1, got {p!r}")
+    p = check_number("p", p, 0, 1)
     seed = check_int("seed", seed, 0, SEED_MAX)
     return (np.random.default_rng(seed).random(D_IMAGE) < p).astype(np.uint8)
