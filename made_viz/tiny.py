@@ -10,7 +10,7 @@ d % cols. Every array over patterns is indexed that way (2^D entries, D from 4 t
 True
 >>> masks = build_masks(world.D, [24], seed=0, direct=True)
 >>> model = new_model([masks], seed=0)
->>> quick = TrainSettings(seconds=0.5, report_every=0.25)
+>>> quick = TrainSettings(max_steps=200, seconds=60, report_every=0.25)
 >>> last = list(train_live([model], world, seed=0, settings=quick))[-1]
 >>> last.done, last.comparisons[0].kl >= 0       # exact KL(p_true || p_model) in nats
 (True, True)
