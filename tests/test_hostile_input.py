@@ -9,12 +9,10 @@ tests/test_parsers.py does not already (parse_int, parse_unit and the pages' own
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
 import io
 import struct
@@ -23,6 +21,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from tests.conftest import open_app
 from made_viz.validation import SEED_MAX
 from made_viz import checkpoint, data, figures, images
 from made_viz.masks import build_masks
@@ -31,7 +30,6 @@ from made_viz.ui.network_controls import parse_page_hidden
 from made_viz.validation import parse_int
 from player_view import player_data
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 FUZZ = settings(max_examples=200, deadline=None)
 APP_FUZZ = settings(max_examples=40, deadline=None)
 
@@ -95,27 +93,17 @@ def likelihood_fields() -> dict[str, tuple[str, str]]:
 
 
 def open_likelihood(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at._page_hash = calc_hash("likelihood")  # as open_sampling does
-    at.query_params.update(query)
-    at.run()
+    at = open_app("likelihood", **query)
     assert [t.value for t in at.title] == ["Likelihood"]
     return at
 
 
 def open_masks(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(query)
-    return at.run()
+    return open_app(**query)
 
 
 def open_sampling(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    # AppTest.switch_page() wants a page file, and our pages are functions: request the page
-    # by the hash st.Page gives it (its url_path), as a browser opening /sampling would.
-    at._page_hash = calc_hash("sampling")
-    at.query_params.update(query)
-    at.run()
+    at = open_app("sampling", **query)
     assert [t.value for t in at.title] == ["Sampling studio"]
     return at
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import random_made
 from made_viz import checkpoint, data, likelihood, sampling
-from made_viz.model import MADE
 
 CONFIGS = [  # D, hidden sizes, MADE keyword arguments
     (5, [], dict()),
@@ -20,13 +20,6 @@ CONFIGS = [  # D, hidden sizes, MADE keyword arguments
 ]
 
 
-def random_made(D, hidden, seed=0, **kwargs) -> MADE:
-    torch.manual_seed(seed)
-    model = MADE(D, hidden, seed=seed, **kwargs)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(3.0)
-    return model.eval()
 
 
 def torch_log_prob(model, images, mask) -> np.ndarray:

@@ -4,24 +4,21 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import open_app
 from made_viz.validation import SEED_MAX
 from made_viz import figures
 from made_viz.masks import build_masks
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 DEFAULT_VIEW = "D = 4, hidden 5, 5, natural ordering"
 
 
 def open_page(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(query)
-    return at.run()
+    return open_app(**query)
 
 
 def view(at: AppTest) -> str:

@@ -9,18 +9,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from tests.conftest import random_made
 from made_viz import checkpoint, data, sampling
-from made_viz.model import MADE
 
 
-def random_made(D, hidden, *, scale=3.0, seed=0, **kwargs) -> MADE:
-    """A MADE with weights spread wide enough that the conditionals are far from 1/2."""
-    torch.manual_seed(seed)
-    model = MADE(D, hidden, seed=seed, **kwargs)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(scale)
-    return model.eval()
 
 
 def all_images(D: int) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""What many test files share: opening the app in Streamlit's AppTest at one of its pages, and a
+random MADE whose conditionals are far from 1/2. Import them with
+`from tests.conftest import open_app, random_made`; the same names are fixtures too."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+
+
+def open_app(page: str | None = None, *, timeout: float = 60, **query) -> AppTest:
+    """app.py run once in AppTest, at `page` (a url_path such as "sampling"; None: the Masks
+    page at the root URL) with `query` as the link's parameters, as a browser opening that
+    address would."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    if page:  # AppTest.switch_page() wants a page file; ours are functions, known by url_path
+        at._page_hash = calc_hash(page)
+    at.query_params.update(query)
+    return at.run()
+
+
+def random_made(D: int, hidden, *, scale: float = 3.0, seed: int = 0, **kwargs):
+    """A torch MADE in eval mode with its initial weights times `scale`, so the conditionals
+    are far from 1/2 and a wrong one shows."""
+    import torch
+
+    from made_viz.model import MADE
+
+    torch.manual_seed(seed)
+    model = MADE(D, hidden, seed=seed, **kwargs)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(scale)
+    return model.eval()
+
+
+@pytest.fixture(name="open_app")
+def open_app_fixture():
+    return open_app
+
+
+@pytest.fixture(name="random_made")
+def random_made_fixture():
+    return random_made
