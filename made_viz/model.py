@@ -149,7 +149,7 @@ def jacobian_check(masks: MaskSet, seed: int = 0) -> dict:
     x = torch.rand(masks.D, generator=generator, dtype=torch.float64)
     # Row d of the Jacobian from one backward pass: D copies of x, copy d asked only for its
     # output d (the rows of a batch never mix). Not torch.func.jacrev: that imports
-    # torch._dynamo, seconds of a first page's time, for the same numbers.
+    # torch._dynamo, which a first page would wait for (docs/performance.md), for the same numbers.
     copies = x.expand(masks.D, masks.D).clone().requires_grad_(True)
     model(copies).diagonal().sum().backward()
     jac = copies.grad.numpy()
