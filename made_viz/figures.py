@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from .masks import MaskSet
+from .masks import MaskSet, degree_sort
 
 # Every figure here is built as plain dicts and wrapped once in an unchecked go.Figure: Plotly's
 # property checks and update_* machinery cost more than the figure itself (most of a small
@@ -208,38 +208,6 @@ def parse_unit(text: str, masks: MaskSet) -> tuple[int, int] | None:
     return layer, index
 
 
-def paths_through(masks: MaskSet, layer: int, selected: np.ndarray):
-    """Units and weights on some input-to-output path through the `selected` units of `layer`.
-
-    Returns (lit units per column, lit (out, in) weights per layer mask, lit direct weights).
-    A weight a->b is on such a path when both ends lead into the selection (below it) or both
-    are reached from it (above it); a direct weight only when it starts or ends in it.
-    """
-    layer_masks, widths = _layer_masks(masks), layer_widths(masks)
-    last = len(widths) - 1
-    up = [np.zeros(w, dtype=bool) for w in widths]
-    down = [np.zeros(w, dtype=bool) for w in widths]
-    up[layer] = down[layer] = np.asarray(selected, dtype=bool)
-    for l in range(min(layer, len(layer_masks)) - 1, -1, -1):  # no masks without hidden layers
-        up[l] = (layer_masks[l] & up[l + 1][:, None]).any(axis=0)
-    for l in range(layer, len(layer_masks)):
-        down[l + 1] = (layer_masks[l] & down[l][None, :]).any(axis=1)
-    lit_direct = None
-    if masks.direct:
-        direct = masks.direct_mask.astype(bool)
-        lit_direct = np.zeros_like(direct)
-        if layer == 0:
-            lit_direct = direct & up[0][None, :]
-            down[last] = down[last] | lit_direct.any(axis=1)
-        elif layer == last:
-            lit_direct = direct & up[last][:, None]
-            up[0] = up[0] | lit_direct.any(axis=0)
-    lit_weights = [m & (up[l + 1][:, None] & up[l][None, :] if l + 1 <= layer
-                        else down[l + 1][:, None] & down[l][None, :])
-                   for l, m in enumerate(layer_masks)]
-    return [u | d for u, d in zip(up, down)], lit_weights, lit_direct
-
-
 def _faded(color: str) -> str:
     r, g, b = _hex_rgb(color)
     return f"rgba({r}, {g}, {b}, 0.25)"
@@ -348,7 +316,7 @@ def _group_matrix(members: list[np.ndarray], width: int) -> np.ndarray:
 @dataclass
 class _Lit:
     """What a selected unit lights: units per column, weights per layer mask, direct weights
-    (see paths_through); `units` is None when nothing is selected."""
+    (see MaskSet.paths_through); `units` is None when nothing is selected."""
     units: list[np.ndarray] | None = None
     weights: list[np.ndarray] | None = None
     direct: np.ndarray | None = None
@@ -410,7 +378,7 @@ def _lit_by(masks: MaskSet, columns: list[_Column], selected: tuple[int, int] | 
     chosen = np.zeros(layer_widths(masks)[layer], dtype=bool)
     node = next(g for g, units in enumerate(columns[layer].members) if index in units)
     chosen[columns[layer].members[node]] = True
-    return _Lit(*paths_through(masks, layer, chosen))
+    return _Lit(*masks.paths_through(layer, chosen))
 
 
 # Lines: all weights drawn alike (kind, lit, width class) go into one SVG path, whatever the
@@ -700,7 +668,7 @@ def _node_hover(masks: MaskSet, layer: int, column: _Column, node: int, dead_uni
     if (layer, index) in dead:
         lines.append(f"dead: {dead[(layer, index)]}")
     else:
-        lit, _, _ = paths_through(masks, layer, np.eye(len(column.y), dtype=bool)[index])
+        lit, _, _ = masks.paths_through(layer, np.eye(len(column.y), dtype=bool)[index])
         if layer > 0:
             lines.append("sees " + _listing([f"x{i}" for i in np.flatnonzero(lit[0])]))
         if layer < last:
@@ -714,7 +682,7 @@ def selection_summary(masks: MaskSet, selected: tuple[int, int]) -> str:
     last = layer_count(masks) - 1
     chosen = np.zeros(layer_widths(masks)[layer], dtype=bool)
     chosen[index] = True
-    lit, weights, direct = paths_through(masks, layer, chosen)
+    lit, weights, direct = masks.paths_through(layer, chosen)
     m = int(masks.layer_degrees(layer)[index])
     n_weights = sum(int(w.sum()) for w in weights)
     n_weights += int(direct.sum()) if direct is not None else 0
@@ -737,11 +705,6 @@ IMAGE_MAX_SIDE = 512
 KEPT_RGB, EMPTY_RGB = (58, 76, 140), (244, 244, 246)
 COUNT_SCALE = [[0.0, "#f4f4f6"], [1e-9, "#dbe6f3"], [0.5, "#6b9bd1"], [1.0, "#1d3f7a"]]
 FORBIDDEN_COLOR, FORBIDDEN_FILL = "#D62728", "rgba(214, 39, 40, 0.55)"
-
-
-def degree_sort(degrees: np.ndarray) -> np.ndarray:
-    """Unit indices sorted by degree (stable): the generation order of that layer."""
-    return np.argsort(degrees, kind="stable")
 
 
 def _block_max(image: np.ndarray, limit: int) -> np.ndarray:
@@ -885,12 +848,6 @@ def _click_targets(layer: int, rows: np.ndarray, cols: np.ndarray, x_names: list
                 xaxis=f"x{suffix}", yaxis=f"y{suffix}")
 
 
-def forbidden_paths(masks: MaskSet) -> np.ndarray:
-    """[o, i]: a path from x_i to output o although x_i is not before x_o in the ordering."""
-    degrees = masks.input_degrees
-    return (np.asarray(masks.connectivity()) != 0) & (degrees[None, :] >= degrees[:, None])
-
-
 def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
                       height: int = 460, counts_shown: bool | None = None) -> go.Figure:
     """The product of the masks: [o, i] = paths from input i to output o.
@@ -903,7 +860,7 @@ def path_count_figure(masks: MaskSet, *, generation_order: bool = False,
     counts = (masks.connectivity_in_generation_order() if generation_order
               else masks.connectivity())
     axis_units = masks.order if generation_order else np.arange(D)
-    forbidden = forbidden_paths(masks)[np.ix_(axis_units, axis_units)]
+    forbidden = masks.forbidden_paths()[np.ix_(axis_units, axis_units)]
     numeric = np.asarray(counts, dtype=np.float64)  # exact counts may be Python ints
     peak = float(numeric.max()) if numeric.size else 0.0
     use_log = peak > 100

@@ -1,7 +1,6 @@
 """The Masks page, driven headlessly with Streamlit's AppTest (and the figures it draws)."""
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from pathlib import Path
@@ -209,38 +208,6 @@ def test_huge_network_waits_for_the_jacobian_button():
 
 
 # The figures the page draws, as pure functions.
-
-def test_paths_through_a_unit_match_the_path_counts():
-    masks = build_masks(7, (9, 8), ordering="random", seed=4, direct=True)
-    paths = masks.connectivity()
-    last = 3
-    for i in range(7):
-        chosen = np.eye(7, dtype=bool)[i]
-        lit, _, _ = figures.paths_through(masks, 0, chosen)
-        assert np.array_equal(lit[last], paths[:, i] > 0)  # x_i reaches exactly these outputs
-        lit, _, _ = figures.paths_through(masks, last, chosen)
-        assert np.array_equal(lit[0], paths[i] > 0)  # output i sees exactly these inputs
-
-
-def test_lit_weights_are_exactly_those_on_some_full_path_through_the_unit():
-    masks = build_masks(4, (4, 3), ordering="random", seed=6)
-    w = [m.astype(bool) for m in masks.layer_masks]
-    widths = [4, 4, 3, 4]
-    full_paths = [p for p in itertools.product(*map(range, widths))
-                  if all(w[l][p[l + 1], p[l]] for l in range(3))]
-    assert full_paths
-    for layer in range(4):
-        for unit in range(widths[layer]):
-            expected = [np.zeros_like(m) for m in w]
-            for p in full_paths:
-                if p[layer] == unit:
-                    for l in range(3):
-                        expected[l][p[l + 1], p[l]] = True
-            chosen = np.eye(widths[layer], dtype=bool)[unit]
-            _, lit, _ = figures.paths_through(masks, layer, chosen)
-            for l in range(3):
-                assert np.array_equal(lit[l], expected[l]), (layer, unit, l)
-
 
 def test_parse_unit_accepts_names_and_rejects_others():
     masks = build_masks(4, (5, 5), seed=0)

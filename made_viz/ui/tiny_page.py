@@ -301,7 +301,7 @@ def verdict(masks: MaskSet) -> None:
                    f"Jacobian agrees ({check['nonzero']} entries ≠ 0, all allowed).",
                    icon=":material/check_circle:")
     else:
-        red = int(figures.forbidden_paths(masks).sum())
+        red = int(masks.forbidden_paths().sum())
         st.error(f"**Not autoregressive**: {red} forbidden input → output pairs (red). "
                  f"Jacobian check failed: in {check['forbidden_nonzero']} entries an output "
                  "moves with its own input or a later one.", icon=":material/cancel:")
