@@ -398,18 +398,6 @@ def test_score_image_views():
     assert fallback.terms_of == 0 and fallback.log_prob == pytest.approx(fallback.ensemble)
 
 
-def test_upload_preview_thumbnails():
-    from made_viz import likelihood_figures
-
-    for payload in (png_bytes(synthetic_digit(900, 300, dark_ink=True)),
-                    png_bytes(synthetic_digit(60, 60, dark_ink=False).astype(np.uint16) * 257),
-                    png_bytes(synthetic_digit(80, 80, dark_ink=True), mode="P", format="GIF")):
-        thumb = Image.open(io.BytesIO(likelihood_figures.thumbnail_png(payload)))
-        assert max(thumb.size) <= 140
-        pixels = np.asarray(thumb.convert("L"))
-        assert pixels.max() - pixels.min() > 100  # the digit still shows
-
-
 @pytest.mark.parametrize("names, summary, captions", [
     (["natural"] * 3, "3 masks, all in natural order", ["mask 0", "mask 1", "mask 2"]),
     (["natural", "reverse", "columns"], "3 masks, one per ordering",
