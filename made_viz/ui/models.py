@@ -97,16 +97,17 @@ def test_digits():
     return load_test_subset()
 
 
-def model_picker(title: str) -> Bundled | None:
-    """The sidebar's heading and bundled-model choice (URL `model`): the model, or None after
-    saying what is wrong (no models installed: with the page's title; one that fails to load)."""
+def model_picker(title: str, where=None) -> Bundled | None:
+    """The heading and bundled-model choice (URL `model`) in the sidebar, or in `where` (the
+    page's controls area: presenter.controls_area): the model, or None after saying what is
+    wrong (no models installed: with the page's title; one that fails to load)."""
     available = checkpoint.list_pretrained()
     if not available:
         st.title(title)
         st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
                  " `python -m made_viz.train` or restore the pretrained/ folder.")
         return None
-    with st.sidebar:
+    with where if where is not None else st.sidebar:
         st.subheader(title)
         name = choice("model", "model", available, default=default_model(available),
                       help="a bundled pretrained MADE")

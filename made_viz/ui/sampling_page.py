@@ -13,82 +13,20 @@ import streamlit as st
 
 from made_viz import export, sampling
 from made_viz.data import DataError
-from made_viz.ui import player
+from made_viz.ui import presenter
 from made_viz.ui.models import Bundled, bundled, model_picker, prepared_mask, test_digits
+from made_viz.ui.sampling_views import current_run, run_of, studio
 from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
 
 ROW = 28
-DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
 GRID_SIZE = 16
-DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
+KEY = "sampling_"  # the prefix of this page's player view's session keys (sampling_views)
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 VIEW_NAMES = ("step", "grid", "completion", "export")  # the URL's `view`, one per tab
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
 COMPLETIONS = 6
 HALVES = {"natural": "the bottom half (raster order)", "columns": "the right half (column order)"}
-# --- the run this session is stepping through ---------------------------------------------
-
-def _run() -> sampling.SamplingRun:
-    return st.session_state["sampling_run"]
-
-
-def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
-    """This session's run, rebuilt when the model, mask or seed changes."""
-    ss = st.session_state
-    key = (b.name, mask, seed)
-    if ss.get("sampling_run_key") != key:
-        run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
-        serial = ss.get("sampling_run_serial", 0) + 1
-        ss["sampling_run"], ss["sampling_run_key"], ss["sampling_run_serial"] = run, key, serial
-        # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
-        ss["sampling_payload"] = player.run_payload(
-            f"{serial}:{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
-            run.log_likelihood_curve, run.uniforms, start=run.start)
-    return ss["sampling_run"]
-
-
-def _player_moved() -> None:
-    """The player reported its position: move the server's run there, for the views that need
-    it (a report about a run this session has since replaced is ignored)."""
-    ss, run = st.session_state, _run()
-    position = player.reported_position(ss["sampling_player"], ss["sampling_payload"]["run_id"],
-                                        run.start, len(run.order))
-    if position is not None:
-        run.seek(position)
-
-
-SETTINGS = {"speed": player.SPEEDS, "overlay": player.OVERLAYS}
-
-
-def _player_setting(name: str) -> None:
-    """The player's speed or overlay changed: kept for the next time it is mounted."""
-    value = player.reported_setting(st.session_state["sampling_player"], name, SETTINGS[name])
-    if value is not None:
-        st.session_state[f"sampling_{name}"] = value
-
-
-def next_pixel_views(b: Bundled, mask: int, run) -> dict:
-    run_id = st.session_state["sampling_payload"]["run_id"]
-    if run.done:
-        return player.views_payload(run_id, run.position, None, None)
-    index = run.next_index
-    receptive = b.model.mask_sets[mask].connectivity()[index] > 0
-    gradient = sampling.logit_gradient(b.model, run.image, index, mask)
-    return player.views_payload(run_id, run.position, receptive, gradient * run.drawn)
-
-
-def studio(name: str, mask: int, lecture: bool) -> None:
-    """The player. Not a fragment: the player reports its position the moment the user reaches
-    for another tab, and in Streamlit 1.67 a fragment rerun in flight loses a tab click that
-    lands with it (the tab shows selected, its panel stays empty)."""
-    ss = st.session_state
-    b, run = bundled(name), _run()
-    player.player(ss["sampling_payload"], position=run.position,
-                  speed=ss.get("sampling_speed", DEFAULT_SPEED),
-                  overlay=ss.get("sampling_overlay", "none"), size=DIGIT_PX[lecture],
-                  lecture=lecture, views=next_pixel_views(b, mask, run),
-                  on_position=_player_moved, on_setting=_player_setting, key="sampling_player")
 
 
 # --- 16 at once, completion, export ------------------------------------------------------------
@@ -219,7 +157,7 @@ def view_tabs():
 
 
 def export_view(name: str, ordering: str, seed: int) -> None:
-    run = _run()
+    run = run_of(KEY)
     stem = f"made-{name}-{ordering}-seed{seed}"
     left, right = st.columns(2)
     with left:
@@ -243,12 +181,13 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 # --- the page -------------------------------------------------------------------------------
 
 def render() -> None:
-    b = model_picker("Sampling studio")
+    side = presenter.controls_area("Sampling")
+    b = model_picker("Sampling studio", side)
     if b is None:
         return
     name = b.name
     header = st.container()
-    with st.sidebar:
+    with side:
         orderings = b.orderings()
         if st.session_state.get("ordering") not in (None, *orderings):
             st.session_state["ordering"] = orderings[0]  # the previous model's ordering is gone
@@ -270,7 +209,8 @@ def render() -> None:
     # The run is switched before the header names the new seed: a page that shows a seed shows
     # its run, even when a report's fragment rerun cuts in before this run has finished.
     prepared_mask(name, mask)
-    current_run(b, mask, seed)
+    current_run(b, mask, seed, key=KEY)
+    lecture = lecture or presenter.presenting()  # presenter mode shows the lecture layout
     with header:
         if not lecture:
             st.title("Sampling studio")
@@ -281,7 +221,7 @@ def render() -> None:
     tabs = view_tabs()
     with tabs[0]:
         if tabs[0].open is not False:
-            studio(name, mask, lecture)
+            studio(name, mask, lecture, key=KEY)
     with tabs[1]:
         if tabs[1].open:
             grid_view(b, mask, seed)

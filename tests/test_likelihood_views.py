@@ -1,7 +1,7 @@
-"""The Likelihood page's own logic (its views through a browser: tests/e2e/test_likelihood_e2e.py)."""
+"""The Likelihood views' own logic (through a browser: tests/e2e/test_likelihood_e2e.py)."""
 import pytest
 
-from made_viz.ui.likelihood_page import mask_caption, masks_summary
+from made_viz.ui.likelihood_views import mask_caption, masks_summary
 
 
 @pytest.mark.parametrize("names, summary, captions", [
