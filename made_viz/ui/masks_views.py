@@ -179,6 +179,17 @@ def jacobian_check_panel(net: Network, masks: MaskSet, *, key: str = "") -> None
                      icon=":material/close:")
 
 
+def jacobian_readout(masks: MaskSet, big: bool = False) -> None:
+    """The Jacobian check in three numbers, in our read-out type (the tour's; the page has the
+    table, and a button for big networks)."""
+    result = jacobian(masks)
+    mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]
+    st.html(f"<div class='mv-readout{' mv-big' if big else ''}'>The Jacobian ∂ logit / ∂ x of"
+            f" a random network with these masks: <b>{result['nonzero']}</b> entries ≠ 0,"
+            f" <b>{result['connected']}</b> (o, i) pairs with a path, <b>{mismatches}</b>"
+            " mismatches.</div>")
+
+
 def matrices_caption(generation: bool) -> str:
     return ("Each mask has the weight's shape (units above × units below); dark = weight kept. "
             "Their product counts the paths from each input to each output. "

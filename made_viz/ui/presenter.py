@@ -52,16 +52,28 @@ def _leave() -> None:
         del st.query_params[PARAM]
 
 
+def start() -> None:
+    """Once per run, before the page draws anything: our type's classes, and what is wrong
+    with the link's `present` value, if anything."""
+    st.html(STYLE)
+    _bad_value_warning()
+
+
+def enter_toggle() -> None:
+    """The switch into presenter mode (where the page's sidebar begins)."""
+    st.toggle("Presenter mode", key="presenter_on", on_change=_enter,
+              help="For a projector: no sidebar, larger read-outs, the controls in one "
+                   "popover. One click leaves it.")
+
+
 def controls_area(label: str = "Settings"):
     """Where a page's controls go: the sidebar, with a toggle into presenter mode at its top;
     or, presenting, a popover in a compact row at the top of the main area, beside the button
     that leaves presenter mode. Call once per run, before the page draws anything else."""
-    st.html(STYLE)
-    _bad_value_warning()
+    start()
     if not presenting():
-        st.sidebar.toggle("Presenter mode", key="presenter_on", on_change=_enter,
-                          help="For a projector: no sidebar, larger read-outs, the controls "
-                               "in one popover. One click leaves it.")
+        with st.sidebar:
+            enter_toggle()
         return st.sidebar
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
         area = st.popover(label, icon=":material/tune:")

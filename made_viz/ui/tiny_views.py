@@ -34,6 +34,7 @@ STYLE = """<style>
 .tiny-readout b { font-size: 2.3rem; font-variant-numeric: tabular-nums; }
 .tiny-readout.ok b { color: #1B7F3B; } .tiny-readout.bad b { color: #D62728; }
 .tiny-readout.big { font-size: 1.9rem; } .tiny-readout.big b { font-size: 2.9rem; }
+.tiny-readout .over { font-size: 1.05rem; color: #4a5060; }
 </style>"""
 
 
@@ -87,6 +88,7 @@ class Look:
     autostart: bool = False
     big: bool = False
     curve_px: int = CURVE_PX
+    legend_rows: int | None = None  # the curve's legend, where the view is narrower
 
 
 @lru_cache(maxsize=32)
@@ -248,7 +250,7 @@ def draw(run: TinyRun, training: Training, slots: Slots, look: Look) -> None:
                             text=words)
     slots.curve.plotly_chart(
         tiny_figures.training_curve_figure(_history(run), world.entropy, training.seconds,
-                                           height=look.curve_px),
+                                           height=look.curve_px, legend_rows=look.legend_rows),
         theme=None, config={"displayModeBar": False})
     mask = "ensemble" if run.models[0].num_masks > 1 else None
     # The charts of every pattern and the samples: at the start, every DETAIL_EVERY-th report
@@ -257,24 +259,34 @@ def draw(run: TinyRun, training: Training, slots: Slots, look: Look) -> None:
     for k, (model, (readout, details)) in enumerate(zip(run.models, slots.results)):
         log_q = report.log_probs[k] if report else tiny.enumerate_log_probs(model, mask)
         with readout.container():
-            readout_panel(run.labels[k], world, log_q, big=look.big)
+            readout_panel(run.labels[k], world, log_q, big=look.big, compact=look.compact)
         if detail:
             with details.container():
                 detail_panel(model, world, log_q, training.seed, run.colors[k],
                              f"{look.key}{k}_{slots.draws}", alone=len(run.models) == 1)
 
 
-def readout_panel(label: str, world: tiny.World, log_q: np.ndarray, big: bool = False) -> None:
-    """The sum of p(x) over every pattern, big, and what it means."""
+def readout_panel(label: str, world: tiny.World, log_q: np.ndarray, big: bool = False,
+                  compact: bool = False) -> None:
+    """The sum of p(x) over every pattern, big, and what it means (compact: the number under a
+    one-line label and a shorter line under it, so that two fit side by side in a column)."""
     comparison = tiny.compare(world, log_q)
     total = comparison.total
     good = abs(total - 1) < 5e-7
     st.markdown(f"#### {label}")
-    st.html(f"<div class='tiny-readout {'ok' if good else 'bad'}{' big' if big else ''}'>sum of"
-            f" p(x) over all 2<sup>{world.D}</sup> patterns: <b>{total:,.6f}</b></div>")
+    look = f"tiny-readout {'ok' if good else 'bad'}{' big' if big else ''}"
+    below_h = "" if comparison.kl >= -1e-9 else " · **below H: not a distribution**"
+    if compact:
+        st.html(f"<div class='{look}'><div class='over'>Σ<sub>x</sub> p(x) over all"
+                f" 2<sup>{world.D}</sup> = {2 ** world.D:,} images</div><b>{total:,.6f}</b>"
+                "</div>")
+        st.markdown(f"KL = **{comparison.kl:.4f}** · NLL **{comparison.cross_entropy:.3f}** vs"
+                    f" H = {world.entropy:.3f}{below_h}")
+        return
+    st.html(f"<div class='{look}'>sum of p(x) over all 2<sup>{world.D}</sup> patterns:"
+            f" <b>{total:,.6f}</b></div>")
     st.markdown(f"KL(p_true ‖ p_model) = **{comparison.kl:.4f}** nats · expected NLL "
-                f"**{comparison.cross_entropy:.3f}** vs H = {world.entropy:.3f}"
-                + ("" if comparison.kl >= -1e-9 else " · **below H: not a distribution**"))
+                f"**{comparison.cross_entropy:.3f}** vs H = {world.entropy:.3f}{below_h}")
 
 
 def cell_px(world: tiny.World, per_line: int, width_px: int = 300) -> int:
