@@ -148,7 +148,8 @@ def data_section(world: tiny.World, seed: int) -> None:
                     "below it")
     with samples:
         st.markdown("**Samples of the data**")
-        st.plotly_chart(data_samples_figure(world, seed), key="data_samples", theme=None, config={"displayModeBar": False})
+        st.plotly_chart(data_samples_figure(world, seed), key="data_samples", theme=None,
+                        config={"displayModeBar": False})
     with editor:
         if st.session_state.get("data", SETUP.data) == "prototypes":
             prototype_editor(world)
@@ -164,8 +165,8 @@ def prototype_editor(world: tiny.World) -> None:
     key = f"protos_grid_{st.session_state.get('_tiny_edits', 0)}"
     st.plotly_chart(
         digits.pixel_grid_figure(images, world.rows, world.cols, clickable=True,
-                                  titles=[f"#{k + 1}" for k in range(len(images))],
-                                  per_line=4, cell_px=cell_px(world, 4, 340)),
+                                 titles=[f"#{k + 1}" for k in range(len(images))],
+                                 per_line=4, cell_px=cell_px(world, 4, 340)),
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)

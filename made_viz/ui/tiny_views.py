@@ -113,8 +113,8 @@ def broken_masks(net_key: tuple, how: str, flip) -> tuple[MaskSet, ...] | None:
 def cached_product(masks: MaskSet, height: int = 400):
     # Counts in the cells only while they fit in a half-width column at 1100 px.
     return matrices.path_count_figure(masks, generation_order=True, height=height,
-                                     counts_shown=masks.D <= 9 and int(
-                                         np.asarray(masks.connectivity()).max()) < 100)
+                                      counts_shown=masks.D <= 9 and int(
+                                          np.asarray(masks.connectivity()).max()) < 100)
 
 
 def verdict(masks: MaskSet) -> None:
@@ -300,7 +300,7 @@ def detail_panel(model, world: tiny.World, log_q: np.ndarray, seed: int, color: 
     chart, samples = (st.columns([1.3, 1], gap="small") if alone else (st.container(),) * 2)
     with chart:
         st.plotly_chart(tiny_figures.probability_figure(world.log_probs, log_q, color=color,
-                                                   height=320),
+                                                        height=320),
                         key=f"px_{key}", theme=None, config={"displayModeBar": False})
     with samples:
         st.markdown("**Samples of the model**")
