@@ -62,7 +62,10 @@ class Setting:
             return check_bool(name, value)
         text = check_text(name, value, max_chars=40, one_line=True) if value != "" else ""
         if self.parse is not None:
-            self.parse(text)
+            try:
+                self.parse(text)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
         return text
 
 

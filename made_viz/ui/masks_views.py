@@ -77,7 +77,7 @@ def product_figure(net: Network, generation: bool, height: int = MATRIX_PX):
     return matrices.path_count_figure(masks_for(net), generation_order=generation, height=height)
 
 
-def _on_graph_click(chart_key: str, unit_key: str) -> None:
+def graph_clicked(chart_key: str, unit_key: str) -> None:
     """A click on a node puts its name in the highlighted unit's session key."""
     event = st.session_state.get(chart_key)
     points = event["selection"]["points"] if event else []
@@ -95,7 +95,7 @@ def graph_view(net: Network, masks: MaskSet, selected, *, key: str = "",
     chart_key = f"{key}graph"
     grouped = graph.is_grouped(masks)
     st.plotly_chart(graph_figure(net, selected, height), key=chart_key, theme=None,
-                    on_select=partial(_on_graph_click, chart_key, unit_key),
+                    on_select=partial(graph_clicked, chart_key, unit_key),
                     selection_mode="points",
                     config={**GRAPH_CONFIG, "toImageButtonOptions": dict(
                         format="png", filename=f"made-graph-{net.slug()}", scale=2)})
