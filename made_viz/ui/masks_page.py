@@ -7,6 +7,8 @@ them too); this page reads its controls and lays them out.
 """
 from __future__ import annotations
 
+from html import escape
+
 import streamlit as st
 
 from made_viz.figures import graph
@@ -78,7 +80,11 @@ def render() -> None:
             help="Click a unit in the graph, or type its name: x3, h1.2, o3.",
             placeholder="click a unit, or type x0, h1.2, o3")
 
-    st.markdown(f"**{net.describe()}**")
+    present = presenter.presenting()
+    if present:  # the network in presenter type
+        presenter.readout(f"<b>{escape(net.describe())}</b>")
+    else:
+        st.markdown(f"**{net.describe()}**")
     if net.K > 1:
         st.caption(f"MADE can train with {net.K} masks, drawing one per minibatch "
                    "(connectivity-agnostic training), and average the models' probabilities at "
@@ -94,7 +100,7 @@ def render() -> None:
     with text_col:
         explain(masks)
     with jacobian_slot:
-        jacobian_check_panel(net, masks)
+        jacobian_check_panel(net, masks, big=present)
 
 
 def draw_matrices(net: Network, masks) -> None:

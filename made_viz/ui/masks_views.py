@@ -156,13 +156,19 @@ def check_panel(masks: MaskSet):
     return from_jacobian.empty()
 
 
-def jacobian_check_panel(net: Network, masks: MaskSet, *, key: str = "") -> None:
+def jacobian_check_panel(net: Network, masks: MaskSet, *, key: str = "",
+                         big: bool = False) -> None:
+    """The Jacobian check of these masks: a table (big: the same counts as one read-out in
+    presenter type); for a network too big to check at once, a button that runs it."""
     with st.container():
         flops = net.D * sum(m.size for m in masks.layer_masks) + net.D ** 2 * net.direct
         if flops > AUTO_JACOBIAN_FLOPS and not st.button("Run the Jacobian check",
                                                          key=f"{key}run_jac"):
             st.caption("The Jacobian check for a network this big takes a few seconds: press "
                        "the button to run it.")
+            return
+        if big:
+            jacobian_readout(masks, big=True)
             return
         result = jacobian(masks)
         mismatches = result["nonzero_where_unconnected"] + result["zero_where_connected"]

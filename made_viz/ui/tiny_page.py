@@ -24,9 +24,9 @@ from made_viz.masks import MaskSet
 from made_viz.validation import parse_int_list
 from made_viz.ui import presenter
 from made_viz.ui.network_controls import cached_masks, network_controls, remember_order
-from made_viz.ui.tiny_views import (STYLE, Training, broken_masks, cached_product, cell_px,
-                                    correct_and_broken, data_samples_figure, live_training,
-                                    training_controls, verdict)
+from made_viz.ui.tiny_views import (STYLE, Look, Training, broken_masks, cached_product,
+                                    cell_px, correct_and_broken, data_samples_figure,
+                                    live_training, training_controls, verdict)
 from made_viz.ui.widgets import choice, int_input, last_valid, number_slider, parsed_input
 
 MAX_SIDE = 8
@@ -310,5 +310,5 @@ def render() -> None:
     key = (world.name, hashlib.blake2b(world.log_probs.tobytes()).hexdigest(), net_key, how,
            flip, seconds)
     training = Training(world, tuple(correct_and_broken(sets, broken)), seed, seconds, key)
-    live_training(*training_controls(), training)
+    live_training(*training_controls(), training, Look(big=presenter.presenting()))
     break_section(sets, broken, how, flip)
