@@ -48,8 +48,8 @@ def snap_to_grid(W1: np.ndarray, b1: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
     """Per output, a bound on the rounding error of its float64 logit, for every 0/1 image,
-    from a mask's float64 masked weights (sampling._masked_weights: hidden [(W, b)], output
-    bias c, out_W, direct_W; the first layer on its grid).
+    from a mask's float64 masked weights (network.masked_weights: hidden [(W, b)], output bias
+    c, out_W, direct_W; the first layer on its grid).
 
     largest: the largest |value| each unit can take (the network with |weights|); error: the
     rounding error each unit can carry. A K-term dot product summed in any order is within
@@ -100,7 +100,7 @@ def _abs_times(W: np.ndarray, vectors: list[np.ndarray]) -> list[np.ndarray]:
 
 class ExactLogits:
     """One mask's logits in exact dyadic arithmetic, from the float64 masked weights that the
-    samplers use (sampling._masked_weights; the first layer lies on its exact grid)."""
+    samplers use (network.masked_weights; the first layer lies on its exact grid)."""
 
     def __init__(self, hidden, c, out_W, direct_W):
         self.hidden, self.c, self.out_W, self.direct_W = hidden, c, out_W, direct_W

@@ -136,7 +136,7 @@ class FastPlan:
     error bounds that say when a pixel needs the exact fallback.
 
     weights: called once, after the masks are checked, for the mask's float64 masked weights
-    (sampling._masked_weights), which the plan reads and does not keep. exact: gives the mask's
+    (network.masked_weights), which the plan reads and does not keep. exact: gives the mask's
     ExactLogits, called only when a pixel needs them."""
 
     def __init__(self, masks: MaskSet, weights: Callable[[], tuple],

@@ -1,44 +1,32 @@
-"""Sampling from a MADE: a naive reference sampler, a fast incremental one, and SamplingRun.
+"""Sampling from a MADE: the plain D-pass reference sampler, the fast exact one, SamplingRun.
 
 The rule. Every pixel has its own uniform u_d, and pixel d is 1 exactly when u_d < p_d, where
 p_d = sigmoid(logit_d) = p(x_d = 1 | x_<d). The samplers test the equivalent
 logit(u_d) < logit_d, with logit(u) = log(u) - log1p(-u) computed once per pixel in float64
 (the same test up to that one rounding, about 1e-16), because in this form it can be decided
-exactly. Both samplers compute logit_d in float64, and each output has a rigorous bound on the
-rounding error of that computation, valid for any input image and any summation order (the
-standard |fl(sum) - sum| <= gamma_K * sum|terms| for K terms, carried through the layers with
-the largest values the layers can take). When logit(u_d) is farther from logit_d than that bound
-the float comparison is certainly right; otherwise (the bound is below 1e-10 for the bundled
-model, so this almost never happens) the pixel is decided with exact integer arithmetic on the
-same weights. Every decision is therefore the one exact arithmetic would make, whatever order BLAS
-summed in, and "fast" and "naive" give identical images for identical uniforms: always, not
-almost always. The probabilities they report agree to about 1e-13.
+exactly. Both samplers compute logit_d in float64 from the model's masked weights
+(network.masked_weights), and each output has a rigorous bound on the rounding error of that
+computation, valid for any input image and any summation order. When logit(u_d) is farther from
+logit_d than that bound the float comparison is certainly right; otherwise (almost never) the
+pixel is decided with exact integer arithmetic on the same weights (made_viz.exact says how).
+Every decision is therefore the one exact arithmetic would make, whatever order BLAS summed in,
+and "fast" and "naive" give identical images for identical uniforms: always, not almost
+always. The probabilities they report agree to about 1e-13.
 
-The weights are the model's masked weights in float64. The first layer's weights and biases are
-snapped to a grid of 2^-g (g about 40; no weight moves by more than 2^-(g+1), far below float32
-resolution) chosen so that every partial sum of a row is exact in float64: first-layer
-pre-activations are then exact in both samplers, whatever pixels are on and in whatever order
-they are summed.
-
-The fast sampler sorts hidden units by degree. A unit of degree m sees only pixels of degree
-<= m, so it is final once those are drawn, and output d reads only units and pixels of degree
-< m(d). Each unit is therefore computed once, when it becomes final (a first-layer unit as one
-dot product of its weight row with the pixels drawn so far), and each step costs one dot product
-of output d's weight row with a prefix of a state vector laid out by degree: the bias, then for
-each degree the last hidden layer's units of that degree and the pixel of that degree. The
-naive sampler runs one full forward pass over all D outputs per pixel.
+The naive sampler (first below) runs one full forward pass over all D outputs per pixel. The
+fast sampler walks a plan (made_viz.fast_plan): each hidden unit is computed once, when the
+pixels it sees are drawn, and each step costs one dot product. Both read a mask's
+PreparedMask (network.prepare), built once per model and mask.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from .exact import ExactLogits, error_bound, snap_to_grid
-from .fast_plan import FastPlan
-from .masks import MaskSet
-from .validation import check_int, is_int
+from . import network
+from .network import MADEWeights  # noqa: F401 (public API: sampling.MADEWeights stays)
+from .validation import check_int
 
 METHODS = ("fast", "naive")
 MAX_SAMPLES = 100_000
@@ -56,158 +44,9 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# A MADE's weights without torch.
+# The reference: one full forward pass per pixel.
 
-def tensor_shapes(masks: MaskSet) -> dict[str, tuple[int, ...]]:
-    """The state-dict layout: the tensors a MADE with these masks holds, by name, with their
-    shapes. The names are model.MADE's modules (hidden.0 .. hidden.L-1, output, direct_layer;
-    weights in torch Linear's (out, in) shape); checkpoint files and MADEWeights use them too.
-    Without hidden layers there is no output layer, and the direct layer carries the bias."""
-    D, hidden_sizes = masks.D, masks.hidden_sizes
-    widths = [D, *hidden_sizes]
-    shapes = {}
-    for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        shapes[f"hidden.{l}.weight"], shapes[f"hidden.{l}.bias"] = (b, a), (b,)
-    if hidden_sizes:
-        shapes["output.weight"], shapes["output.bias"] = (D, widths[-1]), (D,)
-    if masks.direct:
-        shapes["direct_layer.weight"] = (D, D)
-        if not hidden_sizes:
-            shapes["direct_layer.bias"] = (D,)
-    return shapes
-
-
-@dataclass(frozen=True, eq=False)
-class MADEWeights:
-    """A MADE's weights as read-only NumPy arrays, and its mask sets: all the samplers read.
-
-    sample, sample_with_probs, SamplingRun and logit_gradient take one wherever they take a
-    made_viz.model.MADE, and give the same results: the samplers compute in float64 either way,
-    from the same stored values. Without torch, a page that only samples (the Sampling page)
-    never waits for torch's import. From a model: MADEWeights.of(model); from a checkpoint:
-    checkpoint.load_weights. Layers are (weight (out, in), bias) as in torch's Linear; direct
-    is (weight, bias or None), None without direct connections; output is None without hidden
-    layers. mask_index is the mask that mask=None means.
-    """
-
-    mask_sets: tuple[MaskSet, ...]
-    hidden: tuple[tuple[np.ndarray, np.ndarray], ...]
-    output: tuple[np.ndarray, np.ndarray] | None
-    direct: tuple[np.ndarray, np.ndarray | None] | None
-    mask_index: int = 0
-
-    @property
-    def D(self) -> int:
-        return self.mask_sets[0].D
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return tuple(self.mask_sets[0].hidden_sizes)
-
-    @property
-    def num_masks(self) -> int:
-        return len(self.mask_sets)
-
-    @classmethod
-    def of(cls, model) -> "MADEWeights":
-        """A snapshot of a torch MADE's weights (float32 copies) and its current mask."""
-        arrays = {name: _read_only(tensor.detach().cpu().float().numpy().copy())
-                  for name, tensor in model.state_dict().items()}
-        return cls.from_arrays(tuple(model.mask_sets), arrays, model.mask_index)
-
-    @classmethod
-    def from_arrays(cls, mask_sets: tuple[MaskSet, ...], arrays: dict[str, np.ndarray],
-                    mask_index: int = 0) -> "MADEWeights":
-        """From arrays named and shaped as tensor_shapes(mask_sets[0]) says (checked)."""
-        expected = tensor_shapes(mask_sets[0])
-        shapes = {name: tuple(array.shape) for name, array in arrays.items()}
-        if shapes != expected:
-            raise ValueError(f"the weights are {shapes}, expected {expected}")
-        layers = len(mask_sets[0].hidden_sizes)
-        direct = arrays.get("direct_layer.weight")
-        return cls(
-            tuple(mask_sets),
-            tuple((arrays[f"hidden.{l}.weight"], arrays[f"hidden.{l}.bias"])
-                  for l in range(layers)),
-            (arrays["output.weight"], arrays["output.bias"]) if layers else None,
-            None if direct is None else (direct, arrays.get("direct_layer.bias")), mask_index)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
-def _weights(model) -> MADEWeights:
-    """Any MADE as MADEWeights: a torch model is read without tracking gradients."""
-    if isinstance(model, MADEWeights):
-        return model
-    import torch  # only a torch model gets here, so torch is already imported
-
-    with torch.inference_mode():
-        return MADEWeights.of(model)
-
-
-# ---------------------------------------------------------------------------------------------
-# One mask's network as the samplers compute it.
-
-def _masked_weights(model, masks):
-    """float64 masked weights: hidden [(W, b)], output bias c (D,), out_W (D, H_L) and
-    direct_W (D, D) (zeros where the model has none). The first layer is snapped to its grid."""
-    weights = _weights(model)
-    as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-
-    def masked(W, mask):  # a float64 copy of our own, masked in place: one array, not two
-        out = np.array(W, dtype=np.float64)
-        out *= mask
-        return out
-
-    hidden = [(masked(W, mask), as64(b)) for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-    D = weights.D
-    c, out_W, direct_W = np.zeros(D), np.zeros((D, 0)), np.zeros((D, D))
-    if weights.output is not None:
-        out_W = masked(weights.output[0], masks.layer_masks[-1])
-        c += as64(weights.output[1])
-    if weights.direct is not None:
-        direct_W = masked(weights.direct[0], masks.direct_mask)
-        if weights.direct[1] is not None:
-            c += as64(weights.direct[1])
-    if not all(np.isfinite(a).all() for layer in hidden for a in layer) or not (
-            np.isfinite(c).all() and np.isfinite(out_W).all() and np.isfinite(direct_W).all()):
-        raise ValueError("the model's weights are not all finite; it cannot be sampled")
-    if hidden:
-        hidden[0] = snap_to_grid(*hidden[0])  # W1 is masked()'s own copy
-    return hidden, c, out_W, direct_W
-
-
-class _Net:
-    """A MADE with one mask in float64 numpy, in the model's own layout: the naive sampler,
-    and the exact arithmetic both samplers fall back on (`exact`).
-
-    hidden[l] = (W, b) masked, the first layer snapped to its exact grid; c the output bias;
-    out_W the masked output weights (D, H_L); direct_W the masked direct weights (D, D), zeros
-    without direct connections. error_bound[d] bounds |computed logit_d - exact logit_d|.
-    """
-
-    def __init__(self, model, k: int):
-        masks = model.mask_sets[k]
-        self.D, self.order = model.D, np.asarray(masks.order)
-        self.hidden, self.c, self.out_W, self.direct_W = _masked_weights(model, masks)
-        self.error_bound = error_bound(self.hidden, self.c, self.out_W, self.direct_W)
-        self.exact = ExactLogits(self.hidden, self.c, self.out_W, self.direct_W)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Logits (n, D) of 0/1 images x (n, D): one full forward pass in float64."""
-        logits = x @ self.direct_W.T + self.c
-        if self.hidden:
-            h = x
-            for W, b in self.hidden:
-                h = np.maximum(h @ W.T + b, 0.0)
-            logits += h @ self.out_W.T
-        return logits
-
-
-def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
+def _run_naive(net: network.Float64Net, noise: np.ndarray, forced, forced_values):
     """The reference: one full forward pass per pixel, in the model's own layout."""
     n, D = noise.shape
     order = net.order
@@ -241,121 +80,7 @@ def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
 
 
 # ---------------------------------------------------------------------------------------------
-# Plans are cached per model and mask, and rebuilt when the weights change.
-
-_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _weights_key(model) -> tuple:
-    weights = () if isinstance(model, MADEWeights) else tuple(  # MADEWeights never change
-        (p.data_ptr(), p._version) for p in model.parameters())
-    return weights + tuple(id(ms) for ms in model.mask_sets)
-
-
-def _entry(model) -> dict:
-    key = _weights_key(model)
-    entry = _cache.get(model)
-    if entry is None or entry["key"] != key:
-        entry = {"key": key, "nets": {}, "plans": {}}
-        _cache[model] = entry
-    return entry
-
-
-def _network(model, k: int, fast: bool):
-    """Mask k's FastPlan (fast) or _Net, cached until the model's weights change."""
-    entry = _entry(model)
-    if fast:
-        if k not in entry["plans"]:
-            model_ref = weakref.ref(model)  # the cache must not keep its own key alive
-            masks = model.mask_sets[k]
-            entry["plans"][k] = FastPlan(masks, lambda: _masked_weights(model, masks),
-                                         lambda: _network(model_ref(), k, fast=False).exact)
-        return entry["plans"][k]
-    if k not in entry["nets"]:
-        entry["nets"][k] = _Net(model, k)
-    return entry["nets"][k]
-
-
-class Float32Net:
-    """One mask's masked weights in float32, built once per model and mask and shared by
-    logit_gradient (the Sampling page's sensitivity view) and the likelihood module's scorer
-    (the Likelihood page): one copy, not one per page (206 MB for the bundled 784-4000-784 with
-    8 masks). Torch's own precision: the gradient compares pixels, the scorer sums in float64.
-
-    hidden_T[l] = (W masked and transposed, (inputs, units) C-contiguous, bias), so a binary
-    image's pre-activations are sums of the rows of its ink pixels; out_W (D, H_L) masked, None
-    without hidden layers; direct_T (D, D) masked and transposed, None without direct
-    connections, shared by masks with the same direct mask (the same ordering, unless a mask
-    was edited); bias (D,) the output's and the direct connections' biases together."""
-
-    def __init__(self, weights: MADEWeights, k: int, shared_direct: dict):
-        masks = weights.mask_sets[k]
-        self.hidden_T = [(_masked32(W.T, mask.T), np.asarray(b, dtype=np.float32))
-                         for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-        self.bias = np.zeros(weights.D, dtype=np.float32)
-        self.out_W = None
-        if weights.output is not None:
-            self.out_W = _masked32(weights.output[0], masks.layer_masks[-1])
-            self.bias += weights.output[1]
-        self.direct_T = None
-        if weights.direct is not None:
-            direct_key = np.ascontiguousarray(masks.direct_mask).tobytes()
-            if direct_key not in shared_direct:
-                shared_direct[direct_key] = _masked32(weights.direct[0].T, masks.direct_mask.T)
-            self.direct_T = shared_direct[direct_key]
-            if weights.direct[1] is not None:
-                self.bias += weights.direct[1]
-
-    def gradient(self, x: np.ndarray, d: int) -> np.ndarray:
-        """d logit_d / d x at x (float32 (D,)), by backpropagation through the ReLUs."""
-        pre_activations, h = [], x
-        for W_T, b in self.hidden_T:
-            pre_activations.append(h @ W_T + b)
-            h = np.maximum(pre_activations[-1], 0.0)
-        gradient = np.zeros(len(x), dtype=np.float32)
-        if self.direct_T is not None:
-            gradient += self.direct_T[:, d]
-        if self.out_W is not None:
-            back = self.out_W[d]
-            for (W_T, _), a in zip(reversed(self.hidden_T), reversed(pre_activations)):
-                back = W_T @ (back * (a > 0))  # ReLU passes the gradient where it was active
-            gradient += back
-        return gradient
-
-
-def _masked32(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """weights * mask as a new C-contiguous float32 array, in one pass (views transposed)."""
-    out = np.empty(weights.shape, dtype=np.float32)
-    np.multiply(weights, mask, out=out, dtype=np.float32, casting="unsafe")
-    return out
-
-
-def float32_net(model, k: int) -> Float32Net:
-    """Mask k's Float32Net, kept with the model until its weights change (this module's cache)."""
-    entry = _entry(model)
-    nets = entry.setdefault("float32", {})
-    if k not in nets:
-        nets[k] = Float32Net(_weights(model), k, entry.setdefault("float32_direct", {}))
-    return nets[k]
-
-
-# ---------------------------------------------------------------------------------------------
-# Public API.
-
-def logit_gradient(model, image, index: int, mask=None) -> np.ndarray:
-    """d logit_index / d x at x = image under mask `mask` (None: the model's current one),
-    float32 (D,): how much each pixel moves pixel index's log-odds, the gradient autograd
-    would give. Zero wherever the masks leave no path to output index."""
-    mask = _resolve_mask(model, mask)
-    if mask == "ensemble":
-        raise ValueError("mask must be None or a mask index for a gradient, got 'ensemble'")
-    D = model.D
-    index = check_int("index", index, 0, D - 1)
-    x = np.asarray(image, dtype=np.float32)
-    if x.shape != (D,):
-        raise ValueError(f"image must have shape ({D},), got {x.shape}")
-    return float32_net(model, mask).gradient(x, index)
-
+# What a draw returns, and the checks of its arguments.
 
 @dataclass
 class Samples:
@@ -442,20 +167,6 @@ def _check_prefix(observed: np.ndarray, order: np.ndarray, k: int, rows=None) ->
     return counts
 
 
-def _resolve_mask(model, mask):
-    if mask is None:
-        return model.mask_index
-    if isinstance(mask, str):
-        if mask == "ensemble":
-            return "ensemble"
-        raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
-                         f" 0..{model.num_masks - 1}, got {mask!r}")
-    if not is_int(mask) or not 0 <= mask < model.num_masks:
-        raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
-                         f" 0..{model.num_masks - 1}, got {mask!r}")
-    return int(mask)
-
-
 def _ensemble_masks(model, rng, n: int, given, rows) -> np.ndarray:
     """One mask per image. Without observed pixels uniformly; with them from the posterior
     p(k | x_obs) proportional to p_k(x_obs), which makes the draw exact for the mixture's
@@ -466,7 +177,7 @@ def _ensemble_masks(model, rng, n: int, given, rows) -> np.ndarray:
     observed = given >= 0
     log_weights = np.empty((n, K))
     for k in range(K):
-        plan = _network(model, k, fast=True)
+        plan = network.prepare(model, k).plan()
         counts = _check_prefix(observed, plan.order, k, rows)
         # The observed prefix's conditionals: the fast sampler's first steps, forced throughout.
         forced, values = observed[:, plan.order], (given == 1)[:, plan.order]
@@ -494,7 +205,7 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
     seed = _check_seed(seed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    mask = _resolve_mask(model, mask)
+    mask = network.resolve_mask(model, mask)
     D = model.D
     per_row = given is not None and np.ndim(given) == 2  # errors then name the row
     given = None if given is None else _check_given(given, n, D)
@@ -517,12 +228,13 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
             given_counts[rows] = _check_prefix(observed, order, k, rows if per_row else None)
             if observed.any():
                 forced, forced_values = observed[:, order], given[rows][:, order] == 1
+        prepared = network.prepare(model, k)
         if method == "fast":
-            x, group_logits, count = _network(model, k, fast=True).run_many(
+            x, group_logits, count = prepared.plan().run_many(
                 noise[rows][:, order], forced, forced_values)
         else:
-            x, group_logits, count = _run_naive(_network(model, k, fast=False),
-                                                noise[rows][:, order], forced, forced_values)
+            x, group_logits, count = _run_naive(prepared.reference(), noise[rows][:, order],
+                                                forced, forced_values)
         if not np.isfinite(group_logits).all():
             raise ValueError("the model's logits overflow float64; it cannot be sampled")
         images[np.ix_(rows, order)] = x
@@ -633,3 +345,19 @@ class SamplingRun:
     def __repr__(self) -> str:
         return (f"SamplingRun(seed={self.seed}, mask={self.mask}, position={self._position}"
                 f"/{self.D}, log_likelihood={self.log_likelihood:.2f})")
+
+
+def logit_gradient(model, image, index: int, mask=None) -> np.ndarray:
+    """d logit_index / d x at x = image under mask `mask` (None: the model's current one),
+    float32 (D,): how much each pixel moves pixel index's log-odds, the gradient autograd
+    would give. Zero wherever the masks leave no path to output index."""
+    mask = network.resolve_mask(model, mask)
+    if mask == "ensemble":
+        raise ValueError("mask must be None or a mask index for a gradient, got 'ensemble'")
+    D = model.D
+    index = check_int("index", index, 0, D - 1)
+    x = np.asarray(image, dtype=np.float32)
+    if x.shape != (D,):
+        raise ValueError(f"image must have shape ({D},), got {x.shape}")
+    return network.prepare(model, mask).float32().gradient(x, index)
+

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from made_viz import checkpoint, data, sampling
+from made_viz import checkpoint, data, network, sampling
 from made_viz.model import MADE
 
 
@@ -124,8 +124,8 @@ def test_uniforms_on_the_threshold_are_decided_exactly_and_identically(D, hidden
 def test_exact_arithmetic_agrees_with_every_certain_float_decision(D, hidden, kwargs):
     model = random_made(D, hidden, seed=11, **kwargs)
     expected = sampling.sample_with_probs(model, 16, seed=3, mask=0)
-    net = sampling._network(model, 0, fast=False)
-    plan = sampling._network(model, 0, fast=True)
+    net = network.prepare(model, 0).reference()
+    plan = network.prepare(model, 0).plan()
     saved = net.error_bound, plan.error_bound
     net.error_bound, plan.error_bound = np.full(D, np.inf), [math.inf] * D  # nothing is certain
     try:
@@ -139,7 +139,7 @@ def test_exact_arithmetic_agrees_with_every_certain_float_decision(D, hidden, kw
 
 def test_exact_logit_matches_float_logit():
     model = random_made(12, [20, 8, 20], seed=2, ordering="random")
-    net = sampling._network(model, 0, fast=False)
+    net = network.prepare(model, 0).reference()
     images = np.random.default_rng(0).integers(0, 2, size=(5, 12)).astype(np.float64)
     logits = net.forward(images)
     for image, row in zip(images, logits):
@@ -155,7 +155,7 @@ def test_error_bounds_are_small_on_the_bundled_model():
     under 1 in 10,000 digits for every mask, or sampling would slow down."""
     model, _ = checkpoint.load_pretrained("mnist")
     for k in range(model.num_masks):
-        bound = sampling._network(model, k, fast=False).error_bound
+        bound = network.prepare(model, k).reference().error_bound
         assert bound.min() > 0
         assert bound.sum() / 2 < 1e-4, (k, bound.sum() / 2)
 
