@@ -72,7 +72,7 @@ class _StateLayout:
         for s, (end, k) in enumerate(zip(ends, prefix.tolist())):
             d, n_hidden = int(order[s]), int(last_le[s])
             out_row, direct_row = out_W[d], direct_W[d]
-            if out_row[perm[n_hidden:]].any() or direct_row[order[s:]].any():
+            if out_row[perm[n_hidden:]].any():  # a unit of degree >= m(d): not in the prefix
                 raise AssertionError(NOT_AUTOREGRESSIVE)
             row = flat[end - k:end]
             row[0] = c_in_order[s]
@@ -144,6 +144,10 @@ class FastPlan:
         if masks.edited:
             _check_follows_degrees(masks)
         hidden, c, out_W, direct_W = weights()
+        # Output d reads pixels the ordering lets it see (MaskSet.may_see) and last-layer units
+        # of lower degree (checked as the layout is built); masks that break this have no order.
+        if np.logical_and(direct_W != 0, ~masks.may_see()).any():
+            raise AssertionError(NOT_AUTOREGRESSIVE)
         self.D, self.order, self.depth = masks.D, np.asarray(masks.order), len(hidden)
         self.exact = exact
         by_degree = _DegreeOrder.of(masks)
