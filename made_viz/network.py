@@ -15,6 +15,7 @@ for a torch MADE, its weights change.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -359,7 +360,8 @@ class PreparedMasks:
             if not is_int(index) or not 0 <= index < model.num_masks:
                 raise ValueError(f"mask must be a mask index in 0..{model.num_masks - 1},"
                                  f" got {index!r}")
-            prepared = PreparedMask(model, int(index), entry.weights_key, entry.shared_direct)
+            index = int(index)
+            prepared = PreparedMask(model, index, entry.weights_key, entry.shared_direct)
             entry.masks[index] = prepared
         return prepared
 
@@ -386,7 +388,7 @@ class PreparedMasks:
 STORE = PreparedMasks()
 
 
-def prepare(model, index: int, parts=()) -> PreparedMask:
+def prepare(model, index: int, parts: Iterable[str] = ()) -> PreparedMask:
     """Mask `index` of model, prepared (from STORE), with `parts` (names from PARTS) built now:
     what a page needs, built before a user waits for it."""
     return STORE.get(model, index).build(*parts)

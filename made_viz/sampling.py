@@ -47,7 +47,9 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 # The reference: one full forward pass per pixel.
 
 def _run_naive(net: network.Float64Net, noise: np.ndarray, forced, forced_values):
-    """The reference: one full forward pass per pixel, in the model's own layout."""
+    """The reference: one full forward pass per pixel, in the model's own layout. Takes and
+    returns what FastPlan.run_many does: noise, forced, forced_values (n, D) in generation
+    order (forced None when no pixel is observed) -> (x bool, logits, exact_count)."""
     n, D = noise.shape
     order = net.order
     images = np.zeros((n, D))
