@@ -7,7 +7,7 @@ is computed from its masked weights: in float64 (Float64Net, what the naive samp
 the exact fallback reads; the fast sampler's plan is built from the same numbers) or in float32
 (Float32Net, what the sensitivity view and the likelihood scorer read).
 
-Building those takes time (about 0.15 s a mask for the bundled 784-4000-784) and memory, so
+Building those takes time and memory (docs/performance.md), so
 each mask's are kept in a PreparedMask: `prepare(model, k)` gives mask k's, from the store of
 this process (STORE), which holds every model's prepared masks until the model is dropped or,
 for a torch MADE, its weights change.
@@ -198,7 +198,7 @@ class Float64Net:
 class Float32Net:
     """One mask's masked weights in float32, shared by logit_gradient (the Sampling page's
     sensitivity view) and the likelihood module's scorer (the Likelihood page): one copy, not
-    one per page (206 MB for the bundled 784-4000-784 with 8 masks). Torch's own precision: the
+    one per page (docs/performance.md has their size). Torch's own precision: the
     gradient compares pixels, the scorer sums in float64.
 
     hidden_T[l] = (W masked and transposed, (inputs, units) C-contiguous, bias), so a binary

@@ -20,7 +20,7 @@ log = get_logger(__name__)
 class Bundled:
     """A pretrained model shared by every session, read-only. Its weights as NumPy arrays
     (network.MADEWeights), not a torch model: the samplers and the sensitivity view need no
-    more, and the page then never waits for torch's import (1.5 to 4 s of a first paint)."""
+    more, and the page then never waits for torch's import (docs/performance.md)."""
 
     name: str
     model: network.MADEWeights
@@ -61,8 +61,8 @@ PAGE_PARTS = ("plan", "paths", "float32")  # what the Sampling and Likelihood pa
 def prepared_mask(name: str, mask: int) -> network.PreparedMask:
     """A mask of a bundled model with what the pages read built, once per server: its sampling
     plan, its path counts and its float32 masked weights for the sensitivity view, which the
-    Likelihood page's scorer reuses (about 0.15 s and 57 MB kept a mask for the bundled
-    784-4000-784, in the mask's network.PreparedMask). The picked mask first, so the page
+    Likelihood page's scorer reuses (in the mask's network.PreparedMask; docs/performance.md
+    has what a mask costs). The picked mask first, so the page
     paints without waiting for the others (render prepares them after drawing); and one mask
     at a time, server-wide, so a hall of users opening the page at once cannot build several
     at the same time, each with its temporaries, and let the server's memory creep up over the
