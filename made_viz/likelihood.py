@@ -1,5 +1,5 @@
-"""Exact log-likelihood of any binary image under a MADE, and the images to score. NumPy and
-Pillow only (no torch, no streamlit).
+"""Exact log-likelihood of any binary image under a MADE, in one forward pass per mask. NumPy
+only (no torch, no streamlit, no Pillow: the images themselves are made_viz.images).
 
 One forward pass gives all D conditionals p(x_d = 1 | x_<d), so log p(x) = sum_d log p(x_d |
 x_<d) costs one pass per mask. `conditional_log_probs` returns those terms in pixel-index
