@@ -18,7 +18,7 @@ def two_players():
 
     b = bundled("mnist")
     for key, seed in (("sampling_", 3), ("tour_8_", 7)):
-        mask = prepared_mask(b.name, b.pick_mask("natural", seed))
+        mask = prepared_mask(b.name, b.pick_mask("natural", seed)).index
         current_run(b, mask, seed, key=key)
 
 
@@ -41,9 +41,9 @@ def one_studio():
     from made_viz.ui.sampling_views import current_run, studio
 
     b = bundled("mnist")
-    mask = prepared_mask(b.name, b.pick_mask("natural", 7))
-    current_run(b, mask, 7, key="tour_8_")
-    studio(b.name, mask, True, key="tour_8_")
+    prepared = prepared_mask(b.name, b.pick_mask("natural", 7))
+    current_run(b, prepared.index, 7, key="tour_8_")
+    studio(b.name, prepared, True, key="tour_8_")
 
 
 def test_the_studio_mounts_its_player_under_its_own_key():

@@ -73,7 +73,7 @@ def _load_sample(name: str) -> None:
     if ordering not in b.orderings():
         _fail("ordering", f"{ordering!r} is not one of {', '.join(b.orderings())}")
         return
-    mask = prepared_mask(name, b.pick_mask(ordering, seed))
+    mask = prepared_mask(name, b.pick_mask(ordering, seed)).index
     image = sampling.sample(b.model, 1, seed=seed, mask=mask)[0]
     _set_image(image, f"sample of {name}, {ordering} order, seed {seed}")
 

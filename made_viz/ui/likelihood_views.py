@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 import streamlit as st
 
-from made_viz import checkpoint, likelihood
+from made_viz import checkpoint, likelihood, network
 from made_viz.figures import likelihood as lf
 from made_viz.ui.models import bundled
 from made_viz.ui.sketch import sketch_pad
@@ -20,11 +20,11 @@ SMALL_SCALE = 3  # screen pixels per MNIST pixel in the small maps
 
 
 @st.cache_resource(show_spinner=False)
-def ready(name: str) -> likelihood.ImageScore:
-    """Build a model's scoring weights once per server (the first score of a model pays for
-    them), so the time a page shows is the scoring's own."""
-    b = bundled(name)
-    return likelihood.score_image(b.model, np.zeros(b.model.D, dtype=np.uint8))
+def ready(name: str) -> list[network.PreparedMask]:
+    """A model's masks with their scoring weights built, once per server (else the first score
+    of a model pays for them), so the time a page shows is the scoring's own."""
+    model = bundled(name).model
+    return [network.prepare(model, k, parts=("float32",)) for k in range(model.num_masks)]
 
 
 def score(name: str, image: np.ndarray, mask) -> likelihood.ImageScore:

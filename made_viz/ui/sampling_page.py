@@ -110,8 +110,7 @@ def completion_view(b: Bundled, seed: int) -> None:
                                         len(digits.labels) - 1, 0, key="sampling_index"))
     with right:
         n = st.slider("completions", 1, 8, COMPLETIONS, key="sampling_completions")
-    mask = b.pick_mask(hide, seed)
-    prepared_mask(b.name, mask)
+    mask = prepared_mask(b.name, b.pick_mask(hide, seed)).index
     original, kept, drawn = completions(b.name, mask, index, seed, n)
     order = b.model.mask_sets[mask].order
     half = len(kept)
@@ -208,7 +207,7 @@ def render() -> None:
                     " like noise until the trained weights are installed.", icon="ℹ️")
     # The run is switched before the header names the new seed: a page that shows a seed shows
     # its run, even when a report's fragment rerun cuts in before this run has finished.
-    prepared_mask(name, mask)
+    prepared = prepared_mask(name, mask)
     current_run(b, mask, seed, key=KEY)
     lecture = lecture or presenter.presenting()  # presenter mode shows the lecture layout
     with header:
@@ -221,7 +220,7 @@ def render() -> None:
     tabs = view_tabs()
     with tabs[0]:
         if tabs[0].open is not False:
-            studio(name, mask, lecture, key=KEY)
+            studio(name, prepared, lecture, key=KEY)
     with tabs[1]:
         if tabs[1].open:
             grid_view(b, mask, seed)

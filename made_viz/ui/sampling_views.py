@@ -14,7 +14,7 @@ from functools import partial
 
 import streamlit as st
 
-from made_viz import sampling
+from made_viz import network, sampling
 from made_viz.ui import player
 from made_viz.ui.models import Bundled, bundled
 
@@ -60,18 +60,18 @@ def _player_setting(key: str, name: str) -> None:
         st.session_state[f"{key}{name}"] = value
 
 
-def next_pixel_views(b: Bundled, mask: int, run, *, key: str) -> dict:
+def next_pixel_views(b: Bundled, prepared: network.PreparedMask, run, *, key: str) -> dict:
     run_id = st.session_state[f"{key}payload"]["run_id"]
     if run.done:
         return player.views_payload(run_id, run.position, None, None)
     index = run.next_index
-    receptive = b.model.mask_sets[mask].connectivity()[index] > 0
-    gradient = sampling.logit_gradient(b.model, run.image, index, mask)
+    receptive = prepared.connectivity()[index] > 0
+    gradient = sampling.logit_gradient(b.model, run.image, index, prepared.index)
     return player.views_payload(run_id, run.position, receptive, gradient * run.drawn)
 
 
-def studio(name: str, mask: int, lecture: bool, *, key: str) -> None:
-    """The player, on the run current_run made for this key. Not a fragment: the player
+def studio(name: str, prepared: network.PreparedMask, lecture: bool, *, key: str) -> None:
+    """The player, on the run current_run made for this key (with the mask `prepared`). Not a fragment: the player
     reports its position the moment the user reaches for another tab, and in Streamlit 1.67 a
     fragment rerun in flight loses a tab click that lands with it (the tab shows selected, its
     panel stays empty)."""
@@ -80,6 +80,6 @@ def studio(name: str, mask: int, lecture: bool, *, key: str) -> None:
     player.player(ss[f"{key}payload"], position=run.position,
                   speed=ss.get(f"{key}speed", DEFAULT_SPEED),
                   overlay=ss.get(f"{key}overlay", "none"), size=DIGIT_PX[lecture],
-                  lecture=lecture, views=next_pixel_views(b, mask, run, key=key),
+                  lecture=lecture, views=next_pixel_views(b, prepared, run, key=key),
                   on_position=partial(_player_moved, key),
                   on_setting=partial(_player_setting, key), key=f"{key}player")

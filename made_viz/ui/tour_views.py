@@ -246,9 +246,9 @@ def player_controls(step: Step, key: str) -> dict:
 
 def draw_player(s: dict, key: str, present: bool) -> None:
     b = bundled(s["model"])
-    mask = prepared_mask(b.name, b.pick_mask(s["ordering"], s["seed"]))
-    current_run(b, mask, s["seed"], key=key)
-    studio(b.name, mask, True, key=key)
+    prepared = prepared_mask(b.name, b.pick_mask(s["ordering"], s["seed"]))
+    current_run(b, prepared.index, s["seed"], key=key)
+    studio(b.name, prepared, True, key=key)
 
 
 # --- the registry -----------------------------------------------------------------------------
