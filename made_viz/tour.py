@@ -104,7 +104,9 @@ NETWORK = {  # the Masks page's, small enough to draw unit by unit on a projecto
     "degrees": _choice("random", DEGREE_RULES), "seed": _int(0, 0, SEED_MAX),
     "direct": _flag(False),
 }
-IMAGE = {"model": _text("mnist"), "mask": _text("ensemble"), "digit": _int(0, 0, 9999, None),
+TEST_DIGITS = 1000  # in the bundled test subset (pretrained/mnist-test-subset.npz)
+IMAGE = {"model": _text("mnist"), "mask": _text("ensemble"),
+         "digit": _int(0, 0, TEST_DIGITS - 1, None),
          "blank": _flag(False, None)}
 
 
