@@ -24,6 +24,7 @@ import numpy as np
 
 from . import sampling
 from .images import D_IMAGE
+from .validation import check_binary_images
 
 GATHER_MAX_ROWS = 16  # up to this many images, pre-activations as sums of ink rows
 
@@ -57,21 +58,7 @@ def _mask_logits(model, k: int, x: np.ndarray) -> np.ndarray:
 
 def _check_images(model, x) -> np.ndarray:
     """x as uint8 (n, D) of 0/1; a single image (D,) becomes one row."""
-    D = model.D
-    a = np.asarray(x)
-    if a.ndim == 1:
-        a = a[None]
-    if a.ndim != 2 or a.shape[1] != D:
-        raise ValueError(f"x must have shape (D,) or (n, D) with D = {D}, got {np.shape(x)}")
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise ValueError(f"x must hold 0s and 1s, got dtype {a.dtype}")
-    bad = ~np.isin(a, (0, 1))
-    if bad.any():
-        i, d = np.argwhere(bad)[0]
-        raise ValueError(f"x must hold 0s and 1s; x[{i}, {d}] is {a[i, d]}")
-    return a.astype(np.uint8)
+    return check_binary_images("x", x, model.D)
 
 
 def _log_sigmoid_of_value(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
