@@ -23,7 +23,8 @@ from PIL import Image
 
 from tests.conftest import open_app
 from made_viz.validation import SEED_MAX
-from made_viz import checkpoint, data, figures, images
+from made_viz import checkpoint, data, images
+from made_viz.figures import graph
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
 from made_viz.ui.network_controls import parse_page_hidden
@@ -343,7 +344,7 @@ UNIT_MASKS = build_masks(5, (4, 3), seed=0)
        | st.from_regex(r"[xohXOH][0-9\u0660-\u0669.]{1,5}", fullmatch=True))
 def test_parse_unit_takes_only_unit_names_in_range(text):
     try:
-        unit = figures.parse_unit(text, UNIT_MASKS)
+        unit = graph.parse_unit(text, UNIT_MASKS)
     except ValueError as error:
         assert str(error).startswith("highlighted unit"), str(error)
     else:

@@ -10,29 +10,9 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from made_viz import images
+from tests.conftest import png_bytes, synthetic_digit
 
 # --- preparation ------------------------------------------------------------------------------
-
-def synthetic_digit(height: int, width: int, *, dark_ink: bool) -> np.ndarray:
-    """A grey 'seven' of any size: a bar along the top and a diagonal, off centre."""
-    canvas = np.zeros((height, width))
-    rows, cols = np.mgrid[0:height, 0:width]
-    top, left = height // 5, width // 3
-    thick = max(1, min(height, width) // 18)
-    bar = (abs(rows - top) <= thick) & (cols >= left) & (cols <= left + width // 2)
-    t = (rows - top) / max(1, height * 0.65)
-    diagonal = (abs(cols - (left + width // 2 - t * width * 0.3)) <= thick) & (t >= 0) & (t <= 1)
-    canvas[bar | diagonal] = 1.0
-    grey = canvas * 230 + 10
-    return (255 - grey if dark_ink else grey).astype(np.uint8)
-
-
-def png_bytes(array: np.ndarray, mode: str | None = None, **save) -> bytes:
-    buffer = io.BytesIO()
-    image = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
-    image.save(buffer, format=save.pop("format", "PNG"), **save)
-    return buffer.getvalue()
-
 
 def assert_mnist_like(image: np.ndarray):
     assert image.shape == (784,) and image.dtype == np.uint8 and set(np.unique(image)) <= {0, 1}
@@ -196,15 +176,3 @@ def test_edits():
 def test_bad_edits_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call(np.zeros(784, dtype=np.uint8))
-
-
-def test_upload_preview_thumbnails():
-    from made_viz import likelihood_figures
-
-    for payload in (png_bytes(synthetic_digit(900, 300, dark_ink=True)),
-                    png_bytes(synthetic_digit(60, 60, dark_ink=False).astype(np.uint16) * 257),
-                    png_bytes(synthetic_digit(80, 80, dark_ink=True), mode="P", format="GIF")):
-        thumb = Image.open(io.BytesIO(likelihood_figures.thumbnail_png(payload)))
-        assert max(thumb.size) <= 140
-        pixels = np.asarray(thumb.convert("L"))
-        assert pixels.max() - pixels.min() > 100  # the digit still shows

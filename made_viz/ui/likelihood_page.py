@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from made_viz import checkpoint, images, likelihood, sampling
-from made_viz import likelihood_figures as lf
+from made_viz.figures import likelihood as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
 from made_viz.ui.models import bundled, model_picker, prepared_mask, test_digits
