@@ -45,8 +45,8 @@ def check_int(name: str, value, low: int, high: int | None = None) -> int:
 def check_number(name: str, value, low: float, high: float, what: str = "a number") -> float:
     """`value` (an int or float, not a bool, not NaN) as a float in low..high, or a ValueError
     naming the field and the range."""
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                    np.floating))
+    number = (int, float, np.integer, np.floating)
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, number)
             or not low <= value <= high):
         raise ValueError(f"{name} must be {what} in {low}..{high}, got {value!r}")
     return float(value)

@@ -122,9 +122,9 @@ def render() -> None:
             st.warning(f"{problem}. Still showing the last valid network.",
                        icon=":material/warning:")
         net = st.session_state.get("_masks_last_network") or Network(
-            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"], MAX_LAYERS, MAX_UNITS), DEFAULTS["ordering"],
-            DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"], DEFAULTS["K"],
-            DEFAULTS["mask"])
+            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"], MAX_LAYERS, MAX_UNITS),
+            DEFAULTS["ordering"], DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"],
+            DEFAULTS["K"], DEFAULTS["mask"])
     st.session_state["_masks_last_network"] = net
     masks = masks_for(net)
     remember_order(masks)

@@ -190,7 +190,7 @@ def data_section(world: tiny.World, seed: int) -> None:
         st.markdown("**Samples of the data**")
         images = world.sample(SAMPLES, np.random.default_rng(seed))
         st.plotly_chart(digits.pixel_grid_figure(images, world.rows, world.cols, per_line=6,
-                                                  cell_px=_cell_px(world, 6)),
+                                                 cell_px=_cell_px(world, 6)),
                         key="data_samples", theme=None, config={"displayModeBar": False})
     with editor:
         if st.session_state.get("data", SETUP.data) == "prototypes":
@@ -211,8 +211,8 @@ def prototype_editor(world: tiny.World) -> None:
     key = f"protos_grid_{st.session_state.get('_tiny_edits', 0)}"
     st.plotly_chart(
         digits.pixel_grid_figure(images, world.rows, world.cols, clickable=True,
-                                  titles=[f"#{k + 1}" for k in range(len(images))],
-                                  per_line=4, cell_px=_cell_px(world, 4, 340)),
+                                 titles=[f"#{k + 1}" for k in range(len(images))],
+                                 per_line=4, cell_px=_cell_px(world, 4, 340)),
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)
@@ -283,8 +283,8 @@ def cached_graph(masks: MaskSet):
 def cached_product(masks: MaskSet):
     # Counts in the cells only while they fit in a half-width column at 1100 px.
     return matrices.path_count_figure(masks, generation_order=True, height=400,
-                                     counts_shown=masks.D <= 9 and int(
-                                         np.asarray(masks.connectivity()).max()) < 100)
+                                      counts_shown=masks.D <= 9 and int(
+                                          np.asarray(masks.connectivity()).max()) < 100)
 
 
 def verdict(masks: MaskSet) -> None:
@@ -450,7 +450,7 @@ def detail_panel(model, world: tiny.World, log_q: np.ndarray, seed: int, color: 
     chart, samples = (st.columns([1.3, 1], gap="small") if alone else (st.container(),) * 2)
     with chart:
         st.plotly_chart(tiny_figures.probability_figure(world.log_probs, log_q, color=color,
-                                                   height=320),
+                                                        height=320),
                         key=f"px_{key}", theme=None, config={"displayModeBar": False})
     with samples:
         st.markdown("**Samples of the model**")
