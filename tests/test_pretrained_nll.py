@@ -116,3 +116,11 @@ def test_readme_states_the_recorded_test_nll(name):
             if line.startswith(f"| `pretrained/{name}` |") and "ensemble" in line]
     assert len(rows) == 1, rows
     assert f"{config['test_nll']:.2f}" in rows[0], (rows[0], config["test_nll"])
+
+
+def test_readme_states_the_nll_by_masks_curve():
+    stored = json.loads((ROOT / "pretrained" / "mnist" / "nll-by-masks.json").read_text())
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| `pretrained/mnist` |") and "first k masks" in line]
+    assert len(rows) == 1, rows
+    assert rows[0].rstrip(" |").endswith(", ".join(f"{v:.2f}" for v in stored["test_nll"]))
