@@ -1,5 +1,5 @@
-"""Exact log-likelihood of any binary image under a MADE, and the images to score. NumPy and
-Pillow only (no torch, no streamlit).
+"""Exact log-likelihood of any binary image under a MADE, in one forward pass per mask. NumPy
+only (no torch, no streamlit, no Pillow: the images themselves are made_viz.images).
 
 One forward pass gives all D conditionals p(x_d = 1 | x_<d), so log p(x) = sum_d log p(x_d |
 x_<d) costs one pass per mask. `conditional_log_probs` returns those terms in pixel-index
@@ -9,8 +9,8 @@ orderings is not a distribution).
 
 Both take a `sampling.MADEWeights` or a torch `MADE`. Each mask's masked weights are built
 once per model in float32, the first layer and the direct connections transposed so that a
-binary image's pre-activations are sums of the rows of its ink pixels, and kept with the
-model (the samplers' cache, rebuilt when the weights change). Sums are accumulated in float64.
+binary image's pre-activations are sums of the rows of its ink pixels, and kept in the model's
+prepared masks (network.prepare; rebuilt when the weights change). Sums are in float64.
 
 The images themselves (uploads made MNIST-like, the URL codec, edits) are made_viz.images.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import sampling
+from . import network
 from .images import D_IMAGE
 from .validation import check_binary_images
 
@@ -44,8 +44,8 @@ def _input_layer(x: np.ndarray, weights_T: np.ndarray) -> np.ndarray:
 
 def _mask_logits(model, k: int, x: np.ndarray) -> np.ndarray:
     """float64 (n, D) logits of checked images x under mask k, from the mask's float32 weights
-    (sampling.float32_net: built once per model and mask, shared with the sensitivity view)."""
-    net = sampling.float32_net(model, k)
+    (network.prepare: built once per model and mask, shared with the sensitivity view)."""
+    net = network.prepare(model, k).float32()
     logits = np.broadcast_to(net.bias.astype(np.float64), (len(x), len(net.bias))).copy()
     if net.direct_T is not None:
         logits += _input_layer(x, net.direct_T)
@@ -71,7 +71,7 @@ def _log_sigmoid_of_value(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def logits(model, x, mask=None) -> np.ndarray:
     """float64 (n, D): logit of p(x_d = 1 | x_<d) for each image under one mask."""
-    k = sampling._resolve_mask(model, mask)
+    k = network.resolve_mask(model, mask)
     if k == "ensemble":
         raise ValueError("mask must be None or a mask index for conditionals, got 'ensemble'")
     return _mask_logits(model, k, _check_images(model, x))
@@ -86,7 +86,7 @@ def conditional_log_probs(model, x, mask=None) -> np.ndarray:
 
 def log_prob(model, x, mask=None) -> np.ndarray:
     """float64 (n,): log p(x) in nats. mask: None (current), an index, or "ensemble"."""
-    if sampling._resolve_mask(model, mask) == "ensemble":
+    if network.resolve_mask(model, mask) == "ensemble":
         return ensemble_log_prob(per_mask_log_probs(model, x))
     return conditional_log_probs(model, x, mask).sum(axis=1)
 
@@ -173,7 +173,7 @@ class ImageScore:
 def score_image(model, image, mask="ensemble") -> ImageScore:
     """Score one image under every mask and the ensemble (one forward pass per mask)."""
     start = time.perf_counter()
-    mask = sampling._resolve_mask(model, mask)
+    mask = network.resolve_mask(model, mask)
     image = _check_images(model, image)[0]
     per_mask = conditional_log_probs_all_masks(model, image)[:, 0]
     totals = per_mask.sum(axis=1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import random_made
-from made_viz import checkpoint, data, likelihood, sampling
+from made_viz import checkpoint, data, likelihood, network, sampling
 
 CONFIGS = [  # D, hidden sizes, MADE keyword arguments
     (5, [], dict()),
@@ -80,10 +80,11 @@ def test_scoring_reuses_the_sensitivity_views_float32_weights():
     weights = sampling.MADEWeights.of(model)
     images = np.random.default_rng(4).integers(0, 2, (3, 10)).astype(np.uint8)
     gradient = sampling.logit_gradient(weights, images[0], 5, 1)
-    built = sampling.float32_net(weights, 1)
+    built = network.prepare(weights, 1).float32()
     ours = likelihood.log_prob(weights, images, mask=1)
-    assert sampling.float32_net(weights, 1) is built
-    assert set(sampling._entry(weights)["float32"]) == {1}  # scoring mask 1 built no other
+    assert network.prepare(weights, 1).float32() is built
+    # scoring mask 1 built no other
+    assert {k for k, p in network.STORE.prepared(weights).items() if "float32" in p.built} == {1}
     np.testing.assert_allclose(ours, torch_log_prob(model, images, 1), atol=1e-4)
     np.testing.assert_array_equal(sampling.logit_gradient(weights, images[0], 5, 1), gradient)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from made_viz import checkpoint, sampling
+from made_viz import checkpoint, network, sampling
 from made_viz.ui import models, sampling_page
 from player_view import player_data
 
@@ -256,10 +256,10 @@ def test_the_warm_up_prepares_every_mask_of_the_default_model():
     page's ensemble score reads, so neither page builds them while a user waits."""
     models.warm_up()
     b = models.bundled("mnist")
-    entry = sampling._entry(b.model)
-    assert set(entry["plans"]) == set(range(b.model.num_masks))
-    built = dict(entry["float32"])
+    prepared = network.STORE.prepared(b.model)
+    assert {k for k, p in prepared.items() if "plan" in p.built} == set(range(b.model.num_masks))
+    built = {k: p.float32() for k, p in prepared.items() if "float32" in p.built}
     assert set(built) == set(range(b.model.num_masks))
     from made_viz import likelihood
     likelihood.score_image(b.model, np.zeros(b.model.D, dtype=np.uint8))
-    assert all(sampling.float32_net(b.model, k) is net for k, net in built.items())
+    assert all(network.prepare(b.model, k).float32() is net for k, net in built.items())

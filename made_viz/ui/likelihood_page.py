@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import streamlit as st
 
-from made_viz import checkpoint, images, likelihood, sampling
+from made_viz import checkpoint, images, likelihood, network, sampling
 from made_viz.figures import likelihood as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
@@ -73,7 +73,7 @@ def _load_sample(name: str) -> None:
     if ordering not in b.orderings():
         _fail("ordering", f"{ordering!r} is not one of {', '.join(b.orderings())}")
         return
-    mask = prepared_mask(name, b.pick_mask(ordering, seed))
+    mask = prepared_mask(name, b.pick_mask(ordering, seed)).index
     image = sampling.sample(b.model, 1, seed=seed, mask=mask)[0]
     _set_image(image, f"sample of {name}, {ordering} order, seed {seed}")
 
@@ -228,11 +228,11 @@ def edit_controls() -> None:
 # --- the views ---------------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def ready(name: str) -> likelihood.ImageScore:
-    """Build a model's scoring weights once per server (the first score of a model pays for
-    them), so the time a page shows is the scoring's own."""
-    b = bundled(name)
-    return likelihood.score_image(b.model, np.zeros(b.model.D, dtype=np.uint8))
+def ready(name: str) -> list[network.PreparedMask]:
+    """A model's masks with their scoring weights built, once per server (else the first score
+    of a model pays for them), so the time a page shows is the scoring's own."""
+    model = bundled(name).model
+    return [network.prepare(model, k, parts=("float32",)) for k in range(model.num_masks)]
 
 
 @st.cache_resource(show_spinner=False)

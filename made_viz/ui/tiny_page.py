@@ -464,7 +464,8 @@ def detail_panel(model, world: tiny.World, log_q: np.ndarray, seed: int, color: 
 def model_samples(model, seed: int) -> np.ndarray:
     """Ancestral samples, one full pass per pixel, exactly as the model's outputs say (the
     naive sampler: a broken network's outputs are no conditionals, so no shortcut holds)."""
-    from made_viz.sampling import MADEWeights, sample
+    from made_viz.network import MADEWeights
+    from made_viz.sampling import sample
 
     mask = "ensemble" if model.num_masks > 1 else 0
     return sample(MADEWeights.of(model), SAMPLES, seed=seed, mask=mask, method="naive")
