@@ -13,14 +13,17 @@ import streamlit as st
 
 from made_viz import export, network, sampling
 from made_viz.data import DataError
+from made_viz.neighbours import TrainingSetError
 from made_viz.ui import player
-from made_viz.ui.models import Bundled, bundled, model_picker, prepared_mask, test_digits
+from made_viz.ui.models import (Bundled, bundled, model_picker, prepared_mask, test_digits,
+                                training_digits)
 from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
 
 ROW = 28
 DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
 GRID_SIZE = 16
+NEAREST_SHOWN = 3  # the player's finished digit: its nearest training digits
 DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 VIEW_NAMES = ("step", "grid", "completion", "export")  # the URL's `view`, one per tab
@@ -44,8 +47,22 @@ def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
         # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
         ss["sampling_payload"] = player.run_payload(
             f"{serial}:{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
-            run.log_likelihood_curve, run.uniforms, start=run.start)
+            run.log_likelihood_curve, run.uniforms, start=run.start,
+            nearest=finished_digit_neighbours(run.final_image))
     return ss["sampling_run"]
+
+
+def finished_digit_neighbours(image: np.ndarray) -> list[dict]:
+    """The finished digit's NEAREST_SHOWN nearest training digits, for the player to show once
+    every pixel is drawn; none when the bundled training digits are missing (the grid says)."""
+    try:
+        training = training_digits()
+    except TrainingSetError:
+        return []
+    found = training.nearest(image, k=NEAREST_SHOWN)
+    indices = found.indices[0]
+    return player.nearest_payload(indices, found.distances[0], training.labels[indices],
+                                  training.images(indices))
 
 
 def _player_moved() -> None:
@@ -115,19 +132,41 @@ def digit_png(order, image, position: int | None = None, scale: int = 5) -> byte
     return export.png_bytes(export.frame_at(order, image, position), scale=scale)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def grid_nearest(name: str, mask: int, seeds: tuple[int, ...]):
+    """Each grid digit's nearest binarized training digit: (index, distance) per digit."""
+    found = training_digits().nearest(grid_samples(name, mask, seeds))
+    return found.indices[:, 0], found.distances[:, 0]
+
+
 def grid_view(b: Bundled, mask: int, seed: int) -> None:
     seeds = tuple((seed + i) % (SEED_MAX + 1) for i in range(GRID_SIZE))
     images = grid_samples(b.name, mask, seeds)
     order = b.model.mask_sets[mask].order
+    try:
+        training = training_digits()
+        nearest, distances = grid_nearest(b.name, mask, seeds)
+    except TrainingSetError as error:
+        training = None
+        st.info(f"No nearest training digits: {error}", icon="ℹ️")
     st.caption(f"{GRID_SIZE} digits drawn at once with the fast sampler, seeds {seeds[0]} to"
                f" {seeds[-1]}. Each one is the digit its seed draws step by step: click a seed"
-               " to watch it.")
+               " to watch it." + ("" if training is None else
+                                  f" Under each, its nearest of the {len(training):,} binarized"
+                                  " training digits, and how many of the 784 pixels differ:"
+                                  " did it just memorize the training set?"))
     columns = st.columns(GRID_SIZE // 2)
     for i, (s, image) in enumerate(zip(seeds, images)):
         with columns[i % len(columns)]:
             st.image(digit_png(order, image, scale=5), width="stretch")
             st.button(f"seed {s}", key=f"sampling_grid_{i}", type="tertiary",
                       on_click=_open_seed, args=(s,))
+            if training is not None:
+                with st.container(key=f"sampling_grid_nearest_{i}"):
+                    index = int(nearest[i])
+                    st.image(digit_png(np.arange(len(image)), training.image(index), scale=3),
+                             width="stretch", caption=f"training #{index}, a"
+                             f" {training.labels[index]}: {distances[i]} pixels differ")
 
 
 @st.cache_data(max_entries=64, show_spinner="Completing...")
