@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PAPER = "Germain et al. 2015"
-PAPER_BINARIZATION = ("fixed: one draw of every pixel, the same for training and test"
-                      " (Salakhutdinov & Murray 2008)")
-OUR_BINARIZATION = ("dynamic in training (a fresh draw of the training digits every epoch);"
-                    " tested on one fixed draw of the test digits of our own (seed 1234)")
+PAPER_BINARIZATION = ("fixed binarization: one draw of every pixel, the same images in every"
+                      " epoch and at test (Salakhutdinov & Murray 2008)")
+OUR_BINARIZATION = ("dynamic binarization in training (a fresh draw of the training digits"
+                    " every epoch), tested on one fixed draw of the test digits of our own"
+                    " (seed 1234)")
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ PAPER_TABLE = (
 # The paper's Figure 2 plots, for one hidden layer of 500 units, the test NLL against the
 # number of masks a model is trained with, 1 to 32: one model per number. Its values are
 # drawn, not listed (pytorch-made reproduced its first point, one mask, at 94.5).
-FIGURE_2 = ("the paper's Figure 2: one model per number of masks (1 to 32), each trained with"
-            " that many, one hidden layer of 500 units; plotted, not tabulated")
+FIGURE_2 = ("the number of masks a model is trained with (1 to 32, one model each, one hidden"
+            " layer of 500 units), plotted, not tabulated")
 
 # karpathy/pytorch-made (500 hidden units): one mask, then 10 orderings whose logits it
 # averages at test time; the second is not a likelihood (see tiny.logit_average_log_q).

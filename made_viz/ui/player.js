@@ -280,7 +280,7 @@ function drawNearest(S) {
   const key = `${S.runId}:${!!S.data.lecture}`;
   if (box.hidden || box.dataset.run === key) return;
   box.dataset.run = key;
-  const cell = S.data.lecture ? 5 : 4;
+  const lecture = !!S.data.lecture, cell = lecture ? 3 : 4;  // three abreast in either panel
   box.querySelector(".nearest-row").replaceChildren(...near.map((n) => {
     const figure = document.createElement("figure"), canvas = document.createElement("canvas");
     const caption = document.createElement("figcaption"), rgba = new Uint8ClampedArray(4 * S.D);
@@ -288,7 +288,8 @@ function drawNearest(S) {
       rgba.set([...(n.image[i] === "1" ? RGB.ink : RGB.paper), 255], 4 * i);
     }
     blit(setupCanvas(canvas, cell * S.side, cell * S.side), S, rgba, cell);
-    caption.textContent = `training #${n.index}, a ${n.label}: ${n.distance} pixels differ`;
+    caption.textContent = lecture ? `a ${n.label}: ${n.distance} px`
+      : `training #${n.index}, a ${n.label}: ${n.distance} pixels differ`;
     figure.append(canvas, caption);
     return figure;
   }));

@@ -152,21 +152,27 @@ def grid_view(b: Bundled, mask: int, seed: int) -> None:
     st.caption(f"{GRID_SIZE} digits drawn at once with the fast sampler, seeds {seeds[0]} to"
                f" {seeds[-1]}. Each one is the digit its seed draws step by step: click a seed"
                " to watch it." + ("" if training is None else
-                                  f" Under each, its nearest of the {len(training):,} binarized"
-                                  " training digits, and how many of the 784 pixels differ:"
-                                  " did it just memorize the training set?"))
-    columns = st.columns(GRID_SIZE // 2)
-    for i, (s, image) in enumerate(zip(seeds, images)):
-        with columns[i % len(columns)]:
-            st.image(digit_png(order, image, scale=5), width="stretch")
-            st.button(f"seed {s}", key=f"sampling_grid_{i}", type="tertiary",
-                      on_click=_open_seed, args=(s,))
-            if training is not None:
-                with st.container(key=f"sampling_grid_nearest_{i}"):
-                    index = int(nearest[i])
-                    st.image(digit_png(np.arange(len(image)), training.image(index), scale=3),
-                             width="stretch", caption=f"training #{index}, a"
-                             f" {training.labels[index]}: {distances[i]} pixels differ")
+                                  f" Framed under each: its nearest of the {len(training):,}"
+                                  " binarized training digits (its index and label), and how"
+                                  " many of the 784 pixels differ: did it just memorize the"
+                                  " training set?"))
+    per_row = GRID_SIZE // 2
+    for row in range(0, GRID_SIZE, per_row):  # a row of columns at a time: the rows line up
+        for i, column in zip(range(row, row + per_row), st.columns(per_row)):
+            with column:
+                st.image(digit_png(order, images[i], scale=5), width="stretch")
+                st.button(f"seed {seeds[i]}", key=f"sampling_grid_{i}", type="tertiary",
+                          on_click=_open_seed, args=(seeds[i],))
+                if training is not None:
+                    nearest_digit(training, int(nearest[i]), int(distances[i]), i)
+
+
+def nearest_digit(training, index: int, distance: int, i: int) -> None:
+    """A training digit framed apart from the samples, with its label and its distance."""
+    with st.container(key=f"sampling_grid_nearest_{i}", border=True):
+        st.image(digit_png(np.arange(training.image(index).size), training.image(index),
+                           scale=3), width="stretch",
+                 caption=f"#{index}, a {training.labels[index]}: {distance} pixels differ")
 
 
 @st.cache_data(max_entries=64, show_spinner="Completing...")
