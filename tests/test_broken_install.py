@@ -40,7 +40,7 @@ def install(tmp_path, monkeypatch):
     root = tmp_path / "pretrained"
     root.mkdir()
     shutil.copytree(PRETRAINED / "mnist", root / "mnist")
-    for name in ("mnist-orders", SUBSET):
+    for name in ("mnist-orders", SUBSET, "mnist-train-bits.npy", "mnist-train-bits.json"):
         (root / name).symlink_to(PRETRAINED / name)
     monkeypatch.setenv("MADE_VIZ_PRETRAINED", str(root))
     clear_caches()  # the page caches models by name: drop the real ones loaded before
@@ -50,8 +50,8 @@ def install(tmp_path, monkeypatch):
 
 def clear_caches() -> None:
     for cached in (models.bundled, models.prepared_mask,
-                   models.test_digits, sampling_page.grid_samples,
-                   sampling_page.completions, sampling_page.run_gif):
+                   models.test_digits, models.training_digits, sampling_page.grid_samples,
+                   sampling_page.grid_nearest, sampling_page.completions, sampling_page.run_gif):
         cached.clear()
 
 
@@ -214,6 +214,32 @@ def test_broken_test_subset_stops_completion_only(install, breakit):
     at.run()
     assert not at.exception and not at.error
     assert len(player_data(at)["order"]) == 784  # stepping needs no test digit
+
+
+BITS = "mnist-train-bits.npy"
+
+
+@pytest.mark.parametrize("breakit, words", [
+    (lambda p: p.unlink(), "missing"),
+    (lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 1])),
+     "does not match its sidecar"),
+], ids=["missing", "altered"])
+def test_broken_training_digits_stop_the_nearest_digits_only(install, breakit, words):
+    """The 16 digits are still drawn, with one message naming the packed file; the player
+    still plays, without the finished digit's neighbours."""
+    (install / BITS).unlink()
+    shutil.copy(PRETRAINED / BITS, install / BITS)
+    breakit(install / BITS)
+    at = open_app("sampling")
+    at.session_state["sampling_view"] = "16 at once"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    infos = [i.value for i in at.info]
+    assert len(infos) == 1 and str(install / BITS) in infos[0] and words in infos[0], infos
+    assert len([b for b in at.button if b.key.startswith("sampling_grid_")]) == 16
+    at.session_state["sampling_view"] = "Step by step"
+    at.run()
+    assert not at.exception and player_data(at)["nearest"] == []
 
 
 # --- the command lines -----------------------------------------------------------------------
