@@ -12,6 +12,10 @@ once per model in float32, the first layer and the direct connections transposed
 binary image's pre-activations are sums of the rows of its ink pixels, and kept in the model's
 prepared masks (network.prepare; rebuilt when the weights change). Sums are in float64.
 
+The test set's NLLs are bundled once computed: every digit's under every mask and the
+ensemble (test-nll.npz, the Likelihood page's histogram), and from them each model's NLL
+against the number of masks averaged at test time (its nll-by-masks.json).
+
 The images themselves (uploads made MNIST-like, the URL codec, edits) are made_viz.images.
 """
 from __future__ import annotations
