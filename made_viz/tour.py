@@ -110,6 +110,9 @@ IMAGE = {"model": _text("mnist"), "mask": _text("ensemble"),
          "blank": _flag(False, None)}
 
 
+SAMPLES = {"model": _text("mnist"), "ordering": _text("natural"), "seed": _int(0, 0, SEED_MAX)}
+
+
 @dataclass(frozen=True)
 class View:
     page: str  # the full page's url_path
@@ -130,8 +133,8 @@ VIEWS = {
     "likelihood.score": View("likelihood", IMAGE),
     "likelihood.draw": View("likelihood", IMAGE),
     "likelihood.masks": View("likelihood", IMAGE),
-    "sampling.player": View("sampling", {"model": _text("mnist"), "ordering": _text("natural"),
-                                         "seed": _int(0, 0, SEED_MAX)}),
+    "sampling.player": View("sampling", SAMPLES),
+    "sampling.nearest": View("sampling", SAMPLES),
 }
 
 

@@ -59,6 +59,26 @@ def check_index(name: str, value, size: int) -> int:
     return int(value)
 
 
+def check_binary_images(name: str, x, D: int) -> np.ndarray:
+    """`x` as uint8 (n, D) of 0/1: one image (D,) becomes one row; bools and 0/1 integers or
+    floats are taken. The ValueError names the field, the shape and the first bad value."""
+    a = np.asarray(x)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != D:
+        raise ValueError(f"{name} must have shape (D,) or (n, D) with D = {D},"
+                         f" got {np.shape(x)}")
+    if a.dtype == bool:
+        return a.astype(np.uint8)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must hold 0s and 1s, got dtype {a.dtype}")
+    bad = ~np.isin(a, (0, 1))
+    if bad.any():
+        i, d = np.argwhere(bad)[0]
+        raise ValueError(f"{name} must hold 0s and 1s; {name}[{i}, {d}] is {a[i, d]}")
+    return a.astype(np.uint8)
+
+
 def _shown(text: str, limit: int = 20) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 

@@ -28,16 +28,16 @@ def write(folder, name: str, body: str):
 def test_the_bundled_tours_load_and_keep_to_a_cards_limits():
     assert tour_names() == ["lecture", "quick"]
     lecture = load_tour("lecture")
-    assert len(lecture.steps) == 10
+    assert len(lecture.steps) == 11
     for step in lecture.steps:
         assert len(step.text.split()) <= MAX_WORDS and step.view in VIEWS
         assert "\n" not in (step.formula or "")
     # the arc of the story: unmasked, degrees, masks, paths, trained, score, draw, sample,
-    # orderings, broken
+    # orderings, broken, not memorized
     assert [s.view for s in lecture.steps] == [
         "tiny.train", "masks.graph", "masks.matrices", "masks.paths", "tiny.train",
         "likelihood.score", "likelihood.draw", "sampling.player", "likelihood.masks",
-        "tiny.train"]
+        "tiny.train", "sampling.nearest"]
     first, fifth, last = lecture.steps[0], lecture.steps[4], lecture.steps[9]
     assert (first.settings["break"], first.settings["networks"]) == ("unmasked", "broken")
     assert (fifth.settings["break"], fifth.settings["networks"]) == ("none", "correct")

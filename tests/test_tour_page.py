@@ -95,6 +95,8 @@ def test_each_cards_link_opens_its_page_with_the_views_settings():
     digit = models.test_digits().images[LECTURE.steps[5].settings["digit"]]
     assert np.array_equal(images.decode_url_image(score["x"][0]), digit)
     assert score["mask"] == ["0"] and score["model"] == ["mnist"]
+    nearest = parse_qs(links[10].query)  # step 11: the Sampling page's 16 at once
+    assert nearest["view"] == ["grid"] and nearest["seed"] == ["40"]
     assert "present" not in masks
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from made_viz import images, sampling
+from made_viz import checkpoint, images, likelihood, paper, sampling
 from made_viz.figures import likelihood as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
 from made_viz.ui import presenter
-from made_viz.ui.likelihood_views import (every_mask_view, maps_chart, mask_label, score,
-                                          score_panel, sketch_view, test_placement)
+from made_viz.ui.likelihood_views import (every_mask_view, maps_chart, mask_label,
+                                          masks_summary, score, score_panel, sketch_view,
+                                          test_placement)
 from made_viz.ui.models import bundled, model_picker, prepared_mask, test_digits
 from made_viz.ui.sketch import stroke_image
 from made_viz.ui.widgets import choice, defuse
@@ -225,6 +226,71 @@ def edit_controls() -> None:
                   args=(f"shifted by ({dx}, {dy})", images.shift, int(dx), int(dy)))
 
 
+# --- beside the paper ---------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def masks_curve(name: str) -> likelihood.MasksCurve:
+    """A bundled model's test NLL against the number of masks averaged, once per server."""
+    return likelihood.load_masks_curve(name)
+
+
+def paper_points() -> list[tuple[str, list[tuple[int, float]]]]:
+    """The paper's MADE rows as chart series: one per depth, a model per number of masks."""
+    series = {}
+    for row in paper.made_rows():
+        series.setdefault(row.hidden_layers, []).append((row.masks, row.nll))
+    return [(f"paper, {layers} hidden layer{'s' * (layers > 1)}: a model trained with k masks",
+             points) for layers, points in sorted(series.items())]
+
+
+def our_rows() -> list[tuple[str, float]]:
+    """Each bundled model's ensemble and its first mask alone, from the stored curves."""
+    rows = []
+    for name in checkpoint.list_pretrained():
+        try:
+            curve, model = masks_curve(name), bundled(name).model
+        except (ValueError, checkpoint.CheckpointError, OSError):
+            continue
+        shape = "-".join(map(str, (model.D, *model.hidden_sizes, model.D)))
+        rows.append((f"ours: `{name}`, {shape}, ensemble of {curve.trained_with} masks",
+                     curve.test_nll[-1]))
+        rows.append((f"ours: `{name}`, its first mask alone", curve.test_nll[0]))
+    return rows
+
+
+def nll_table() -> str:
+    lines = ["| model | test NLL (nats) | binarization |", "| --- | --- | --- |"]
+    lines += [f"| paper: {row.model} | {'≈ ' if row.estimate else ''}{row.nll:.2f} | fixed |"
+              for row in paper.PAPER_TABLE]
+    lines += [f"| {name} | **{nll:.2f}** | dynamic; our test draw |" for name, nll in our_rows()]
+    return "\n".join(lines)
+
+
+def paper_section(b) -> None:
+    st.subheader("Beside the paper")
+    chart, table = st.columns([1.1, 1], gap="large")
+    with chart:
+        try:
+            curve = masks_curve(b.name)
+        except ValueError as error:
+            st.info(f"No NLL against the number of masks: {error}")
+        else:
+            st.plotly_chart(lf.masks_curve_figure(curve.test_nll, b.name, paper_points()),
+                            width="stretch", key="lik_masks", config={"displayModeBar": False})
+            st.caption(f"Ours: one model trained with {masks_summary(curve.mask_names)};"
+                       " the first k of them averaged at test time (their image"
+                       " probabilities). The paper's Figure 2 varies"
+                       f" something else: {paper.FIGURE_2}. The diamonds are its table's models"
+                       " trained with 1 and with 32 masks.")
+    with table:
+        st.markdown(f"**{paper.PAPER}, binarized MNIST, beside ours**")
+        st.markdown(nll_table())
+        st.caption(f"≈: an estimate (those models' likelihoods are intractable). Which"
+                   f" binarization each number used. The paper's:"
+                   f" {paper.PAPER_BINARIZATION}. Ours: {paper.OUR_BINARIZATION}: close to the"
+                   " paper's test images, not the same draw.")
+
+
 def render() -> None:
     side = presenter.controls_area("Likelihood")
     b = model_picker("Likelihood", side)
@@ -283,3 +349,4 @@ def render() -> None:
         else:
             st.info("The test set's NLLs (pretrained/test-nll.npz) are missing: no histogram.")
     every_mask_view(image, name, scored)
+    paper_section(b)

@@ -1,5 +1,6 @@
 """The bundled pretrained models, shared by every page and session: loaded once per server,
-their masks prepared once, the sidebar's model picker, and the bundled test digits."""
+their masks prepared once, the sidebar's model picker, the bundled test digits and the packed
+training digits."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.logger import get_logger
 
-from made_viz import checkpoint, network
+from made_viz import checkpoint, neighbours, network
 from made_viz.data import load_test_subset
 from made_viz.ui.widgets import choice
 
@@ -92,6 +93,17 @@ def warm_up() -> None:
 @st.cache_resource(show_spinner=False)
 def test_digits():
     return load_test_subset()
+
+
+@st.cache_resource(show_spinner=False)
+def training_digits() -> neighbours.TrainingSet:
+    """The 50,000 binarized training digits packed to bits (4.7 MB), loaded and checked once
+    per server and shared, read-only, by every session. neighbours.TrainingSetError when the
+    bundled file is missing or altered (not cached: the next call tries again)."""
+    training = neighbours.load_training_set()
+    log.info("loaded the packed training digits: %d, %.1f MB", len(training),
+             training.nbytes / 2**20)
+    return training
 
 
 def model_picker(title: str, where=None) -> Bundled | None:

@@ -15,12 +15,11 @@ from made_viz import export, sampling
 from made_viz.data import DataError
 from made_viz.ui import presenter
 from made_viz.ui.models import Bundled, bundled, model_picker, prepared_mask, test_digits
-from made_viz.ui.sampling_views import current_run, run_of, studio
+from made_viz.ui.sampling_views import current_run, digit_png, grid_view, run_of, studio
 from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
 
 ROW = 28
-GRID_SIZE = 16
 KEY = "sampling_"  # the prefix of this page's player view's session keys (sampling_views)
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 VIEW_NAMES = ("step", "grid", "completion", "export")  # the URL's `view`, one per tab
@@ -31,41 +30,9 @@ HALVES = {"natural": "the bottom half (raster order)", "columns": "the right hal
 
 # --- 16 at once, completion, export ------------------------------------------------------------
 
-@st.cache_data(max_entries=64, show_spinner="Sampling 16 digits...")
-def grid_samples(name: str, mask: int, seeds: tuple[int, ...]) -> np.ndarray:
-    """One digit per seed, all drawn at once, each the very digit its seed draws step by step.
-
-    sample() draws a seed's uniforms as default_rng(seed).random(D); stacking one row per
-    seed makes row i the digit of seeds[i] alone.
-    """
-    model = bundled(name).model
-    uniforms = np.stack([np.random.default_rng(s).random(model.D) for s in seeds])
-    return sampling.sample(model, len(seeds), uniforms=uniforms, mask=mask)
-
-
 def _open_seed(seed: int) -> None:
     st.session_state["seed"] = str(seed)
     st.session_state["sampling_view"] = VIEWS[0]
-
-
-def digit_png(order, image, position: int | None = None, scale: int = 5) -> bytes:
-    position = len(order) if position is None else position
-    return export.png_bytes(export.frame_at(order, image, position), scale=scale)
-
-
-def grid_view(b: Bundled, mask: int, seed: int) -> None:
-    seeds = tuple((seed + i) % (SEED_MAX + 1) for i in range(GRID_SIZE))
-    images = grid_samples(b.name, mask, seeds)
-    order = b.model.mask_sets[mask].order
-    st.caption(f"{GRID_SIZE} digits drawn at once with the fast sampler, seeds {seeds[0]} to"
-               f" {seeds[-1]}. Each one is the digit its seed draws step by step: click a seed"
-               " to watch it.")
-    columns = st.columns(GRID_SIZE // 2)
-    for i, (s, image) in enumerate(zip(seeds, images)):
-        with columns[i % len(columns)]:
-            st.image(digit_png(order, image, scale=5), width="stretch")
-            st.button(f"seed {s}", key=f"sampling_grid_{i}", type="tertiary",
-                      on_click=_open_seed, args=(s,))
 
 
 @st.cache_data(max_entries=64, show_spinner="Completing...")
@@ -223,7 +190,7 @@ def render() -> None:
             studio(name, prepared, lecture, key=KEY)
     with tabs[1]:
         if tabs[1].open:
-            grid_view(b, mask, seed)
+            grid_view(b, mask, seed, key=KEY, on_open=_open_seed)
     with tabs[2]:
         if tabs[2].open:
             completion_view(b, seed)

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import streamlit as st
 
-from made_viz import network, sampling
+from made_viz import export, network, sampling
+from made_viz.neighbours import TrainingSetError
 from made_viz.ui import player
-from made_viz.ui.models import Bundled, bundled
+from made_viz.ui.models import Bundled, bundled, training_digits
+from made_viz.validation import SEED_MAX
 
 DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
 DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
 SETTINGS = {"speed": player.SPEEDS, "overlay": player.OVERLAYS}
+NEAREST_SHOWN = 3  # the player's finished digit: its nearest training digits
+GRID_SIZE = 16
 
 
 def run_of(key: str) -> sampling.SamplingRun:
@@ -39,8 +44,22 @@ def current_run(b: Bundled, mask: int, seed: int, *, key: str) -> sampling.Sampl
         # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
         ss[f"{key}payload"] = player.run_payload(
             f"{serial}:{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
-            run.log_likelihood_curve, run.uniforms, start=run.start)
+            run.log_likelihood_curve, run.uniforms, start=run.start,
+            nearest=finished_digit_neighbours(run.final_image))
     return ss[f"{key}run"]
+
+
+def finished_digit_neighbours(image: np.ndarray) -> list[dict]:
+    """The finished digit's NEAREST_SHOWN nearest training digits, for the player to show once
+    every pixel is drawn; none when the bundled training digits are missing (the grid says)."""
+    try:
+        training = training_digits()
+    except TrainingSetError:
+        return []
+    found = training.nearest(image, k=NEAREST_SHOWN)
+    indices = found.indices[0]
+    return player.nearest_payload(indices, found.distances[0], training.labels[indices],
+                                  training.images(indices))
 
 
 def _player_moved(key: str) -> None:
@@ -83,3 +102,72 @@ def studio(name: str, prepared: network.PreparedMask, lecture: bool, *, key: str
                   lecture=lecture, views=next_pixel_views(b, prepared, run, key=key),
                   on_position=partial(_player_moved, key),
                   on_setting=partial(_player_setting, key), key=f"{key}player")
+
+
+# --- many digits at once, each beside its nearest training digit ---------------------------
+
+@st.cache_data(max_entries=64, show_spinner="Sampling 16 digits...")
+def grid_samples(name: str, mask: int, seeds: tuple[int, ...]) -> np.ndarray:
+    """One digit per seed, all drawn at once, each the very digit its seed draws step by step.
+
+    sample() draws a seed's uniforms as default_rng(seed).random(D); stacking one row per
+    seed makes row i the digit of seeds[i] alone.
+    """
+    model = bundled(name).model
+    uniforms = np.stack([np.random.default_rng(s).random(model.D) for s in seeds])
+    return sampling.sample(model, len(seeds), uniforms=uniforms, mask=mask)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grid_nearest(name: str, mask: int, seeds: tuple[int, ...]):
+    """Each grid digit's nearest binarized training digit: (index, distance) per digit."""
+    found = training_digits().nearest(grid_samples(name, mask, seeds))
+    return found.indices[:, 0], found.distances[:, 0]
+
+
+def digit_png(order, image, position: int | None = None, scale: int = 5) -> bytes:
+    position = len(order) if position is None else position
+    return export.png_bytes(export.frame_at(order, image, position), scale=scale)
+
+
+def grid_view(b: Bundled, mask: int, seed: int, *, key: str, count: int = GRID_SIZE,
+              per_row: int = GRID_SIZE // 2, on_open=None) -> None:
+    """`count` digits of consecutive seeds from `seed`, each framed above its nearest training
+    digit; on_open(seed): what a click on a digit's seed does (None: the seed is a caption)."""
+    seeds = tuple((seed + i) % (SEED_MAX + 1) for i in range(count))
+    images = grid_samples(b.name, mask, seeds)
+    order = b.model.mask_sets[mask].order
+    try:
+        training = training_digits()
+        nearest, distances = grid_nearest(b.name, mask, seeds)
+    except TrainingSetError as error:
+        training = None
+        st.info(f"No nearest training digits: {error}", icon="ℹ️")
+    st.caption(f"{count} digits drawn at once with the fast sampler, seeds {seeds[0]} to"
+               f" {seeds[-1]}. Each one is the digit its seed draws step by step"
+               + (": click a seed to watch it." if on_open else ".")
+               + ("" if training is None else
+                  f" Framed under each: its nearest of the {len(training):,}"
+                  " binarized training digits (its index and label), and how"
+                  " many of the 784 pixels differ: did it just memorize the"
+                  " training set?"))
+    for row in range(0, count, per_row):  # a row of columns at a time: the rows line up
+        for i, column in zip(range(row, min(row + per_row, count)), st.columns(per_row)):
+            with column:
+                st.image(digit_png(order, images[i], scale=5), width="stretch")
+                if on_open is not None:
+                    st.button(f"seed {seeds[i]}", key=f"{key}grid_{i}", type="tertiary",
+                              on_click=on_open, args=(seeds[i],))
+                else:
+                    st.caption(f"seed {seeds[i]}")
+                if training is not None:
+                    nearest_digit(training, int(nearest[i]), int(distances[i]),
+                                  f"{key}grid_nearest_{i}")
+
+
+def nearest_digit(training, index: int, distance: int, key: str) -> None:
+    """A training digit framed apart from the samples, with its label and its distance."""
+    with st.container(key=key, border=True):
+        st.image(digit_png(np.arange(training.image(index).size), training.image(index),
+                           scale=3), width="stretch",
+                 caption=f"#{index}, a {training.labels[index]}: {distance} pixels differ")

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import streamlit as st
 
-from made_viz import tiny
+from made_viz import paper, tiny
 from made_viz.figures import digits, matrices, tiny as tiny_figures
 from made_viz.masks import MaskSet
 from made_viz.ui.network_controls import cached_masks, jacobian
@@ -262,6 +262,8 @@ def draw(run: TinyRun, training: Training, slots: Slots, look: Look) -> None:
             readout_panel(run.labels[k], world, log_q, big=look.big, compact=look.compact)
         if detail:
             with details.container():
+                if k == 0 and model.num_masks > 1:
+                    logit_average_panel(model, world, f"{look.key}logit_average_{slots.draws}")
                 detail_panel(model, world, log_q, training.seed, run.colors[k],
                              f"{look.key}{k}_{slots.draws}", alone=len(run.models) == 1)
 
@@ -287,6 +289,31 @@ def readout_panel(label: str, world: tiny.World, log_q: np.ndarray, big: bool = 
             f" <b>{total:,.6f}</b></div>")
     st.markdown(f"KL(p_true ‖ p_model) = **{comparison.kl:.4f}** nats · expected NLL "
                 f"**{comparison.cross_entropy:.3f}** vs H = {world.entropy:.3f}{below_h}")
+
+
+def logit_average_panel(model, world: tiny.World, key: str) -> None:
+    """The same masks combined by averaging their logits, not their probabilities: its sum.
+    key: the panel's container, one per draw (a run draws it again at each report)."""
+    q = tiny.compare(world, tiny.logit_average_log_q(model))
+    K, shared = model.num_masks, len({tuple(m.order) for m in model.mask_sets}) == 1
+    with st.container(key=key):
+        st.markdown("##### Averaging the masks' logits instead")
+        st.html(f"<div class='tiny-readout {'ok' if abs(q.total - 1) < 5e-7 else 'bad'}'>sum of"
+                f" q(x) over all 2<sup>{world.D}</sup> patterns: <b>{q.total:,.6f}</b></div>")
+        st.markdown(f"its \"expected NLL\" **{q.cross_entropy:.3f}** vs H = {world.entropy:.3f}"
+                    + (" · **below H: not a distribution**" if q.kl < -1e-9 else ""))
+        st.caption(
+            f"The ensemble above averages the {K} masks' probabilities p_k(x): a mixture, it"
+            " sums to 1. q multiplies the Bernoullis of their averaged logits instead, and "
+            + ("your masks share one ordering, so each averaged logit still sees only the pixels"
+               " before its own and q is a distribution too (not the mixture): choose the"
+               " ordering random to see it fail." if shared else
+               "once orderings differ, a pixel's averaged logit mixes in masks that have seen"
+               " pixels coming after it, so no chain rule holds and nothing makes q sum to 1:"
+               f" averaging 10 orderings' logits is how karpathy/pytorch-made reported"
+               f" {paper.PYTORCH_MADE_LOGIT_AVERAGE} nats on binarized MNIST (one mask:"
+               f" {paper.PYTORCH_MADE_ONE_MASK}), a number that is not a likelihood."))
+
 
 
 def cell_px(world: tiny.World, per_line: int, width_px: int = 300) -> int:

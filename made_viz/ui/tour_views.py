@@ -28,7 +28,7 @@ from made_viz.ui import masks_views as mv
 from made_viz.ui import tiny_views as tv
 from made_viz.ui.models import bundled, prepared_mask, test_digits
 from made_viz.ui.network_controls import cached_masks
-from made_viz.ui.sampling_views import current_run, studio
+from made_viz.ui.sampling_views import current_run, grid_view, studio
 from made_viz.ui.sketch import stroke_image
 
 GRAPH_PX = 560
@@ -36,6 +36,7 @@ MATRIX_PX = 460
 CURVE_PX = 290
 MAPS_PX = 330
 PAD_PX = 336
+NEAREST_GRID = 8  # samples beside their nearest training digits: one row of a projector
 TOUR_ORDERINGS = ("natural", "reverse", "random")
 
 
@@ -251,6 +252,12 @@ def draw_player(s: dict, key: str, present: bool) -> None:
     studio(b.name, prepared, True, key=key)
 
 
+def draw_nearest(s: dict, key: str, present: bool) -> None:
+    b = bundled(s["model"])
+    prepared = prepared_mask(b.name, b.pick_mask(s["ordering"], s["seed"]))
+    grid_view(b, prepared.index, s["seed"], key=key, count=NEAREST_GRID, per_row=NEAREST_GRID)
+
+
 # --- the registry -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -269,6 +276,7 @@ TOUR_VIEWS = {
     "likelihood.draw": TourView(image_controls, draw_sketch, image_link),
     "likelihood.masks": TourView(image_controls, draw_every_mask, image_link),
     "sampling.player": TourView(player_controls, draw_player),
+    "sampling.nearest": TourView(player_controls, draw_nearest),
 }
 
 

@@ -2,8 +2,9 @@
 projector, the keyboard only. Every step shows without an exception and without scrolling,
 and shows its claim: the autoencoder's sum far from 1 (step 1), 1.000000 after training
 (step 5), a digit's score in nats equal to the Likelihood page's (step 6), a broken mask's sum
-other than 1 (step 10). Keys do nothing while the user draws on the sketch pad or types in a
-field; a link to a step opens that step."""
+other than 1 (step 10), samples above their nearest training digits (step 11). Keys do
+nothing while the user draws on the sketch pad or types in a field; a link to a step opens
+that step."""
 from __future__ import annotations
 
 import re
@@ -11,6 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from made_viz.tour import load_tour
 from tests.e2e.conftest import APP_IDLE, ARTIFACTS, exceptions, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -18,6 +20,7 @@ PROJECTOR = {"width": 1280, "height": 720}
 TRAIN_WAIT_MS = 180_000  # a step that trains for `secs`: 2 shared cores can take longer
 CARD = ".made-tour.ready"
 NATS = re.compile(r"([\d,]+\.\d\d)\s*nats")
+LAST = len(load_tour("lecture").steps)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,7 @@ def test_the_lecture_with_the_keyboard_only_on_a_projector(projector, app_url):
     page.locator(CARD).wait_for(timeout=60_000)
     page.keyboard.press("ArrowLeft")  # Back at the first step: nothing happens
     seen = {}
-    for n in range(1, 11):
+    for n in range(1, LAST + 1):
         settle(page, n)
         assert card_step(page) == n and f"step={n}" in page.url
         ARTIFACTS.mkdir(exist_ok=True)
@@ -117,10 +120,12 @@ def test_the_lecture_with_the_keyboard_only_on_a_projector(projector, app_url):
                        page.locator(f"{CARD} a.full").get_attribute("href"))
         if n == 7:
             keys_stay_out_of_the_pad_and_the_fields(page)
+        if n == LAST:  # new digits, each above its nearest training digit
+            expect(page.locator(view(page, n)).get_by_text("pixels differ")).to_have_count(8)
         page.keyboard.press("ArrowRight" if n % 2 else "PageDown")  # what clickers send
     page.keyboard.press("ArrowRight")  # Next at the last step: nothing happens
     wait_idle(page)
-    assert card_step(page) == 10 and exceptions(page) == [] and errors == []
+    assert card_step(page) == LAST and exceptions(page) == [] and errors == []
     (first,), (trained,), (correct, broken) = seen[1], seen[5], seen[10]
     assert abs(first - 1) > 0.5, f"step 1: an autoencoder's sum of {first}"
     assert trained == 1.0 and correct == 1.0

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from made_viz.tour import load_tour  # noqa: E402
 from tests.e2e.conftest import APP_IDLE, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.load.lecture_hall import (ARM_CLICK, BARE_COUNT, BARE_STEP, DEEP, Server,  # noqa: E402
                                      summary)
@@ -46,7 +47,7 @@ LATENCY_RATIO = 1.5
 FIRST_PAINT_S = 4.0
 TIMEOUT_MS = 120_000
 TRAIN_WAIT_MS = 180_000
-STEPS = 10
+STEPS = len(load_tour("lecture").steps)
 VIEW = ".st-key-tour_view_%d [data-testid='stElementContainer']"
 
 # Arm a timer for the next key press: from its keydown, on each animation frame, the first
