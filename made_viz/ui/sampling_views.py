@@ -90,10 +90,10 @@ def next_pixel_views(b: Bundled, prepared: network.PreparedMask, run, *, key: st
 
 
 def studio(name: str, prepared: network.PreparedMask, lecture: bool, *, key: str) -> None:
-    """The player, on the run current_run made for this key (with the mask `prepared`). Not a fragment: the player
-    reports its position the moment the user reaches for another tab, and in Streamlit 1.67 a
-    fragment rerun in flight loses a tab click that lands with it (the tab shows selected, its
-    panel stays empty)."""
+    """The player, on the run current_run made for this key (with the mask `prepared`). Not a
+    fragment: the player reports its position the moment the user reaches for another tab, and
+    in Streamlit 1.67 a fragment rerun in flight loses a tab click that lands with it (the tab
+    shows selected, its panel stays empty)."""
     ss = st.session_state
     b, run = bundled(name), run_of(key)
     player.player(ss[f"{key}payload"], position=run.position,
@@ -131,9 +131,10 @@ def digit_png(order, image, position: int | None = None, scale: int = 5) -> byte
 
 
 def grid_view(b: Bundled, mask: int, seed: int, *, key: str, count: int = GRID_SIZE,
-              per_row: int = GRID_SIZE // 2, on_open=None) -> None:
+              per_row: int = GRID_SIZE // 2, on_open=None, short: bool = False) -> None:
     """`count` digits of consecutive seeds from `seed`, each framed above its nearest training
-    digit; on_open(seed): what a click on a digit's seed does (None: the seed is a caption)."""
+    digit; on_open(seed): what a click on a digit's seed does (None: the seed is a caption);
+    short: each training digit captioned with its distance alone (narrow columns)."""
     seeds = tuple((seed + i) % (SEED_MAX + 1) for i in range(count))
     images = grid_samples(b.name, mask, seeds)
     order = b.model.mask_sets[mask].order
@@ -148,8 +149,8 @@ def grid_view(b: Bundled, mask: int, seed: int, *, key: str, count: int = GRID_S
                + (": click a seed to watch it." if on_open else ".")
                + ("" if training is None else
                   f" Framed under each: its nearest of the {len(training):,}"
-                  " binarized training digits (its index and label), and how"
-                  " many of the 784 pixels differ: did it just memorize the"
+                  f" binarized training digits{'' if short else ' (its index and label)'},"
+                  " and how many of the 784 pixels differ: did it just memorize the"
                   " training set?"))
     for row in range(0, count, per_row):  # a row of columns at a time: the rows line up
         for i, column in zip(range(row, min(row + per_row, count)), st.columns(per_row)):
@@ -162,12 +163,13 @@ def grid_view(b: Bundled, mask: int, seed: int, *, key: str, count: int = GRID_S
                     st.caption(f"seed {seeds[i]}")
                 if training is not None:
                     nearest_digit(training, int(nearest[i]), int(distances[i]),
-                                  f"{key}grid_nearest_{i}")
+                                  f"{key}grid_nearest_{i}", short)
 
 
-def nearest_digit(training, index: int, distance: int, key: str) -> None:
+def nearest_digit(training, index: int, distance: int, key: str, short: bool = False) -> None:
     """A training digit framed apart from the samples, with its label and its distance."""
     with st.container(key=key, border=True):
         st.image(digit_png(np.arange(training.image(index).size), training.image(index),
                            scale=3), width="stretch",
-                 caption=f"#{index}, a {training.labels[index]}: {distance} pixels differ")
+                 caption=f"{distance} pixels differ" if short else
+                 f"#{index}, a {training.labels[index]}: {distance} pixels differ")

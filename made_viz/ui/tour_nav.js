@@ -50,6 +50,8 @@ function onKey(S, event) {
   };
   if (!(event.key in moves)) return;
   event.preventDefault();  // no page scroll, and the Sampling player leaves the key alone
+  // Whatever had the focus (a button, the page) no longer shows a focus ring over the new step.
+  if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
   go(S, moves[event.key]);
 }
 

@@ -255,7 +255,8 @@ def draw_player(s: dict, key: str, present: bool) -> None:
 def draw_nearest(s: dict, key: str, present: bool) -> None:
     b = bundled(s["model"])
     prepared = prepared_mask(b.name, b.pick_mask(s["ordering"], s["seed"]))
-    grid_view(b, prepared.index, s["seed"], key=key, count=NEAREST_GRID, per_row=NEAREST_GRID)
+    grid_view(b, prepared.index, s["seed"], key=key, count=NEAREST_GRID, per_row=NEAREST_GRID,
+              short=True)
 
 
 # --- the registry -----------------------------------------------------------------------------
