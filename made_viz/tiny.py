@@ -29,6 +29,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .masks import MaskSet
 from .model import MADE, MaskedLinear
@@ -237,7 +238,7 @@ def enumerate_log_probs(model: MADE, mask=None) -> np.ndarray:
     return _log_likelihood_of_patterns(pattern_logits(model, mask))
 
 
-def pattern_logits(model: MADE, mask=None) -> np.ndarray:
+def pattern_logits(model: MADE, mask=None) -> torch.Tensor:
     """float64 (2^D, D): the logit of p(x_d = 1 | ...) for every pattern under one mask (None:
     the current one), from one batched pass; the model's current mask is put back."""
     x = _pattern_tensor(model.D)
@@ -246,15 +247,18 @@ def pattern_logits(model: MADE, mask=None) -> np.ndarray:
         if mask is not None:
             model.set_mask(mask)
         try:
-            return model(x).double().numpy()
+            return model(x).double()
         finally:
             model.set_mask(current)
 
 
-def _log_likelihood_of_patterns(logits: np.ndarray) -> np.ndarray:
-    """sum_d log Bernoulli(x_d; sigmoid(logit_d)) of every pattern, in float64."""
-    x = all_patterns(logits.shape[1])
-    return -np.logaddexp(0.0, np.where(x == 1, -logits, logits)).sum(axis=1)
+def _log_likelihood_of_patterns(logits: torch.Tensor) -> np.ndarray:
+    """sum_d log Bernoulli(x_d; sigmoid(logit_d)) of every pattern, in float64 (torch's fused
+    loss: a NumPy logaddexp over the 2^D x D terms takes half as long again)."""
+    x = _pattern_tensor(logits.shape[1]).double()
+    with torch.inference_mode():
+        return (-F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+                .sum(-1).numpy())
 
 
 def logit_average_log_q(model: MADE) -> np.ndarray:
@@ -267,7 +271,7 @@ def logit_average_log_q(model: MADE) -> np.ndarray:
     ensemble_sums). With one shared ordering every averaged logit still sees only x_<d, and q
     is a distribution, though not the masks' mixture.
     """
-    logits = np.mean([pattern_logits(model, k) for k in range(model.num_masks)], axis=0)
+    logits = torch.stack([pattern_logits(model, k) for k in range(model.num_masks)]).mean(0)
     return _log_likelihood_of_patterns(logits)
 
 
