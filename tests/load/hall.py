@@ -1,0 +1,727 @@
+"""A lecture hall opening the link at once, at the protocol level: N users, one second.
+
+    .venv/bin/python -m tests.load.hall --users 200 --page sampling
+    .venv/bin/python -m tests.load.hall --users 200 --page sampling,likelihood,masks --rerun
+    .venv/bin/python -m tests.load.hall --users 100 --page sampling --static
+    .venv/bin/python -m tests.load.hall --check --page sampling,likelihood,masks
+    .venv/bin/python -m tests.load.hall --users 50 --page masks --server serve --workers 2
+
+For each server (default: `make run`, then `make serve`, one after the other on free ports),
+started in a process group of its own: wait for /_stcore/health, open every page a few times
+one user at a time (the warm server a lecture finds: models loaded, masks prepared; with
+`make serve` enough times to reach every worker), wait for the server to go quiet, then open
+the page for N users at once (tests/load/protocol.py: what Chromium sends, no browser). With
+--rerun every user then changes a widget at once (Sampling and Masks: a new seed; Likelihood:
+Invert). With --static each user first fetches the static files an empty-cache Chromium
+fetches for that page (recorded from a real Chromium on the same server before the crowd).
+
+Reported per server and page: time to the first element of the page's main area and to the
+finished page (the run's script_finished, and every static file), p50 and p95, seconds from
+the moment all users start; the same for the rerun; errors (HTTP errors, dropped sockets,
+exceptions on the page, timeouts; Streamlit's two 404 probes of a deep link counted apart);
+the server's CPU seconds over the crowd (every process of the server's tree: workers,
+balancer) and its memory (peak of the tree's summed RSS, and the largest process's peak);
+this load tool's own CPU (it shares the machine); the load average before.
+
+--check runs headless Chromium and the tool one user at a time against one warm `make run`
+server, alternating, and compares what each sent and received (message counts by type) and
+the run's time on the wire (first BackMsg sent to script_finished received), page load and
+rerun: the tool stands for a browser only where the counts match and the times agree within
+10 % (medians).
+
+JSON with every user's times goes to test-artifacts/hall-*.json.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, APP_IDLE, free_port  # noqa: E402
+from tests.load.protocol import Load, Static, User  # noqa: E402
+
+SERVERS = {"run": "make --no-print-directory run PORT={port}",
+           "serve": "make --no-print-directory serve PORT={port}"}
+PAGES = ("sampling", "likelihood", "masks", "tiny")
+# What a user changes in --rerun: widget keys (protocol.Page.rerun_message) per page.
+RERUNS = {"sampling": {"seed": "7"}, "masks": {"seed": "7"}, "likelihood": {"lik_invert": True},
+          "tiny": {"seed": "7"}}
+MAX_USERS = 1000
+QUIET_CPU = 0.15  # cores: the server is quiet below this over a second
+QUIET_WAIT_S = 120
+HEALTH_WAIT_S = 120
+CLK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# --- the server and its processes -----------------------------------------------------------
+
+def descendants(root: int) -> list[int]:
+    """root and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def process_stats(pids: list[int]) -> dict[int, tuple[float, int, int, str]]:
+    """pid -> (CPU seconds, RSS bytes, peak RSS bytes, name) for the pids still alive."""
+    stats = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        name = status.split("\n", 1)[0].split(":", 1)[1].strip()
+        peak = next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                     if line.startswith("VmHWM:")), 0)
+        stats[pid] = ((int(fields[11]) + int(fields[12])) / CLK, int(fields[21]) * PAGE_SIZE,
+                      peak, name)
+    return stats
+
+
+class Watch:
+    """The server tree's CPU and memory while a crowd runs: sampled every 0.2 s."""
+
+    def __init__(self, root: int):
+        self.root = root
+        self.start = process_stats(descendants(root))
+        self.last = dict(self.start)
+        self.peak_total = sum(s[1] for s in self.start.values())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            now = process_stats(descendants(self.root))
+            self.last.update(now)
+            self.peak_total = max(self.peak_total, sum(s[1] for s in now.values()))
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(process_stats(descendants(self.root)))
+        cpu = sum(s[0] - self.start.get(pid, (0.0,))[0] for pid, s in self.last.items())
+        largest = max(self.last.values(), key=lambda s: s[2])
+        return {"cpu_s": round(cpu, 2), "peak_rss_total_bytes": self.peak_total,
+                "largest_process_peak_bytes": largest[2], "largest_process": largest[3],
+                "processes": len(self.last)}
+
+
+def tree_cpu(root: int) -> float:
+    return sum(s[0] for s in process_stats(descendants(root)).values())
+
+
+def wait_quiet(root: int, limit: float = QUIET_WAIT_S) -> float:
+    """Wait until the server tree uses under QUIET_CPU cores over a second; seconds waited."""
+    began = time.time()
+    before = tree_cpu(root)
+    while time.time() - began < limit:
+        time.sleep(1.0)
+        now = tree_cpu(root)
+        if now - before < QUIET_CPU:
+            break
+        before = now
+    return time.time() - began
+
+
+class Server:
+    """A server command ({port}) in a process group of its own, its output kept."""
+
+    def __init__(self, name: str, command: str, port: int):
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            shlex.split(command.format(port=port)), cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for raw in self.process.stdout:
+            self.log.append(raw.decode(errors="replace").rstrip())
+
+    def wait_healthy(self, limit: float = HEALTH_WAIT_S) -> None:
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n" + "\n".join(self.log[-30:]))
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: no answer from /_stcore/health in {limit:.0f} s")
+
+    def log_errors(self) -> list[str]:
+        return [line for line in self.log if " ERROR " in line or "Traceback" in line]
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._reader.join(timeout=5)
+
+
+# --- the crowd ------------------------------------------------------------------------------
+
+async def one_user(url: str, page: str, static: Static | None = None) -> Load:
+    user = User(url, page)
+    try:
+        return await user.open(time.perf_counter(), static)
+    finally:
+        await user.close()
+
+
+async def warm(url: str, pages: list[str], times: int) -> list[str]:
+    """Open each page `times` times, one user at a time: the errors seen."""
+    errors = []
+    for page in pages:
+        for _ in range(times):
+            errors += (await one_user(url, page)).errors
+    return errors
+
+
+async def crowd(url: str, page: str, users: int, static: Static | None,
+                rerun: dict | None) -> tuple[list[Load], list[Load]]:
+    """N users open the page at the same moment; with `rerun`, then all change it at once."""
+    people = [User(url, page) for _ in range(users)]
+    try:
+        start = time.perf_counter()
+        loads = await asyncio.gather(*(u.open(start, static) for u in people))
+        reruns: list[Load] = []
+        if rerun:
+            ready = [u for u, load in zip(people, loads) if load.finished is not None]
+            start = time.perf_counter()
+            reruns = await asyncio.gather(*(u.rerun(rerun, start) for u in ready))
+        return list(loads), list(reruns)
+    finally:
+        await asyncio.gather(*(u.close() for u in people), return_exceptions=True)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def timing(loads: list[Load]) -> dict:
+    firsts = [l.first for l in loads if l.first is not None]
+    marks = {name: [getattr(l, name) for l in loads if getattr(l, name) is not None]
+             for name in ("connected", "session")}
+    finished = [l.finished for l in loads if l.finished is not None]
+    errors = [e for l in loads for e in l.errors]
+    return {"users": len(loads),
+            **{f"{name}_p{q}_s": percentile(values, q) for name, values in marks.items()
+               for q in (50, 95)},
+            "first_p50_s": percentile(firsts, 50),
+            "first_p95_s": percentile(firsts, 95), "finished_p50_s": percentile(finished, 50),
+            "finished_p95_s": percentile(finished, 95),
+            "finished_max_s": max(finished) if finished else None,
+            "errors": len(errors) + sum(l.finished is None for l in loads if not l.errors),
+            "error_kinds": dict(Counter(e[:80] for e in errors).most_common(8)),
+            "known_404": sum(l.known_404 for l in loads),
+            "static_requests": sum(l.static_requests for l in loads),
+            "static_bytes": sum(l.static_bytes for l in loads),
+            "messages": dict(sum((Counter(l.messages) for l in loads), Counter())),
+            "first_s": [l.first for l in loads], "finished_s": [l.finished for l in loads]}
+
+
+def measure(server: Server, page: str, users: int, static: Static | None,
+            rerun: bool) -> dict:
+    load_before = os.getloadavg()[0]
+    log_before = len(server.log_errors())
+    watch = Watch(server.process.pid)
+    tool_before = time.process_time()
+    began = time.time()
+    loads, reruns = asyncio.run(crowd(server.url, page, users, static,
+                                      RERUNS[page] if rerun else None))
+    tool_cpu = time.process_time() - tool_before
+    usage = watch.stop()
+    result = {"server": server.name, "page": page, "users": users, "static": static is not None,
+              "load": timing(loads), "rerun": timing(reruns) if rerun else None,
+              "wall_s": round(time.time() - began, 2), "tool_cpu_s": round(tool_cpu, 2),
+              "load_average_before": round(load_before, 2), **usage,
+              "server_log_errors": server.log_errors()[log_before:][:20]}
+    result["load"]["errors"] += len(result["server_log_errors"])
+    return result
+
+
+# --- what Chromium does (for --static and --check) ------------------------------------------
+
+class WireTap:
+    """A TCP relay in front of the server that notes when each websocket message passed it,
+    both ways, and which HTTP requests did: the browser and the tool are timed at the same
+    point, on the wire (Chromium's own frame events come when its renderer gets to them, after
+    its drawing). A process of its own on the server's core, so neither Chromium nor the
+    tool's Python delays its notes."""
+
+    def __init__(self, target_port: int, cpu: int):
+        import multiprocessing
+
+        self.port = free_port()
+        self._pipe, child = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_tap_main, args=(self.port, target_port, cpu, child), daemon=True)
+        self._process.start()
+        self._pipe.recv()  # listening
+
+    def take(self) -> tuple[list[tuple[float, str, bytes]], list[str]]:
+        """The messages (time, "sent"|"received", payload) and the HTTP requests' paths seen
+        since the last take."""
+        self._pipe.send("take")
+        return self._pipe.recv()
+
+    def close(self) -> None:
+        self._process.terminate()
+        self._process.join(timeout=5)
+
+
+def _tap_main(port: int, target_port: int, cpu: int, pipe) -> None:
+    os.sched_setaffinity(0, {cpu})
+    frames: list = []
+    requests: list[str] = []
+
+    async def relay(client_reader, client_writer) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        upgraded = asyncio.Event()
+        await asyncio.gather(pipe_bytes(client_reader, server_writer, "sent", upgraded),
+                             pipe_bytes(server_reader, client_writer, "received", upgraded),
+                             return_exceptions=True)
+
+    async def pipe_bytes(reader, writer, direction: str, upgraded: asyncio.Event) -> None:
+        buffer, message = b"", b""
+        try:
+            while data := await reader.read(2**16):
+                writer.write(data)
+                await writer.drain()
+                if not upgraded.is_set():
+                    if direction == "sent":
+                        requests.extend(p.decode() for p in HTTP_GET.findall(data))
+                        if b"GET /_stcore/stream " in data:
+                            upgraded.set()  # this connection is the websocket from here on
+                    continue
+                if direction == "received" and not buffer and data.startswith(b"HTTP/1.1 101"):
+                    data = data.split(b"\r\n\r\n", 1)[1]
+                elif direction == "sent" and b"GET /_stcore/stream " in data:
+                    continue
+                buffer += data
+                while (frame := ws_frame(buffer)) is not None:
+                    fin, opcode, payload, used = frame
+                    buffer = buffer[used:]
+                    message += payload
+                    if fin:
+                        if opcode in (0, 2):
+                            frames.append((time.perf_counter(), direction, message))
+                        message = b""
+        finally:
+            writer.close()
+
+    def answer() -> None:
+        pipe.recv()
+        pipe.send((list(frames), list(requests)))
+        frames.clear()
+        requests.clear()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(relay, "127.0.0.1", port)
+        asyncio.get_running_loop().add_reader(pipe.fileno(), answer)
+        pipe.send("ready")
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+HTTP_GET = re.compile(rb"(?:^|\r\n\r\n)GET (\S+) HTTP/1\.1\r\n")
+
+
+def ws_frame(data: bytes):
+    """(fin, opcode, payload unmasked, bytes used) of the websocket frame data starts with, or
+    None while it is incomplete (RFC 6455 section 5.2)."""
+    if len(data) < 2:
+        return None
+    fin, opcode = data[0] >> 7, data[0] & 0x0F
+    masked, length, at = data[1] >> 7, data[1] & 0x7F, 2
+    if length == 126:
+        if len(data) < 4:
+            return None
+        length, at = int.from_bytes(data[2:4], "big"), 4
+    elif length == 127:
+        if len(data) < 10:
+            return None
+        length, at = int.from_bytes(data[2:10], "big"), 10
+    key = data[at:at + 4] if masked else b""
+    at += len(key)
+    if len(data) < at + length:
+        return None
+    payload = data[at:at + length]
+    if masked:
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return fin, opcode, payload, at + length
+
+
+def decoded(frames: list[tuple[float, str, bytes]]) -> list[tuple[float, str, object]]:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    out = []
+    for at, direction, payload in frames:
+        msg = BackMsg() if direction == "sent" else ForwardMsg()
+        msg.ParseFromString(payload)
+        out.append((at, direction, msg))
+    return out
+
+
+def browser_load(browser, url: str, page: str, rerun: bool, tap: WireTap | None = None,
+                 context=None) -> dict:
+    """One page load, optionally a rerun as a user makes it: in a fresh context (an empty
+    cache) or in `context` (its cache as earlier loads left it). The requests (before and
+    after the websocket opened) and, through `tap`, the messages both ways and their times on
+    the wire."""
+    own = context is None
+    if own:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page_handle = context.new_page()
+    requests: list[tuple[str, str]] = []  # (phase, path)
+    socket_open = []
+    page_handle.on("websocket", lambda socket: socket_open.append(True))
+    page_handle.on("request", lambda request: request.url.startswith(url) and requests.append(
+        ("after" if socket_open else "before", request.url[len(url):])))
+    try:
+        page_handle.goto(f"{url}/{page}")
+        page_handle.wait_for_selector(APP_IDLE, timeout=120_000)
+        page_handle.wait_for_load_state("networkidle", timeout=60_000)
+        loaded, fetched = tap.take() if tap else ([], [])
+        if rerun:
+            browser_rerun(page_handle, page)
+            page_handle.wait_for_timeout(500)
+            page_handle.wait_for_selector(APP_IDLE, timeout=120_000)
+            page_handle.wait_for_timeout(1000)
+    finally:
+        page_handle.close()
+        if own:
+            context.close()
+    again = decoded(tap.take()[0]) if tap and rerun else []
+    return {"requests": requests, "load": wire(decoded(loaded)),
+            "rerun": wire(again) if rerun else None,
+            "static_requests": sum(1 for path in fetched if is_static(path)),
+            "rerun_message": next((m for _, d, m in again if d == "sent"), None)}
+
+
+def browser_rerun(page_handle, page: str) -> None:
+    """What RERUNS makes the tool send, done in the page as a user does it."""
+    if page == "likelihood":
+        page_handle.locator(".st-key-lik_invert button").click()
+    else:
+        field = page_handle.locator(".st-key-seed input")
+        field.fill(RERUNS[page]["seed"])
+        field.press("Enter")
+
+
+def wire(frames: list) -> dict:
+    """Message counts by type, and seconds from the first BackMsg sent to script_finished."""
+    sent = [t for t, d, _ in frames if d == "sent"]
+    done = [t for t, d, m in frames if d == "received" and m.WhichOneof("type") ==
+            "script_finished"]
+    received = Counter(m.WhichOneof("type") for _, d, m in frames if d == "received")
+    return {"sent": len(sent), "messages": dict(received),
+            "wire_s": (done[-1] - sent[0]) if sent and done else None}
+
+
+def is_static(path: str) -> bool:
+    return path.startswith(("/static/", "/component/", "/favicon", "/media/"))
+
+
+def static_of(requests: list[tuple[str, str]]) -> Static:
+    """The browser's static files: its requests less the document, the probes and favicon
+    order kept (the tool fetches the document and the probes itself)."""
+    static = Static()
+    for phase, path in requests:
+        if is_static(path) and path not in getattr(static, phase):
+            getattr(static, phase).append(path)
+    return static
+
+
+def record_static(url: str, pages: list[str]) -> dict[str, Static]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            return {page: static_of(browser_load(browser, url, page, False)["requests"])
+                    for page in pages}
+        finally:
+            browser.close()
+
+
+async def tool_load(url: str, page: str, rerun: bool, static: Static | None,
+                    tap: WireTap) -> dict:
+    user = User(url, page)
+    try:
+        load = await user.open(time.perf_counter(), static)
+        frames, fetched = tap.take()
+        result = {"load": {**wire(decoded(frames)), "errors": load.errors},
+                  "static_requests": sum(1 for path in fetched if is_static(path))}
+        if rerun:
+            again = await user.rerun(RERUNS[page], time.perf_counter())
+            result["rerun"] = {**wire(decoded(tap.take()[0])), "errors": again.errors}
+            result["rerun_message"] = user.last_sent
+        return result
+    finally:
+        await user.close()
+
+
+def in_thread(coroutine):
+    """asyncio.run on a thread of its own: Playwright's sync API holds this thread's loop."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+CACHES = ("empty cache", "cached")
+
+
+def check(pages: list[str], runs: int) -> dict:
+    """Chromium against the tool, one user at a time, alternating, on one warm server: a
+    browser with an empty cache against the tool fetching the static files, a browser whose
+    cache holds them against the tool without them."""
+    from playwright.sync_api import sync_playwright
+
+    # The server on one core, Chromium or the tool on the other: on a shared 2-core machine
+    # the browser's own drawing would otherwise slow the server it is timing.
+    server = Server("run", "taskset -c 0 " + SERVERS["run"], free_port())
+    os.sched_setaffinity(0, {1})
+    report = {}
+    try:
+        server.wait_healthy()
+        asyncio.run(warm(server.url, pages, 3))
+        wait_quiet(server.process.pid)
+        tap = WireTap(server.port, cpu=0)
+        url = f"http://127.0.0.1:{tap.port}"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                for page in pages:
+                    cached = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    first = browser_load(browser, url, page, False, tap, cached)  # fills it
+                    static = static_of(first["requests"])
+                    pairs = {kind: ([], []) for kind in CACHES}
+                    for _ in range(runs):
+                        for kind, context, files in (("empty cache", None, static),
+                                                     ("cached", cached, None)):
+                            pairs[kind][0].append(browser_load(browser, url, page, True, tap,
+                                                               context))
+                            pairs[kind][1].append(in_thread(tool_load(url, page, True, files,
+                                                                      tap)))
+                    cached.close()
+                    report[page] = {kind: compare(*pairs[kind]) for kind in CACHES}
+            finally:
+                browser.close()
+            tap.close()
+    finally:
+        server.stop()
+    return report
+
+
+def usual(values):
+    """The most common of values (dicts compared whole)."""
+    counted = Counter(json.dumps(v, sort_keys=True) for v in values)
+    return json.loads(counted.most_common(1)[0][0])
+
+
+def compare(browser_runs: list[dict], tool_runs: list[dict]) -> dict:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    out = {}
+    for phase in ("load", "rerun"):
+        b = [r[phase] for r in browser_runs]
+        t = [r[phase] for r in tool_runs]
+        b_wire = [r["wire_s"] for r in b if r["wire_s"] is not None]
+        t_wire = [r["wire_s"] for r in t if r["wire_s"] is not None]
+        out[phase] = {
+            # Streamlit's deltas can differ by one between runs (a stale element cleared or
+            # not, by timing): the usual counts of each must match.
+            "messages_match": usual(r["messages"] for r in b) == usual(r["messages"] for r in t)
+            and usual(r["sent"] for r in b) == usual(r["sent"] for r in t),
+            "browser_messages": usual(r["messages"] for r in b),
+            "tool_messages": usual(r["messages"] for r in t),
+            "browser_wire_s": [round(x, 4) for x in b_wire],
+            "tool_wire_s": [round(x, 4) for x in t_wire],
+            "ratio": round(statistics.median(t_wire) / statistics.median(b_wire), 3)
+            if b_wire and t_wire else None,
+            "tool_errors": [e for r in t for e in r["errors"]]}
+    out["static_requests"] = {"browser": usual(r["static_requests"] for r in browser_runs),
+                              "tool": usual(r["static_requests"] for r in tool_runs)}
+    tool_rerun = BackMsg()
+    tool_rerun.ParseFromString(tool_runs[0]["rerun_message"])
+    widgets = lambda m: sorted((w.id.rsplit("-", 1)[-1], w.WhichOneof("value"),  # noqa: E731
+                                str(getattr(w, w.WhichOneof("value"))))
+                               for w in m.rerun_script.widget_states.widgets)
+    browser_widgets = widgets(browser_runs[0]["rerun_message"])
+    out["rerun_widgets_match"] = browser_widgets == widgets(tool_rerun)
+    out["rerun_widgets"] = browser_widgets
+    return out
+
+
+# --- the report -----------------------------------------------------------------------------
+
+def cell(value, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.2f}{unit}"
+
+
+def table(results: list[dict]) -> str:
+    head = (f"{'server':<8}{'page':<12}{'users':>6}{'static':>7}  {'first p50/p95':>14}"
+            f"  {'finished p50/p95':>17}  {'rerun p50/p95':>14}{'errors':>7}{'cpu s':>8}"
+            f"{'peak MB':>9}{'tool cpu':>9}{'load':>6}")
+    lines = ["seconds from the moment every user starts; cpu s: the server's processes over"
+             " the crowd; peak MB: their summed RSS", head]
+    for r in results:
+        load, rerun = r["load"], r["rerun"]
+        errors = load["errors"] + (rerun["errors"] if rerun else 0)
+        lines.append(
+            f"{r['server']:<8}{r['page']:<12}{r['users']:>6}{'yes' if r['static'] else 'no':>7}"
+            f"  {cell(load['first_p50_s']):>6} / {cell(load['first_p95_s']):<5}"
+            f"  {cell(load['finished_p50_s']):>8} / {cell(load['finished_p95_s']):<6}"
+            f"  {cell(rerun and rerun['finished_p50_s']):>6} / "
+            f"{cell(rerun and rerun['finished_p95_s']):<5}"
+            f"{errors:>7}{r['cpu_s']:>8.1f}{r['peak_rss_total_bytes'] / 2**20:>9.0f}"
+            f"{r['tool_cpu_s']:>9.1f}{r['load_average_before']:>6.1f}")
+        for kind, n in {**load["error_kinds"], **(rerun["error_kinds"] if rerun else {})}.items():
+            lines.append(f"{'':<14}{n} x {kind}")
+    return "\n".join(lines)
+
+
+def check_table(report: dict) -> str:
+    median = lambda xs: statistics.median(xs) if xs else float("nan")  # noqa: E731
+    lines = ["time on the wire, first BackMsg sent to script_finished received: medians",
+             f"{'page':<12}{'browser cache':<15}{'phase':<7}{'same messages':<15}"
+             f"{'browser s':>10}{'tool s':>8}{'tool/browser':>13}"]
+    for page, kinds in report.items():
+        for kind, phases in kinds.items():
+            for phase in ("load", "rerun"):
+                p = phases[phase]
+                lines.append(f"{page:<12}{kind:<15}{phase:<7}{str(p['messages_match']):<15}"
+                             f"{median(p['browser_wire_s']):>10.3f}"
+                             f"{median(p['tool_wire_s']):>8.3f}{p['ratio'] or 0:>13.2f}")
+            lines.append(f"{'':<27}rerun widgets the same: {phases['rerun_widgets_match']};"
+                         f" static files fetched, browser {phases['static_requests']['browser']},"
+                         f" tool {phases['static_requests']['tool']}")
+    return "\n".join(lines)
+
+
+def check_passed(report: dict) -> bool:
+    return all(p[phase]["messages_match"] and p[phase]["ratio"] is not None
+               and abs(p[phase]["ratio"] - 1) <= 0.10 and p["rerun_widgets_match"]
+               and p["static_requests"]["browser"] == p["static_requests"]["tool"]
+               for kinds in report.values() for p in kinds.values() for phase in ("load", "rerun"))
+
+
+def run_servers(args) -> list[dict]:
+    results = []
+    for name in args.server:
+        server = Server(name, SERVERS.get(name, name), free_port())
+        try:
+            server.wait_healthy()
+            static = record_static(server.url, args.page) if args.static else {}
+            warm_errors = asyncio.run(warm(server.url, args.page, args.warm))
+            if warm_errors:
+                print(f"{name}: warm-up errors: {warm_errors[:5]}", file=sys.stderr)
+            for page in args.page:
+                wait_quiet(server.process.pid)
+                result = measure(server, page, args.users, static.get(page), args.rerun)
+                results.append(result)
+                print(table([result]).splitlines()[-1], flush=True)
+        finally:
+            server.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.load.hall",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=200, help="users opening at once")
+    parser.add_argument("--page", default="sampling",
+                        help=f"comma-separated pages: {', '.join(PAGES)}")
+    parser.add_argument("--server", action="append", metavar="run|serve|COMMAND",
+                        help="`make run`, `make serve` or a command with {port}; repeat to"
+                             " measure several one after the other (default: run and serve)")
+    parser.add_argument("--static", action="store_true",
+                        help="each user also fetches the static files, as an empty cache does")
+    parser.add_argument("--rerun", action="store_true",
+                        help="then every user changes a widget at once")
+    parser.add_argument("--warm", type=int, default=4,
+                        help="page loads of each page, one at a time, before the crowd")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the tool with headless Chromium, one user at a time")
+    parser.add_argument("--runs", type=int, default=5, help="--check: runs of each")
+    parser.add_argument("--out", type=Path, help="the JSON report")
+    args = parser.parse_args(argv)
+    args.page = [p.strip() for p in args.page.split(",") if p.strip()]
+    if unknown := [p for p in args.page if p not in PAGES]:
+        parser.error(f"--page: unknown {unknown}; pages: {', '.join(PAGES)}")
+    if not 1 <= args.users <= MAX_USERS:
+        parser.error(f"--users must be in 1..{MAX_USERS}")
+    if not 1 <= args.runs <= 20:
+        parser.error("--runs must be in 1..20")
+    ARTIFACTS.mkdir(exist_ok=True)
+    if args.check:
+        report = check(args.page, args.runs)
+        out = args.out or ARTIFACTS / "hall-check.json"
+        out.write_text(json.dumps(report, indent=1, default=str))
+        print(check_table(report))
+        print(f"\nJSON: {out}")
+        return 0 if check_passed(report) else 1
+    args.server = args.server or ["run", "serve"]
+    results = run_servers(args)
+    out = args.out or ARTIFACTS / f"hall-{args.users}-{'-'.join(args.page)}.json"
+    out.write_text(json.dumps(results, indent=1))
+    print()
+    print(table(results))
+    print(f"\nJSON: {out}")
+    return 1 if any(r["load"]["errors"] or (r["rerun"] and r["rerun"]["errors"])
+                    for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
