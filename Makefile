@@ -1,4 +1,5 @@
-# `make run` starts the app; `make test` runs every test. Both set up .venv on first use.
+# `make run` starts the app; `make dev` reloads it on every edit; `make test` runs every test.
+# All set up .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ PORT ?= 8501
 # PyPI's torch is the CUDA build; the app runs on the CPU).
 TORCH_INDEX ?=
 
-.PHONY: run test bench chromium clean
+.PHONY: run dev test bench chromium clean
 
 # Two malloc arenas: a server of many short sessions otherwise holds ~150 MB more at peak.
 # NUMPY_MADVISE_HUGEPAGE=0: NumPy asks for transparent huge pages for arrays of 4 MB and more;
@@ -15,8 +16,16 @@ TORCH_INDEX ?=
 # a fresh 25 MB array took up to 230 ms instead of 15, and the Sampling page builds several.
 # MADE_VIZ_WARM_UP=1: once the first page is drawn, load the Sampling page's model in the
 # background (made_viz/ui/server.py).
+SERVER_ENV := MALLOC_ARENA_MAX=2 NUMPY_MADVISE_HUGEPAGE=0 MADE_VIZ_WARM_UP=1
+STREAMLIT := $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+# Served: no file watcher (with one, every new session checked some 2,000 module paths).
 run: $(VENV)/.installed
-	MALLOC_ARENA_MAX=2 NUMPY_MADVISE_HUGEPAGE=0 MADE_VIZ_WARM_UP=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(SERVER_ENV) $(STREAMLIT) --server.fileWatcherType none
+
+# Development: the page reruns itself when a file it uses is saved.
+dev: $(VENV)/.installed
+	$(SERVER_ENV) $(STREAMLIT) --server.fileWatcherType auto --server.runOnSave true
 
 test: $(VENV)/.dev-installed chromium
 	$(PY) -m pytest
