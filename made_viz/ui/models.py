@@ -74,6 +74,15 @@ def prepared_mask(name: str, mask: int) -> int:
     return mask
 
 
+@st.cache_resource(show_spinner=False)
+def all_masks_prepared(name: str) -> bool:
+    """Every mask of a model prepared (prepared_mask), one cached question a page can ask on
+    every run instead of one per mask."""
+    for mask in range(bundled(name).model.num_masks):
+        prepared_mask(name, mask)
+    return True
+
+
 def default_model(available: list[str]) -> str:
     return "mnist" if "mnist" in available else available[0]
 
@@ -88,8 +97,7 @@ def warm_up() -> None:
     if available:
         b = bundled(default_model(available))
         prepared_mask(b.name, b.pick_mask(b.orderings()[0], 0))
-        for mask in range(b.model.num_masks):
-            prepared_mask(b.name, mask)
+        all_masks_prepared(b.name)
 
 
 @st.cache_resource(show_spinner=False)

@@ -8,13 +8,16 @@ next pixel's receptive field and sensitivity, Export), which reruns the page.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import streamlit as st
 
 from made_viz import export, sampling
 from made_viz.data import DataError
 from made_viz.ui import player
-from made_viz.ui.models import Bundled, bundled, model_picker, prepared_mask, test_digits
+from made_viz.ui.models import (Bundled, all_masks_prepared, bundled, model_picker, prepared_mask,
+                                test_digits)
 from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
 
@@ -33,18 +36,30 @@ def _run() -> sampling.SamplingRun:
     return st.session_state["sampling_run"]
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def drawn_run(name: str, mask: int, seed: int) -> tuple[sampling.SamplingRun, dict]:
+    """A seed's run and the player's payload for it, drawn once per server: a lecture hall
+    opening one link shares them (each session steps through its own copy of the run)."""
+    run = sampling.SamplingRun(bundled(name).model, seed=seed, mask=mask)
+    for array in vars(run).values():
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False  # shared by every session that draws this seed
+    payload = player.run_payload("", run.order, run.final_image, run.probs,
+                                 run.log_likelihood_curve, run.uniforms, start=run.start)
+    return run, payload
+
+
 def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
     """This session's run, rebuilt when the model, mask or seed changes."""
     ss = st.session_state
     key = (b.name, mask, seed)
     if ss.get("sampling_run_key") != key:
-        run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
+        shared, payload = drawn_run(b.name, mask, seed)
+        run = copy.copy(shared)  # a position of its own
         serial = ss.get("sampling_run_serial", 0) + 1
         ss["sampling_run"], ss["sampling_run_key"], ss["sampling_run_serial"] = run, key, serial
         # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
-        ss["sampling_payload"] = player.run_payload(
-            f"{serial}:{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
-            run.log_likelihood_curve, run.uniforms, start=run.start)
+        ss["sampling_payload"] = {**payload, "run_id": f"{serial}:{b.name}/{mask}/{seed}"}
     return ss["sampling_run"]
 
 
@@ -70,12 +85,21 @@ def _player_setting(name: str) -> None:
 
 def next_pixel_views(b: Bundled, mask: int, run) -> dict:
     run_id = st.session_state["sampling_payload"]["run_id"]
+    return {**views_at(b.name, mask, run.seed, run.position), "run": run_id}
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def views_at(name: str, mask: int, seed: int, position: int) -> dict:
+    """The next pixel's views at `position` of a seed's run: once per server for each place
+    users stand (a hall opening one link all stand at its start)."""
+    b, run = bundled(name), copy.copy(drawn_run(name, mask, seed)[0])
+    run.seek(position)
     if run.done:
-        return player.views_payload(run_id, run.position, None, None)
+        return player.views_payload("", run.position, None, None)
     index = run.next_index
     receptive = b.model.mask_sets[mask].connectivity()[index] > 0
     gradient = sampling.logit_gradient(b.model, run.image, index, mask)
-    return player.views_payload(run_id, run.position, receptive, gradient * run.drawn)
+    return player.views_payload("", run.position, receptive, gradient * run.drawn)
 
 
 def studio(name: str, mask: int, lecture: bool) -> None:
@@ -293,5 +317,4 @@ def render() -> None:
             export_view(name, ordering, seed)
     # The model's other masks, last: the page is drawn by now, and a seed that picks one of
     # them later reruns quickly (a long seed rerun is more likely to be cut by another request).
-    for other in range(b.model.num_masks):
-        prepared_mask(name, other)
+    all_masks_prepared(name)
