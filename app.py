@@ -48,5 +48,7 @@ navigation = st.navigation([
     st.Page(start, title="Masks", url_path="start", default=True, visibility="hidden"),
     masks_page, sampling_page, likelihood_page, tiny_page,
 ])
-navigation.run()
-server.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile
+# The page takes its turn after its header (server.my_turn); after the first page, `make run`
+# loads the Sampling page's model in the background (server.page_drawn).
+with server.page_run():
+    navigation.run()

@@ -18,6 +18,7 @@ from made_viz import checkpoint, likelihood, sampling
 from made_viz import likelihood_figures as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
+from made_viz.ui import server
 from made_viz.ui.models import bundled, model_picker, prepared_mask, test_digits
 from made_viz.ui.sketch import sketch_pad, stroke_image
 from made_viz.ui.widgets import choice, defuse
@@ -333,11 +334,12 @@ def small_maps(b, score: likelihood.ImageScore) -> None:
 
 
 def render() -> None:
+    st.title("Likelihood")
+    server.my_turn()
     b = model_picker("Likelihood")
     if b is None:
         return
     name = b.name
-    st.title("Likelihood")
     with st.sidebar:
         options = ["ensemble", *map(str, range(b.model.num_masks))]
         if st.session_state.get("mask") not in (None, *options):

@@ -13,6 +13,7 @@ import streamlit as st
 
 from made_viz import figures
 from made_viz.masks import MaskSet
+from made_viz.ui import server
 from made_viz.ui.network_controls import (cached_masks, jacobian, network_controls,
                                           parse_page_hidden, remember_order)
 from made_viz.ui.widgets import flag, int_input, parsed_input
@@ -114,6 +115,7 @@ def render() -> None:
     st.title("MADE masks")
     st.caption("Germain et al., 2015: an autoencoder becomes a distribution when output d only "
                "sees the inputs before d. Masks on the weights make sure of it.")
+    server.my_turn()
     with st.sidebar:
         net, problems = read_controls()
     if net is None:

@@ -107,10 +107,9 @@ def test_digits():
 
 def model_picker(title: str) -> Bundled | None:
     """The sidebar's heading and bundled-model choice (URL `model`): the model, or None after
-    saying what is wrong (no models installed: with the page's title; one that fails to load)."""
+    saying what is wrong (no models installed, or one that fails to load)."""
     available = checkpoint.list_pretrained()
     if not available:
-        st.title(title)
         st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
                  " `python -m made_viz.train` or restore the pretrained/ folder.")
         return None

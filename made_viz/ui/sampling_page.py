@@ -15,7 +15,7 @@ import streamlit as st
 
 from made_viz import export, sampling
 from made_viz.data import DataError
-from made_viz.ui import player
+from made_viz.ui import player, server
 from made_viz.ui.models import (Bundled, all_masks_prepared, bundled, model_picker, prepared_mask,
                                 test_digits)
 from made_viz.validation import SEED_MAX
@@ -266,12 +266,23 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 
 # --- the page -------------------------------------------------------------------------------
 
+def _lecture_asked() -> bool:
+    """Lecture mode as its toggle will read it (the session's value, else the link's), before
+    the toggle is drawn: the title goes out first."""
+    value = st.session_state.get("lecture")
+    return value if isinstance(value, bool) else st.query_params.get("lecture") == "true"
+
+
 def render() -> None:
+    header = st.container()
+    if not _lecture_asked():
+        with header:
+            st.title("Sampling studio")
+    server.my_turn()
     b = model_picker("Sampling studio")
     if b is None:
         return
     name = b.name
-    header = st.container()
     with st.sidebar:
         orderings = b.orderings()
         if st.session_state.get("ordering") not in (None, *orderings):
@@ -297,7 +308,6 @@ def render() -> None:
     current_run(b, mask, seed)
     with header:
         if not lecture:
-            st.title("Sampling studio")
             st.caption(f"**{name}**, {ordering} order, seed **{seed}**. MADE draws each pixel from"
                        " p(x_d = 1 | x_<d), read off one forward pass, in the order its masks"
                        " were built for. The whole digit is drawn the moment the seed is chosen;"
