@@ -1,14 +1,16 @@
-# `make run` starts the app; `make dev` reloads it on every edit; `make test` runs every test.
-# All set up .venv on first use.
+# `make run` starts the app; `make serve` runs it on every core behind HAProxy; `make dev`
+# reloads it on every edit; `make test` runs every test. All set up .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# make serve: app servers behind the balancer (0: one per core).
+WORKERS ?= 0
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu: take torch from that index first (on Linux,
 # PyPI's torch is the CUDA build; the app runs on the CPU).
 TORCH_INDEX ?=
 
-.PHONY: run dev test bench chromium clean
+.PHONY: run dev serve test bench chromium haproxy clean
 
 # Two malloc arenas: a server of many short sessions otherwise holds ~150 MB more at peak.
 # NUMPY_MADVISE_HUGEPAGE=0: NumPy asks for transparent huge pages for arrays of 4 MB and more;
@@ -27,7 +29,11 @@ run: $(VENV)/.installed
 dev: $(VENV)/.installed
 	$(SERVER_ENV) $(STREAMLIT) --server.fileWatcherType auto --server.runOnSave true
 
-test: $(VENV)/.dev-installed chromium
+# Every core: WORKERS app servers behind HAProxy, with cookie affinity (made_viz/serve.py).
+serve: $(VENV)/.installed haproxy
+	$(SERVER_ENV) $(PY) -m made_viz.serve --port $(PORT) --workers $(WORKERS)
+
+test: $(VENV)/.dev-installed chromium haproxy
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
@@ -50,6 +56,16 @@ chromium:
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 		else \
 			echo "chromium is missing: install Debian's 'chromium' package (browser tests need it)"; \
+		fi; \
+	fi
+
+# make serve and its tests run Debian's HAProxy; install it when missing and we may (root).
+haproxy:
+	@if ! command -v haproxy >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; \
+		else \
+			echo "haproxy is missing: install Debian's 'haproxy' package (make serve and its tests need it)"; \
 		fi; \
 	fi
 
