@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import checkpoint, data, likelihood, sampling
+from . import checkpoint, data, likelihood, network, sampling
 from .blas import openblas_threads
 from .masks import build_masks
 from .model import MADE
@@ -158,7 +158,7 @@ def bench_sampling(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
     n = sizes.batch
     slow_repeat = max(1, repeat // 5)  # the naive sampler takes seconds per run
     start = time.perf_counter()
-    sampling._cache.pop(model, None)
+    network.STORE.forget(model)
     sampling.sample(model, 1, seed=0)
     plan_seconds = time.perf_counter() - start
     fast_1 = timed(lambda: sampling.sample(model, 1, seed=1), repeat * 4)
@@ -230,7 +230,7 @@ def bench_log_prob(model: MADE, sizes: Sizes, repeat: int, default_threads: int)
 def bench_scoring(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
     """The Likelihood page's work per change: one image under every mask and the ensemble,
     from the weights as NumPy arrays (as the page holds them)."""
-    weights = sampling.MADEWeights.of(model)
+    weights = network.MADEWeights.of(model)
     if sizes.quick:
         image = np.random.default_rng(0).integers(0, 2, model.D, dtype=np.uint8)
     else:

@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from .masks import MAX_D, MAX_MASK_BYTES, MaskSet, mask_bytes, masks_from_degrees
-from .sampling import MADEWeights, tensor_shapes
+from .network import MADEWeights, tensor_shapes
 from .validation import MAX_HIDDEN_LAYERS, MAX_HIDDEN_UNITS, check_order, is_int
 
 # torch only where a torch model is made or saved: load_weights (what the Sampling page uses)
@@ -165,7 +165,7 @@ def _read(directory) -> tuple[dict, list[MaskSet], dict[str, np.ndarray]]:
 
 
 def load_weights(directory) -> tuple[MADEWeights, dict]:
-    """Load a checkpoint without torch: (sampling.MADEWeights as stored, config dict)."""
+    """Load a checkpoint without torch: (network.MADEWeights as stored, config dict)."""
     config, mask_sets, arrays = _read(directory)
     for array in arrays.values():
         array.flags.writeable = False

@@ -57,6 +57,11 @@ def hidden_layer_degrees(D: int, size: int, low: int, rule: str,
     raise ValueError(f"hidden degrees must be one of {', '.join(DEGREE_RULES)}, got {rule!r}")
 
 
+def degree_sort(degrees: np.ndarray) -> np.ndarray:
+    """Unit indices sorted by degree (stable): the generation order of that layer."""
+    return np.argsort(degrees, kind="stable")
+
+
 @dataclass(eq=False)
 class MaskSet:
     """The degrees and masks of one MADE. Masks have torch Linear's (out, in) shape, uint8."""
@@ -147,6 +152,38 @@ class MaskSet:
     def is_autoregressive(self) -> bool:
         """True when no output depends on itself or on an input after it in the ordering."""
         return not self.forbidden_paths().any()
+
+    def paths_through(self, layer: int, selected: np.ndarray):
+        """Units and weights on some input-to-output path through the `selected` units of `layer`.
+
+        Returns (lit units per column, lit (out, in) weights per layer mask, lit direct weights).
+        A weight a->b is on such a path when both ends lead into the selection (below it) or both
+        are reached from it (above it); a direct weight only when it starts or ends in it.
+        """
+        layer_masks = [m.astype(bool) for m in self.layer_masks]
+        widths = [self.D, *self.hidden_sizes, self.D]
+        last = len(widths) - 1
+        up = [np.zeros(w, dtype=bool) for w in widths]
+        down = [np.zeros(w, dtype=bool) for w in widths]
+        up[layer] = down[layer] = np.asarray(selected, dtype=bool)
+        for l in range(min(layer, len(layer_masks)) - 1, -1, -1):  # no masks without hidden layers
+            up[l] = (layer_masks[l] & up[l + 1][:, None]).any(axis=0)
+        for l in range(layer, len(layer_masks)):
+            down[l + 1] = (layer_masks[l] & down[l][None, :]).any(axis=1)
+        lit_direct = None
+        if self.direct:
+            direct = self.direct_mask.astype(bool)
+            lit_direct = np.zeros_like(direct)
+            if layer == 0:
+                lit_direct = direct & up[0][None, :]
+                down[last] = down[last] | lit_direct.any(axis=1)
+            elif layer == last:
+                lit_direct = direct & up[last][:, None]
+                up[0] = up[0] | lit_direct.any(axis=0)
+        lit_weights = [m & (up[l + 1][:, None] & up[l][None, :] if l + 1 <= layer
+                            else down[l + 1][:, None] & down[l][None, :])
+                       for l, m in enumerate(layer_masks)]
+        return [u | d for u, d in zip(up, down)], lit_weights, lit_direct
 
     def dead_units(self) -> list[DeadUnit]:
         """Units with no path from any input or to any output, and why.

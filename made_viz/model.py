@@ -149,14 +149,13 @@ def jacobian_check(masks: MaskSet, seed: int = 0) -> dict:
     x = torch.rand(masks.D, generator=generator, dtype=torch.float64)
     # Row d of the Jacobian from one backward pass: D copies of x, copy d asked only for its
     # output d (the rows of a batch never mix). Not torch.func.jacrev: that imports
-    # torch._dynamo, seconds of a first page's time, for the same numbers.
+    # torch._dynamo, which a first page would wait for (docs/performance.md), for the same numbers.
     copies = x.expand(masks.D, masks.D).clone().requires_grad_(True)
     model(copies).diagonal().sum().backward()
     jac = copies.grad.numpy()
     nonzero = jac != 0
     paths = masks.connectivity() != 0
-    degrees = masks.input_degrees
-    forbidden = degrees[None, :] >= degrees[:, None]  # [o, i]: x_i is not before x_o
+    forbidden = ~masks.may_see()
     return {
         "nonzero": int(nonzero.sum()),
         "connected": int(paths.sum()),

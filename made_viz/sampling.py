@@ -1,48 +1,35 @@
-"""Sampling from a MADE: a naive reference sampler, a fast incremental one, and SamplingRun.
+"""Sampling from a MADE: the plain D-pass reference sampler, the fast exact one, SamplingRun.
 
 The rule. Every pixel has its own uniform u_d, and pixel d is 1 exactly when u_d < p_d, where
 p_d = sigmoid(logit_d) = p(x_d = 1 | x_<d). The samplers test the equivalent
 logit(u_d) < logit_d, with logit(u) = log(u) - log1p(-u) computed once per pixel in float64
 (the same test up to that one rounding, about 1e-16), because in this form it can be decided
-exactly. Both samplers compute logit_d in float64, and each output has a rigorous bound on the
-rounding error of that computation, valid for any input image and any summation order (the
-standard |fl(sum) - sum| <= gamma_K * sum|terms| for K terms, carried through the layers with
-the largest values the layers can take). When logit(u_d) is farther from logit_d than that bound
-the float comparison is certainly right; otherwise (the bound is below 1e-10 for the bundled
-model, so this almost never happens) the pixel is decided with exact integer arithmetic on the
-same weights. Every decision is therefore the one exact arithmetic would make, whatever order BLAS
-summed in, and "fast" and "naive" give identical images for identical uniforms: always, not
-almost always. The probabilities they report agree to about 1e-13.
+exactly. Both samplers compute logit_d in float64 from the model's masked weights
+(network.masked_weights), and each output has a rigorous bound on the rounding error of that
+computation, valid for any input image and any summation order. When logit(u_d) is farther from
+logit_d than that bound the float comparison is certainly right; otherwise (almost never) the
+pixel is decided with exact integer arithmetic on the same weights (made_viz.exact says how).
+Every decision is therefore the one exact arithmetic would make, whatever order BLAS summed in,
+and "fast" and "naive" give identical images for identical uniforms: always, not almost
+always. The probabilities they report agree to about 1e-13.
 
-The weights are the model's masked weights in float64. The first layer's weights and biases are
-snapped to a grid of 2^-g (g about 40; no weight moves by more than 2^-(g+1), far below float32
-resolution) chosen so that every partial sum of a row is exact in float64: first-layer
-pre-activations are then exact in both samplers, whatever pixels are on and in whatever order
-they are summed.
-
-The fast sampler sorts hidden units by degree. A unit of degree m sees only pixels of degree
-<= m, so it is final once those are drawn, and output d reads only units and pixels of degree
-< m(d). Each unit is therefore computed once, when it becomes final (a first-layer unit as one
-dot product of its weight row with the pixels drawn so far), and each step costs one dot product
-of output d's weight row with a prefix of a state vector laid out by degree: the bias, then for
-each degree the last hidden layer's units of that degree and the pixel of that degree. The
-naive sampler runs one full forward pass over all D outputs per pixel.
+The naive sampler (first below) runs one full forward pass over all D outputs per pixel. The
+fast sampler walks a plan (made_viz.fast_plan): each hidden unit is computed once, when the
+pixels it sees are drawn, and each step costs one dot product. Both read a mask's
+PreparedMask (network.prepare), built once per model and mask.
 """
 from __future__ import annotations
 
-import math
-import weakref
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from .masks import MaskSet, masks_from_degrees
-from .validation import check_int, is_int
+from . import network
+from .network import MADEWeights  # noqa: F401 (public API: sampling.MADEWeights stays)
+from .validation import check_int
 
 METHODS = ("fast", "naive")
 MAX_SAMPLES = 100_000
-_UNIT_ROUNDOFF = 2.0 ** -53
 
 
 def logistic_noise(uniforms: np.ndarray) -> np.ndarray:
@@ -57,531 +44,12 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# A MADE's weights without torch.
-
-def tensor_shapes(masks: MaskSet) -> dict[str, tuple[int, ...]]:
-    """The state-dict layout: the tensors a MADE with these masks holds, by name, with their
-    shapes. The names are model.MADE's modules (hidden.0 .. hidden.L-1, output, direct_layer;
-    weights in torch Linear's (out, in) shape); checkpoint files and MADEWeights use them too.
-    Without hidden layers there is no output layer, and the direct layer carries the bias."""
-    D, hidden_sizes = masks.D, masks.hidden_sizes
-    widths = [D, *hidden_sizes]
-    shapes = {}
-    for l, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        shapes[f"hidden.{l}.weight"], shapes[f"hidden.{l}.bias"] = (b, a), (b,)
-    if hidden_sizes:
-        shapes["output.weight"], shapes["output.bias"] = (D, widths[-1]), (D,)
-    if masks.direct:
-        shapes["direct_layer.weight"] = (D, D)
-        if not hidden_sizes:
-            shapes["direct_layer.bias"] = (D,)
-    return shapes
-
-
-@dataclass(frozen=True, eq=False)
-class MADEWeights:
-    """A MADE's weights as read-only NumPy arrays, and its mask sets: all the samplers read.
-
-    sample, sample_with_probs, SamplingRun and logit_gradient take one wherever they take a
-    made_viz.model.MADE, and give the same results: the samplers compute in float64 either way,
-    from the same stored values. Without torch, a page that only samples (the Sampling page)
-    never waits for torch's import. From a model: MADEWeights.of(model); from a checkpoint:
-    checkpoint.load_weights. Layers are (weight (out, in), bias) as in torch's Linear; direct
-    is (weight, bias or None), None without direct connections; output is None without hidden
-    layers. mask_index is the mask that mask=None means.
-    """
-
-    mask_sets: tuple[MaskSet, ...]
-    hidden: tuple[tuple[np.ndarray, np.ndarray], ...]
-    output: tuple[np.ndarray, np.ndarray] | None
-    direct: tuple[np.ndarray, np.ndarray | None] | None
-    mask_index: int = 0
-
-    @property
-    def D(self) -> int:
-        return self.mask_sets[0].D
-
-    @property
-    def hidden_sizes(self) -> tuple[int, ...]:
-        return tuple(self.mask_sets[0].hidden_sizes)
-
-    @property
-    def num_masks(self) -> int:
-        return len(self.mask_sets)
-
-    @classmethod
-    def of(cls, model) -> "MADEWeights":
-        """A snapshot of a torch MADE's weights (float32 copies) and its current mask."""
-        arrays = {name: _read_only(tensor.detach().cpu().float().numpy().copy())
-                  for name, tensor in model.state_dict().items()}
-        return cls.from_arrays(tuple(model.mask_sets), arrays, model.mask_index)
-
-    @classmethod
-    def from_arrays(cls, mask_sets: tuple[MaskSet, ...], arrays: dict[str, np.ndarray],
-                    mask_index: int = 0) -> "MADEWeights":
-        """From arrays named and shaped as tensor_shapes(mask_sets[0]) says (checked)."""
-        expected = tensor_shapes(mask_sets[0])
-        shapes = {name: tuple(array.shape) for name, array in arrays.items()}
-        if shapes != expected:
-            raise ValueError(f"the weights are {shapes}, expected {expected}")
-        layers = len(mask_sets[0].hidden_sizes)
-        direct = arrays.get("direct_layer.weight")
-        return cls(
-            tuple(mask_sets),
-            tuple((arrays[f"hidden.{l}.weight"], arrays[f"hidden.{l}.bias"])
-                  for l in range(layers)),
-            (arrays["output.weight"], arrays["output.bias"]) if layers else None,
-            None if direct is None else (direct, arrays.get("direct_layer.bias")), mask_index)
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
-def _weights(model) -> MADEWeights:
-    """Any MADE as MADEWeights: a torch model is read without tracking gradients."""
-    if isinstance(model, MADEWeights):
-        return model
-    import torch  # only a torch model gets here, so torch is already imported
-
-    with torch.inference_mode():
-        return MADEWeights.of(model)
-
-
-# ---------------------------------------------------------------------------------------------
-# One mask's network as the samplers compute it.
-
-def _masked_weights(model, masks):
-    """float64 masked weights: hidden [(W, b)], output bias c (D,), out_W (D, H_L) and
-    direct_W (D, D) (zeros where the model has none). The first layer is snapped to its grid."""
-    weights = _weights(model)
-    as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-
-    def masked(W, mask):  # a float64 copy of our own, masked in place: one array, not two
-        out = np.array(W, dtype=np.float64)
-        out *= mask
-        return out
-
-    hidden = [(masked(W, mask), as64(b)) for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-    D = weights.D
-    c, out_W, direct_W = np.zeros(D), np.zeros((D, 0)), np.zeros((D, D))
-    if weights.output is not None:
-        out_W = masked(weights.output[0], masks.layer_masks[-1])
-        c += as64(weights.output[1])
-    if weights.direct is not None:
-        direct_W = masked(weights.direct[0], masks.direct_mask)
-        if weights.direct[1] is not None:
-            c += as64(weights.direct[1])
-    if not all(np.isfinite(a).all() for layer in hidden for a in layer) or not (
-            np.isfinite(c).all() and np.isfinite(out_W).all() and np.isfinite(direct_W).all()):
-        raise ValueError("the model's weights are not all finite; it cannot be sampled")
-    if hidden:
-        W1, b1 = hidden[0]
-        # Every partial sum of a row stays below 2^(53-g), so sums of grid values are exact.
-        row_sum = float((np.abs(b1) + _abs_row_sums(W1)).max())
-        scale = 2.0 ** (51 - (math.ceil(math.log2(row_sum)) if row_sum > 0 else 0))
-        W1 *= scale  # W1 is masked()'s own copy; powers of two: exact, in place
-        np.round(W1, out=W1)
-        W1 /= scale
-        hidden[0] = (W1, np.round(b1 * scale) / scale)
-    return hidden, c, out_W, direct_W
-
-
-def _error_bound(hidden, c, out_W, direct_W) -> np.ndarray:
-    """Per output, a bound on the rounding error of its float64 logit, for every 0/1 image.
-
-    largest: the largest |value| each unit can take (the network with |weights|); error: the
-    rounding error each unit can carry. A K-term dot product summed in any order is within
-    gamma_K * sum|terms| of exact; gamma is doubled to cover these sums' own rounding.
-    """
-    D = len(c)
-    fan_in = max([D + 1, 1 + out_W.shape[1] + D] + [W.shape[1] + 1 for W, _ in hidden])
-    gamma = 2.0 * (fan_in + 2) * _UNIT_ROUNDOFF
-    largest, error = np.ones(D), np.zeros(D)  # the pixels: 0 or 1, exact
-    if not hidden:  # then the output reads no hidden units
-        largest, error = np.zeros(0), np.zeros(0)
-    for l, (W, b) in enumerate(hidden):
-        b_abs = np.abs(b)
-        reach, error_in, largest_in = _abs_times(W, [largest + error, error, largest])
-        error = error_in + (gamma * (reach + b_abs) if l else 0.0)  # the first layer is exact
-        largest = largest_in + b_abs
-    from_error, reach = _abs_times(out_W, [error, largest + error])
-    direct_sum, = _abs_times(direct_W, [np.ones(D)])
-    bound = from_error + gamma * (np.abs(c) + reach + direct_sum)
-    return bound * 1.01
-
-
-def _abs_row_blocks(W: np.ndarray):
-    """(lo, |W[lo:lo + k]|) for blocks of rows, in one reused buffer: |W| is never built whole
-    (a 4000-unit layer's would be 25 MB of fresh memory on the first page's path)."""
-    step = max(1, (1 << 17) // max(1, W.shape[1]))
-    block = np.empty((min(step, W.shape[0]), W.shape[1]))
-    for lo in range(0, W.shape[0], step):
-        yield lo, np.abs(W[lo:lo + step], out=block[:min(step, W.shape[0] - lo)])
-
-
-def _abs_row_sums(W: np.ndarray) -> np.ndarray:
-    """np.abs(W).sum(axis=1), the same numbers (each row is summed alone either way)."""
-    out = np.empty(W.shape[0])
-    for lo, rows in _abs_row_blocks(W):
-        rows.sum(axis=1, out=out[lo:lo + len(rows)])
-    return out
-
-
-def _abs_times(W: np.ndarray, vectors: list[np.ndarray]) -> list[np.ndarray]:
-    """|W| @ v for each v, a block of rows at a time."""
-    V = np.column_stack(vectors) if W.shape[1] else np.zeros((0, len(vectors)))
-    out = np.empty((W.shape[0], len(vectors)))
-    for lo, rows in _abs_row_blocks(W):
-        np.matmul(rows, V, out=out[lo:lo + len(rows)])
-    return list(out.T)
-
-
-class _Net:
-    """A MADE with one mask in float64 numpy, in the model's own layout: the naive sampler,
-    and the exact arithmetic both samplers fall back on (`exact`).
-
-    hidden[l] = (W, b) masked, the first layer snapped to its exact grid; c the output bias;
-    out_W the masked output weights (D, H_L); direct_W the masked direct weights (D, D), zeros
-    without direct connections. error_bound[d] bounds |computed logit_d - exact logit_d|.
-    """
-
-    def __init__(self, model, k: int):
-        masks = model.mask_sets[k]
-        self.D, self.order = model.D, np.asarray(masks.order)
-        self.hidden, self.c, self.out_W, self.direct_W = _masked_weights(model, masks)
-        self.error_bound = _error_bound(self.hidden, self.c, self.out_W, self.direct_W)
-        self.exact = _ExactLogits(self.hidden, self.c, self.out_W, self.direct_W)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Logits (n, D) of 0/1 images x (n, D): one full forward pass in float64."""
-        logits = x @ self.direct_W.T + self.c
-        if self.hidden:
-            h = x
-            for W, b in self.hidden:
-                h = np.maximum(h @ W.T + b, 0.0)
-            logits += h @ self.out_W.T
-        return logits
-
-
-# ---------------------------------------------------------------------------------------------
-# The exact-arithmetic fallback.
-#
-# Why it exists: a float64 logit can be off from the exact one by up to its error bound, and
-# by how much depends on the order its terms were summed in, which differs between the naive
-# sampler (full forward passes, BLAS's order) and the fast one (prefix dot products by degree).
-# A pixel whose noise lies within that bound of its logit could then be drawn 1 by one sampler
-# and 0 by the other, and by neither as exact arithmetic would. Such pixels are rare (the bound
-# is below 1e-10 for the bundled model), so each one is decided here from the same float64
-# weights in exact integers: every float64 is an integer times a power of two, and sums,
-# products, ReLU and the comparison are exact on those. Both samplers therefore make the one
-# decision exact arithmetic makes, whatever order BLAS summed in.
-
-class _ExactLogits:
-    """One mask's logits in exact dyadic arithmetic, from the float64 masked weights that the
-    samplers use (see _masked_weights; the first layer lies on its exact grid)."""
-
-    def __init__(self, hidden, c, out_W, direct_W):
-        self.hidden, self.c, self.out_W, self.direct_W = hidden, c, out_W, direct_W
-
-    def logit(self, image: np.ndarray, d: int) -> tuple[int, int]:
-        """logit_d of a 0/1 image exactly, as (int, exponent): int * 2**exponent."""
-        on = np.flatnonzero(image)
-        if self.hidden:
-            W1, b1 = self.hidden[0]
-            h, h_exp = _dyadic(np.maximum(b1 + W1[:, on].sum(axis=1), 0.0))  # exact on the grid
-            for W, b in self.hidden[1:]:  # rare enough not to keep these conversions around
-                (W_int, W_exp), (b_int, b_exp) = _dyadic(W), _dyadic(b)
-                a, bias, a_exp = _align(W_int.dot(h), W_exp + h_exp, b_int, b_exp)
-                h, h_exp = np.maximum(a + bias, 0), a_exp
-            V, V_exp = _dyadic(self.out_W[d])
-            hidden_part, hidden_exp = int(V.dot(h)), V_exp + h_exp
-        else:
-            hidden_part, hidden_exp = 0, 0
-        Wd, Wd_exp = _dyadic(self.direct_W[d])
-        direct_part = int(sum(Wd[on].tolist()))
-        c, c_exp = _dyadic(self.c[d:d + 1])
-        s1, s2, e = _align(hidden_part, hidden_exp, direct_part, Wd_exp)
-        total, c0, e = _align(s1 + s2, e, int(c[0]), c_exp)
-        return total + c0, e
-
-    def decide(self, image: np.ndarray, d: int, noise: float) -> bool:
-        """noise < logit_d, decided exactly; image holds the pixels drawn before d (0 elsewhere)."""
-        if noise == -np.inf or noise == np.inf:
-            return noise < 0
-        logit, logit_exp = self.logit(image, d)
-        t, t_exp = _dyadic(np.array([noise]))
-        t_int, logit_int, _ = _align(int(t[0]), t_exp, logit, logit_exp)
-        return t_int < logit_int
-
-
-def _dyadic(values) -> tuple[np.ndarray, int]:
-    """float64 array -> (object array of Python ints, e) with values == ints * 2**e exactly."""
-    values = np.asarray(values, dtype=np.float64)
-    mantissas, exponents = np.frexp(values)
-    ints = (mantissas * 2.0 ** 53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
-    exponents = exponents.astype(np.int64) - 53
-    nonzero = ints != 0
-    low = int(exponents[nonzero].min()) if nonzero.any() else 0
-    shifts = np.where(nonzero, exponents - low, 0)
-    out = np.empty(values.shape, dtype=object)
-    out.reshape(-1)[:] = [i << s for i, s in zip(ints.reshape(-1).tolist(),
-                                                  shifts.reshape(-1).tolist())]
-    return out, low
-
-
-def _align(a, a_exp: int, b, b_exp: int):
-    """Two dyadic values (ints or int arrays) brought to one exponent."""
-    e = min(a_exp, b_exp)
-    return a * (1 << (a_exp - e)), b * (1 << (b_exp - e)), e
-
-
-# ---------------------------------------------------------------------------------------------
-# The fast sampler: a layout by degree and a schedule of when each hidden unit is final.
-
-@dataclass
-class _DegreeOrder:
-    """Each hidden layer's units sorted by degree: perms[l] sorts layer l, sorted_degrees[l]
-    are its degrees in that order, count_le[l][m] counts its units of degree <= m (m = 0..D)."""
-    perms: list[np.ndarray]
-    sorted_degrees: list[np.ndarray]
-    count_le: list[np.ndarray]
-
-    @classmethod
-    def of(cls, masks: MaskSet) -> "_DegreeOrder":
-        perms = [np.argsort(deg, kind="stable") for deg in masks.hidden_degrees]
-        sorted_degrees = [deg[p] for deg, p in zip(masks.hidden_degrees, perms)]
-        count_le = [np.searchsorted(sd, np.arange(masks.D + 1), side="right")
-                    for sd in sorted_degrees]
-        return cls(perms, sorted_degrees, count_le)
-
-
-@dataclass
-class _StateLayout:
-    """Where the fast sampler keeps everything an output reads: the state vector z, with z[0] = 1
-    (for the bias), then for degree m = 1..D the last hidden layer's units of degree m followed
-    by the pixel of degree m (drawn at step m - 1). Output s reads a prefix of z, all of degree
-    <= s: output_rows[s] is its weight row over that prefix; z_pixel[s] is where step s's pixel
-    goes."""
-    z_size: int
-    z_pixel: list[int]
-    output_rows: list[np.ndarray]
-
-    @classmethod
-    def of(cls, by_degree: _DegreeOrder, order: np.ndarray, c, out_W, direct_W) -> "_StateLayout":
-        D = len(order)
-        last_le = by_degree.count_le[-1] if by_degree.count_le else np.zeros(D + 1, dtype=np.int64)
-        steps = np.arange(D)
-        H_last = out_W.shape[1]
-        z_size = 1 + H_last + D
-        z_pixel = (1 + last_le[1:] + steps).tolist()
-        prefix = 1 + last_le[:D] + steps  # output s reads degrees <= s
-        # Row s is written straight into its slice of one buffer: every slot of a prefix is the
-        # bias, a hidden unit of degree <= s or a pixel drawn before step s, so nothing is left
-        # unwritten, and no (D, z_size) matrix is ever built (a first page waits for this).
-        perm = by_degree.perms[-1] if H_last else np.zeros(0, dtype=np.int64)
-        hidden_at = np.arange(H_last) + (by_degree.sorted_degrees[-1] if H_last else 0)
-        c_in_order = c[order]
-        pixel_at = np.asarray(z_pixel)
-        flat = np.empty(int(prefix.sum()))
-        ends = np.cumsum(prefix).tolist()
-        output_rows = []
-        for s, (end, k) in enumerate(zip(ends, prefix.tolist())):
-            d, n_hidden = int(order[s]), int(last_le[s])
-            out_row, direct_row = out_W[d], direct_W[d]
-            if out_row[perm[n_hidden:]].any() or direct_row[order[s:]].any():
-                raise AssertionError("these masks are not autoregressive in their own ordering")
-            row = flat[end - k:end]
-            row[0] = c_in_order[s]
-            row[hidden_at[:n_hidden]] = out_row[perm[:n_hidden]]
-            row[pixel_at[:s]] = direct_row[order[:s]]
-            output_rows.append(row)
-        return cls(z_size, z_pixel, output_rows)
-
-
-@dataclass
-class _Schedule:
-    """When each hidden unit is computed: a unit of degree m sees only pixels of degree <= m, so
-    it is final once step m - 1 is drawn. Each layer reads a vector with a leading 1 (for the
-    bias): the pixels in generation order for the first layer, the layer below sorted by degree
-    otherwise (input_sizes[l] long; the last layer writes into z). finalize[s] lists the blocks
-    of units final after step s, as (layer, weights, inputs read, destination lo..hi); only the
-    weights a unit can use are kept, about half of each matrix."""
-    input_sizes: list[int]
-    finalize: list[list[tuple]]
-
-    @classmethod
-    def of(cls, by_degree: _DegreeOrder, order: np.ndarray, hidden) -> "_Schedule":
-        D, depth, perms, count_le = len(order), len(hidden), by_degree.perms, by_degree.count_le
-        # Each block is gathered straight from the layer's weights (no sorted copy of the whole
-        # matrix first): its units' rows, the inputs they can read, the bias in front.
-        columns = [order if l == 0 else perms[l - 1] for l in range(depth)]
-        finalize = [[] for _ in range(D)]
-        for s in range(D - 1):  # nothing is read after the last step
-            m = s + 1
-            for l, le in enumerate(count_le):
-                lo, hi = int(le[m - 1]), int(le[m])
-                if lo < hi:
-                    inputs = 1 + (m if l == 0 else int(count_le[l - 1][m]))
-                    offset = m if l == depth - 1 else 1
-                    W, b = hidden[l]
-                    units = perms[l][lo:hi]
-                    block = np.empty((hi - lo, inputs))
-                    block[:, 0] = b[units]
-                    block[:, 1:] = W[np.ix_(units, columns[l][:inputs - 1])]
-                    finalize[s].append((l, block, inputs, lo + offset, hi + offset))
-        return cls([1 + W.shape[1] for W, _ in hidden], finalize)
-
-
-def _check_follows_degrees(masks: MaskSet) -> None:
-    """The fast sampler computes a hidden unit once the pixels up to its degree are drawn, and
-    reads only those: an edited mask that lets a unit read beyond its degree (which may still
-    be autoregressive, if the unit only reaches later outputs) would be drawn from wrongly."""
-    by_rule = masks_from_degrees(masks.order, masks.hidden_degrees,
-                                 direct=masks.direct_mask is not None)
-    hidden_layers = len(masks.hidden_degrees)
-    for l, (mask, allowed) in enumerate(zip(masks.layer_masks[:hidden_layers],
-                                            by_rule.layer_masks)):
-        if np.any(mask > allowed):
-            raise ValueError(f"hidden layer {l + 1} of these edited masks reads beyond its units'"
-                             " degrees; the fast sampler cannot draw from them (method='naive' can)")
-
-
-class _FastPlan:
-    """One mask's incremental sampler (module docstring): its layout, its schedule, and the
-    error bounds that say when a pixel needs the exact fallback. `exact` gives this mask's
-    _ExactLogits, built only when a pixel needs them."""
-
-    def __init__(self, model, k: int, exact: Callable[[], _ExactLogits]):
-        masks = model.mask_sets[k]
-        if masks.edited:
-            _check_follows_degrees(masks)
-        hidden, c, out_W, direct_W = _masked_weights(model, masks)
-        self.D, self.order, self.depth = model.D, np.asarray(masks.order), len(hidden)
-        self.exact = exact
-        by_degree = _DegreeOrder.of(masks)
-        self.layout = _StateLayout.of(by_degree, self.order, c, out_W, direct_W)
-        self.schedule = _Schedule.of(by_degree, self.order, hidden)
-        self.error_bound = _error_bound(hidden, c, out_W, direct_W)[self.order].tolist()
-
-    def decide_exactly(self, z: np.ndarray, s: int, noise: float) -> bool:
-        """Step s for the image whose state vector is z, decided by the exact fallback."""
-        image = np.zeros(self.D)
-        image[self.order[:s]] = z[self.layout.z_pixel[:s]]
-        return self.exact().decide(image, int(self.order[s]), noise)
-
-    def _start(self, n: int | None):
-        """Fresh buffers: z, and what each layer reads (both with a leading 1); shape (size,)
-        for one image, (size, n) for n."""
-        shape = () if n is None else (n,)
-        z = np.zeros((self.layout.z_size, *shape))
-        inputs = [np.zeros((size, *shape)) for size in self.schedule.input_sizes]
-        for v in [z, *inputs]:
-            v[0] = 1.0
-        return z, inputs, inputs[1:] + [z]
-
-    def run_many(self, noise: np.ndarray, forced: np.ndarray | None, forced_values,
-                 steps: int | None = None):
-        """Draw n images. noise, forced, forced_values: (n, D) in generation order (forced None
-        when no pixel is observed). Returns (x bool, logits, exact_count), (n, D) each; with
-        `steps`, only the first steps are drawn (the rest of x and logits is 0).
-
-        The schedule is walked once for all images: each step draws its pixel (_one_image or
-        _images), then computes the hidden units that pixel made final."""
-        n, D = noise.shape
-        z, inputs, outputs = self._start(None if n == 1 else n)
-        pixels = inputs[0] if self.depth else None
-        draw, result = (_one_image if n == 1 else _images)(self, noise, forced, forced_values, z,
-                                                           pixels)
-        finalize = self.schedule.finalize
-        for s in range(D if steps is None else steps):
-            draw(s)
-            for l, W, n_in, lo, hi in finalize[s]:
-                np.maximum(W @ inputs[l][:n_in], 0.0, out=outputs[l][lo:hi])
-        return result()
-
-
-# How a step draws its pixel: the logit from the prefix of z, then forced while observed, else
-# noise < logit, decided exactly when the float test is within the error bound; the pixel goes
-# into z and into the first layer's input. Closures over everything a step reads: the
-# per-step cost is what a sampler of one digit spends its time on.
-
-def _one_image(plan: _FastPlan, noise, forced, forced_values, z, pixels):
-    """One image: z is a vector and each logit a Python float (as a column of one, numpy's
-    per-call cost several times a step would double the time). Returns (step, result)."""
-    noise = noise[0].tolist()
-    forced_count = int(forced[0].sum()) if forced is not None else 0
-    forced_values = forced_values[0] if forced is not None else None
-    rows, z_pixel, bounds = plan.layout.output_rows, plan.layout.z_pixel, plan.error_bound
-    logits, exact_count = [], 0
-
-    def step(s: int) -> None:
-        nonlocal exact_count
-        row = rows[s]
-        logit = float(row @ z[:len(row)])
-        logits.append(logit)
-        if s < forced_count:
-            x = forced_values[s]
-        else:
-            diff = noise[s] - logit
-            if -bounds[s] <= diff <= bounds[s]:
-                x = plan.decide_exactly(z, s, noise[s])
-                exact_count += 1
-            else:
-                x = diff < 0
-        if x:
-            z[z_pixel[s]] = 1.0
-            if pixels is not None:
-                pixels[s + 1] = 1.0
-
-    def result():
-        all_logits = np.zeros(len(z_pixel))
-        all_logits[:len(logits)] = logits
-        return (z[z_pixel] == 1.0)[None], all_logits[None], exact_count
-
-    return step, result
-
-
-def _images(plan: _FastPlan, noise, forced, forced_values, z, pixels):
-    """n images at once, a column of z each; the exact fallback only for the images that need
-    it (rare: the whole column is tested first). Returns (step, result)."""
-    n, D = noise.shape
-    noise = np.ascontiguousarray(noise.T)
-    logits = np.zeros((D, n))
-    forced_until = int(forced.sum(axis=1).max()) if forced is not None else 0
-    if forced_until:
-        forced, forced_values = forced.T, forced_values.T
-    rows, z_pixel, bounds = plan.layout.output_rows, plan.layout.z_pixel, plan.error_bound
-    exact_count = 0
-
-    def step(s: int) -> None:
-        nonlocal exact_count
-        row, logit = rows[s], logits[s]
-        np.matmul(row, z[:len(row)], out=logit)
-        diff = noise[s] - logit
-        x = diff < 0
-        if s < forced_until:
-            x = np.where(forced[s], forced_values[s], x)
-        if np.abs(diff).min() <= bounds[s]:  # rare: then find which images and decide them
-            unsure = np.abs(diff) <= bounds[s]
-            if s < forced_until:
-                unsure &= ~forced[s]
-            for i in np.flatnonzero(unsure).tolist():
-                x[i] = plan.decide_exactly(z[:, i], s, float(noise[s, i]))
-                exact_count += 1
-        z[z_pixel[s]] = x
-        if pixels is not None:
-            pixels[s + 1] = x
-
-    def result():
-        return (z[z_pixel] == 1.0).T, logits.T, exact_count
-
-    return step, result
-
-
-def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
-    """The reference: one full forward pass per pixel, in the model's own layout."""
+# The reference: one full forward pass per pixel.
+
+def _run_naive(net: network.Float64Net, noise: np.ndarray, forced, forced_values):
+    """The reference: one full forward pass per pixel, in the model's own layout. Takes and
+    returns what FastPlan.run_many does: noise, forced, forced_values (n, D) in generation
+    order (forced None when no pixel is observed) -> (x bool, logits, exact_count)."""
     n, D = noise.shape
     order = net.order
     images = np.zeros((n, D))
@@ -614,120 +82,7 @@ def _run_naive(net: _Net, noise: np.ndarray, forced, forced_values):
 
 
 # ---------------------------------------------------------------------------------------------
-# Plans are cached per model and mask, and rebuilt when the weights change.
-
-_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _weights_key(model) -> tuple:
-    weights = () if isinstance(model, MADEWeights) else tuple(  # MADEWeights never change
-        (p.data_ptr(), p._version) for p in model.parameters())
-    return weights + tuple(id(ms) for ms in model.mask_sets)
-
-
-def _entry(model) -> dict:
-    key = _weights_key(model)
-    entry = _cache.get(model)
-    if entry is None or entry["key"] != key:
-        entry = {"key": key, "nets": {}, "plans": {}}
-        _cache[model] = entry
-    return entry
-
-
-def _network(model, k: int, fast: bool):
-    """Mask k's _FastPlan (fast) or _Net, cached until the model's weights change."""
-    entry = _entry(model)
-    if fast:
-        if k not in entry["plans"]:
-            model_ref = weakref.ref(model)  # the cache must not keep its own key alive
-            entry["plans"][k] = _FastPlan(model, k,
-                                          lambda: _network(model_ref(), k, fast=False).exact)
-        return entry["plans"][k]
-    if k not in entry["nets"]:
-        entry["nets"][k] = _Net(model, k)
-    return entry["nets"][k]
-
-
-class Float32Net:
-    """One mask's masked weights in float32, built once per model and mask and shared by
-    logit_gradient (the Sampling page's sensitivity view) and the likelihood module's scorer
-    (the Likelihood page): one copy, not one per page (206 MB for the bundled 784-4000-784 with
-    8 masks). Torch's own precision: the gradient compares pixels, the scorer sums in float64.
-
-    hidden_T[l] = (W masked and transposed, (inputs, units) C-contiguous, bias), so a binary
-    image's pre-activations are sums of the rows of its ink pixels; out_W (D, H_L) masked, None
-    without hidden layers; direct_T (D, D) masked and transposed, None without direct
-    connections, shared by masks with the same direct mask (the same ordering, unless a mask
-    was edited); bias (D,) the output's and the direct connections' biases together."""
-
-    def __init__(self, weights: MADEWeights, k: int, shared_direct: dict):
-        masks = weights.mask_sets[k]
-        self.hidden_T = [(_masked32(W.T, mask.T), np.asarray(b, dtype=np.float32))
-                         for (W, b), mask in zip(weights.hidden, masks.layer_masks)]
-        self.bias = np.zeros(weights.D, dtype=np.float32)
-        self.out_W = None
-        if weights.output is not None:
-            self.out_W = _masked32(weights.output[0], masks.layer_masks[-1])
-            self.bias += weights.output[1]
-        self.direct_T = None
-        if weights.direct is not None:
-            direct_key = np.ascontiguousarray(masks.direct_mask).tobytes()
-            if direct_key not in shared_direct:
-                shared_direct[direct_key] = _masked32(weights.direct[0].T, masks.direct_mask.T)
-            self.direct_T = shared_direct[direct_key]
-            if weights.direct[1] is not None:
-                self.bias += weights.direct[1]
-
-    def gradient(self, x: np.ndarray, d: int) -> np.ndarray:
-        """d logit_d / d x at x (float32 (D,)), by backpropagation through the ReLUs."""
-        pre_activations, h = [], x
-        for W_T, b in self.hidden_T:
-            pre_activations.append(h @ W_T + b)
-            h = np.maximum(pre_activations[-1], 0.0)
-        gradient = np.zeros(len(x), dtype=np.float32)
-        if self.direct_T is not None:
-            gradient += self.direct_T[:, d]
-        if self.out_W is not None:
-            back = self.out_W[d]
-            for (W_T, _), a in zip(reversed(self.hidden_T), reversed(pre_activations)):
-                back = W_T @ (back * (a > 0))  # ReLU passes the gradient where it was active
-            gradient += back
-        return gradient
-
-
-def _masked32(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """weights * mask as a new C-contiguous float32 array, in one pass (views transposed)."""
-    out = np.empty(weights.shape, dtype=np.float32)
-    np.multiply(weights, mask, out=out, dtype=np.float32, casting="unsafe")
-    return out
-
-
-def float32_net(model, k: int) -> Float32Net:
-    """Mask k's Float32Net, kept with the model until its weights change (this module's cache)."""
-    entry = _entry(model)
-    nets = entry.setdefault("float32", {})
-    if k not in nets:
-        nets[k] = Float32Net(_weights(model), k, entry.setdefault("float32_direct", {}))
-    return nets[k]
-
-
-# ---------------------------------------------------------------------------------------------
-# Public API.
-
-def logit_gradient(model, image, index: int, mask=None) -> np.ndarray:
-    """d logit_index / d x at x = image under mask `mask` (None: the model's current one),
-    float32 (D,): how much each pixel moves pixel index's log-odds, the gradient autograd
-    would give. Zero wherever the masks leave no path to output index."""
-    mask = _resolve_mask(model, mask)
-    if mask == "ensemble":
-        raise ValueError("mask must be None or a mask index for a gradient, got 'ensemble'")
-    D = model.D
-    index = check_int("index", index, 0, D - 1)
-    x = np.asarray(image, dtype=np.float32)
-    if x.shape != (D,):
-        raise ValueError(f"image must have shape ({D},), got {x.shape}")
-    return float32_net(model, mask).gradient(x, index)
-
+# What a draw returns, and the checks of its arguments.
 
 @dataclass
 class Samples:
@@ -814,20 +169,6 @@ def _check_prefix(observed: np.ndarray, order: np.ndarray, k: int, rows=None) ->
     return counts
 
 
-def _resolve_mask(model, mask):
-    if mask is None:
-        return model.mask_index
-    if isinstance(mask, str):
-        if mask == "ensemble":
-            return "ensemble"
-        raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
-                         f" 0..{model.num_masks - 1}, got {mask!r}")
-    if not is_int(mask) or not 0 <= mask < model.num_masks:
-        raise ValueError(f"mask must be None, 'ensemble' or a mask index in"
-                         f" 0..{model.num_masks - 1}, got {mask!r}")
-    return int(mask)
-
-
 def _ensemble_masks(model, rng, n: int, given, rows) -> np.ndarray:
     """One mask per image. Without observed pixels uniformly; with them from the posterior
     p(k | x_obs) proportional to p_k(x_obs), which makes the draw exact for the mixture's
@@ -838,7 +179,7 @@ def _ensemble_masks(model, rng, n: int, given, rows) -> np.ndarray:
     observed = given >= 0
     log_weights = np.empty((n, K))
     for k in range(K):
-        plan = _network(model, k, fast=True)
+        plan = network.prepare(model, k).plan()
         counts = _check_prefix(observed, plan.order, k, rows)
         # The observed prefix's conditionals: the fast sampler's first steps, forced throughout.
         forced, values = observed[:, plan.order], (given == 1)[:, plan.order]
@@ -866,7 +207,7 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
     seed = _check_seed(seed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    mask = _resolve_mask(model, mask)
+    mask = network.resolve_mask(model, mask)
     D = model.D
     per_row = given is not None and np.ndim(given) == 2  # errors then name the row
     given = None if given is None else _check_given(given, n, D)
@@ -889,12 +230,13 @@ def sample_with_probs(model, n: int, *, uniforms=None, seed=None, mask=None, giv
             given_counts[rows] = _check_prefix(observed, order, k, rows if per_row else None)
             if observed.any():
                 forced, forced_values = observed[:, order], given[rows][:, order] == 1
+        prepared = network.prepare(model, k)
         if method == "fast":
-            x, group_logits, count = _network(model, k, fast=True).run_many(
+            x, group_logits, count = prepared.plan().run_many(
                 noise[rows][:, order], forced, forced_values)
         else:
-            x, group_logits, count = _run_naive(_network(model, k, fast=False),
-                                                noise[rows][:, order], forced, forced_values)
+            x, group_logits, count = _run_naive(prepared.reference(), noise[rows][:, order],
+                                                forced, forced_values)
         if not np.isfinite(group_logits).all():
             raise ValueError("the model's logits overflow float64; it cannot be sampled")
         images[np.ix_(rows, order)] = x
@@ -1005,3 +347,19 @@ class SamplingRun:
     def __repr__(self) -> str:
         return (f"SamplingRun(seed={self.seed}, mask={self.mask}, position={self._position}"
                 f"/{self.D}, log_likelihood={self.log_likelihood:.2f})")
+
+
+def logit_gradient(model, image, index: int, mask=None) -> np.ndarray:
+    """d logit_index / d x at x = image under mask `mask` (None: the model's current one),
+    float32 (D,): how much each pixel moves pixel index's log-odds, the gradient autograd
+    would give. Zero wherever the masks leave no path to output index."""
+    mask = network.resolve_mask(model, mask)
+    if mask == "ensemble":
+        raise ValueError("mask must be None or a mask index for a gradient, got 'ensemble'")
+    D = model.D
+    index = check_int("index", index, 0, D - 1)
+    x = np.asarray(image, dtype=np.float32)
+    if x.shape != (D,):
+        raise ValueError(f"image must have shape ({D},), got {x.shape}")
+    return network.prepare(model, mask).float32().gradient(x, index)
+

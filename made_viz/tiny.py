@@ -4,12 +4,20 @@ to enumerate, so that "the outputs form a distribution" can be checked by adding
 Pattern i of a D-pixel world has x_d = (i >> d) & 1; pixel d sits at row d // cols, column
 d % cols. Every array over patterns is indexed that way (2^D entries, D from 4 to 16).
 
-    world = bars_and_stripes(3, 3)                 # 14 equally likely images, H = log 14
-    model = new_model([masks], seed=0)
-    for report in train_live([model], world, seed=0, seconds=5):
-        print(report.step, report.networks[0].kl)  # exact KL(p_true || p_model), nats
-    log_q = enumerate_log_probs(model)             # log p(x) of all 2^D patterns
-    broken = break_masks(masks, "sees-self")       # each output sees its own input
+>>> from made_viz.masks import build_masks
+>>> world = bars_and_stripes(3, 3)                 # 14 equally likely images
+>>> bool(np.isclose(world.entropy, math.log(14)))
+True
+>>> masks = build_masks(world.D, [24], seed=0, direct=True)
+>>> model = new_model([masks], seed=0)
+>>> quick = TrainSettings(max_steps=200, seconds=60, report_every=0.25)
+>>> last = list(train_live([model], world, seed=0, settings=quick))[-1]
+>>> last.done, last.comparisons[0].kl >= 0       # exact KL(p_true || p_model) in nats
+(True, True)
+>>> print(f"{np.exp(enumerate_log_probs(model)).sum():.6f}")  # p(x) over all 2^9 patterns
+1.000000
+>>> break_masks(masks, "sees-self").is_autoregressive()      # each output sees its own input
+False
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ import torch.nn.functional as F
 from .masks import MaskSet
 from .model import MADE, MaskedLinear
 from .train import run_steps
+from .validation import check_number, is_int
 
 MIN_D, MAX_D = 4, 16
 MAX_NOISE = 0.5
@@ -128,18 +137,14 @@ def check_prototypes(prototypes: Sequence[int], D: int) -> tuple[int, ...]:
     if len(prototypes) > MAX_PROTOTYPES:
         raise ValueError(f"prototypes: at most {MAX_PROTOTYPES}, got {len(prototypes)}")
     for k, p in enumerate(prototypes, 1):
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)) \
-                or not 0 <= p < 2 ** D:
+        if not is_int(p) or not 0 <= p < 2 ** D:
             raise ValueError(f"prototypes: pattern {k} must be a number in 0..{2 ** D - 1}"
                              f" (a {D}-pixel image), got {p!r}")
     return tuple(int(p) for p in prototypes)
 
 
 def check_noise(noise: float) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.floating)) \
-            or not 0 <= noise <= MAX_NOISE:
-        raise ValueError(f"noise must be a flip probability in 0..{MAX_NOISE}, got {noise!r}")
-    return float(noise)
+    return check_number("noise", noise, 0, MAX_NOISE, what="a flip probability")
 
 
 def noisy_prototypes(rows: int, cols: int, prototypes: Sequence[int], noise: float) -> World:
@@ -288,8 +293,7 @@ def break_masks(masks: MaskSet, how: str, *, layer: int | str | None = None,
     elif how == "flip":
         target = _flip_target(masks, layer_masks, direct, layer)
         rows, cols = target.shape
-        if not (isinstance(row, (int, np.integer)) and 0 <= row < rows
-                and isinstance(col, (int, np.integer)) and 0 <= col < cols):
+        if not (is_int(row) and 0 <= row < rows and is_int(col) and 0 <= col < cols):
             raise ValueError(f"flip: row must be in 0..{rows - 1} and col in 0..{cols - 1},"
                              f" got ({row!r}, {col!r})")
         target[row, col] ^= 1
@@ -307,8 +311,7 @@ def _flip_target(masks: MaskSet, layer_masks: list, direct, layer) -> np.ndarray
         if direct is None:
             raise ValueError("flip: this network has no direct connections")
         return direct
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) \
-            and 0 <= layer < len(layer_masks):
+    if is_int(layer) and 0 <= layer < len(layer_masks):
         return layer_masks[layer]
     raise ValueError(f"flip: layer must be in 0..{len(layer_masks) - 1}"
                      f"{' or direct' if direct is not None else ''}, got {layer!r}")

@@ -42,6 +42,23 @@ def check_int(name: str, value, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+def check_number(name: str, value, low: float, high: float, what: str = "a number") -> float:
+    """`value` (an int or float, not a bool, not NaN) as a float in low..high, or a ValueError
+    naming the field and the range."""
+    number = (int, float, np.integer, np.floating)
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, number)
+            or not low <= value <= high):
+        raise ValueError(f"{name} must be {what} in {low}..{high}, got {value!r}")
+    return float(value)
+
+
+def check_index(name: str, value, size: int) -> int:
+    """`value` as an index into `size` items (0..size-1), refusing bools (True is not row 1)."""
+    if not is_int(value) or not 0 <= value < size:
+        raise ValueError(f"{name} must be in 0..{size - 1}, got {value!r}")
+    return int(value)
+
+
 def _shown(text: str, limit: int = 20) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 

@@ -22,8 +22,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
+from tests.conftest import open_app
 from made_viz import train
 from made_viz.train import TrainConfig, build_model, save_state
 from made_viz.ui import models, sampling_page
@@ -137,14 +137,6 @@ BREAKAGES = {  # name: (file broken, how, words the error must hold)
     "config: masks is not a list": (CONFIG, lambda p: edit_config(
         p, lambda c: c.update(masks="all")), "'masks' must be a list"),
 }
-
-
-def open_app(page: str | None = None, **query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    if page:  # AppTest.switch_page() wants a page file; ours are functions, known by url_path
-        at._page_hash = calc_hash(page)
-    at.query_params.update(query)
-    return at.run()
 
 
 def texts(at: AppTest) -> str:

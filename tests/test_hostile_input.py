@@ -9,12 +9,10 @@ tests/test_parsers.py does not already (parse_int, parse_unit and the pages' own
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
 import io
 import struct
@@ -23,15 +21,16 @@ import zlib
 import numpy as np
 from PIL import Image
 
+from tests.conftest import open_app
 from made_viz.validation import SEED_MAX
-from made_viz import checkpoint, data, figures, likelihood
+from made_viz import checkpoint, data, images
+from made_viz.figures import graph
 from made_viz.masks import build_masks
 from made_viz.ui import masks_page
 from made_viz.ui.network_controls import parse_page_hidden
 from made_viz.validation import parse_int
 from player_view import player_data
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 FUZZ = settings(max_examples=200, deadline=None)
 APP_FUZZ = settings(max_examples=40, deadline=None)
 
@@ -95,27 +94,17 @@ def likelihood_fields() -> dict[str, tuple[str, str]]:
 
 
 def open_likelihood(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at._page_hash = calc_hash("likelihood")  # as open_sampling does
-    at.query_params.update(query)
-    at.run()
+    at = open_app("likelihood", **query)
     assert [t.value for t in at.title] == ["Likelihood"]
     return at
 
 
 def open_masks(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(query)
-    return at.run()
+    return open_app(**query)
 
 
 def open_sampling(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    # AppTest.switch_page() wants a page file, and our pages are functions: request the page
-    # by the hash st.Page gives it (its url_path), as a browser opening /sampling would.
-    at._page_hash = calc_hash("sampling")
-    at.query_params.update(query)
-    at.run()
+    at = open_app("sampling", **query)
     assert [t.value for t in at.title] == ["Sampling studio"]
     return at
 
@@ -188,7 +177,7 @@ def test_likelihood_link_with_a_hostile_value_in_every_parameter(value):
     at = open_with_every_field(open_likelihood, likelihood_fields(), value)
     digits = data.load_test_subset()
     assert at.session_state["lik_image"].tolist() == digits.images[0].tolist()  # the default
-    assert at.query_params["x"] == likelihood.encode_image(digits.images[0])
+    assert at.query_params["x"] == images.encode_image(digits.images[0])
 
 
 HOSTILE_UPLOADS = [
@@ -210,7 +199,7 @@ def test_likelihood_hostile_uploads_keep_the_last_image():
     at.file_uploader(key="lik_upload").upload("one.png", good, "image/png").run()
     assert_calm(at)
     kept = at.session_state["lik_image"].copy()
-    assert kept.tolist() == likelihood.prepare_upload(good).tolist()
+    assert kept.tolist() == images.prepare_upload(good).tolist()
     for name, payload, message in HOSTILE_UPLOADS:
         at.file_uploader(key="lik_upload").upload(name, payload, "image/png").run()
         assert_calm(at)
@@ -355,7 +344,7 @@ UNIT_MASKS = build_masks(5, (4, 3), seed=0)
        | st.from_regex(r"[xohXOH][0-9\u0660-\u0669.]{1,5}", fullmatch=True))
 def test_parse_unit_takes_only_unit_names_in_range(text):
     try:
-        unit = figures.parse_unit(text, UNIT_MASKS)
+        unit = graph.parse_unit(text, UNIT_MASKS)
     except ValueError as error:
         assert str(error).startswith("highlighted unit"), str(error)
     else:

@@ -2,17 +2,14 @@
 direct logsumexp, MNIST-like preparation of synthetic digits, URL round trips, edits."""
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
-from PIL import Image
 
-from made_viz import checkpoint, data, likelihood, sampling
-from made_viz.model import MADE
+from tests.conftest import random_made
+from made_viz import checkpoint, data, likelihood, network, sampling
 
 CONFIGS = [  # D, hidden sizes, MADE keyword arguments
     (5, [], dict()),
@@ -23,13 +20,6 @@ CONFIGS = [  # D, hidden sizes, MADE keyword arguments
 ]
 
 
-def random_made(D, hidden, seed=0, **kwargs) -> MADE:
-    torch.manual_seed(seed)
-    model = MADE(D, hidden, seed=seed, **kwargs)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(3.0)
-    return model.eval()
 
 
 def torch_log_prob(model, images, mask) -> np.ndarray:
@@ -89,10 +79,11 @@ def test_scoring_reuses_the_sensitivity_views_float32_weights():
     weights = sampling.MADEWeights.of(model)
     images = np.random.default_rng(4).integers(0, 2, (3, 10)).astype(np.uint8)
     gradient = sampling.logit_gradient(weights, images[0], 5, 1)
-    built = sampling.float32_net(weights, 1)
+    built = network.prepare(weights, 1).float32()
     ours = likelihood.log_prob(weights, images, mask=1)
-    assert sampling.float32_net(weights, 1) is built
-    assert set(sampling._entry(weights)["float32"]) == {1}  # scoring mask 1 built no other
+    assert network.prepare(weights, 1).float32() is built
+    # scoring mask 1 built no other
+    assert {k for k, p in network.STORE.prepared(weights).items() if "float32" in p.built} == {1}
     np.testing.assert_allclose(ours, torch_log_prob(model, images, 1), atol=1e-4)
     np.testing.assert_array_equal(sampling.logit_gradient(weights, images[0], 5, 1), gradient)
 
@@ -184,203 +175,6 @@ def test_bad_images_are_named(bad, message):
         likelihood.log_prob(model, np.zeros(10), mask=3)
 
 
-# --- preparation ------------------------------------------------------------------------------
-
-def synthetic_digit(height: int, width: int, *, dark_ink: bool) -> np.ndarray:
-    """A grey 'seven' of any size: a bar along the top and a diagonal, off centre."""
-    canvas = np.zeros((height, width))
-    rows, cols = np.mgrid[0:height, 0:width]
-    top, left = height // 5, width // 3
-    thick = max(1, min(height, width) // 18)
-    bar = (abs(rows - top) <= thick) & (cols >= left) & (cols <= left + width // 2)
-    t = (rows - top) / max(1, height * 0.65)
-    diagonal = (abs(cols - (left + width // 2 - t * width * 0.3)) <= thick) & (t >= 0) & (t <= 1)
-    canvas[bar | diagonal] = 1.0
-    grey = canvas * 230 + 10
-    return (255 - grey if dark_ink else grey).astype(np.uint8)
-
-
-def png_bytes(array: np.ndarray, mode: str | None = None, **save) -> bytes:
-    buffer = io.BytesIO()
-    image = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
-    image.save(buffer, format=save.pop("format", "PNG"), **save)
-    return buffer.getvalue()
-
-
-def assert_mnist_like(image: np.ndarray):
-    assert image.shape == (784,) and image.dtype == np.uint8 and set(np.unique(image)) <= {0, 1}
-    square = image.reshape(28, 28)
-    rows, cols = np.nonzero(square)
-    assert rows.max() - rows.min() + 1 <= 20 and cols.max() - cols.min() + 1 <= 20
-    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 >= 18  # scaled to fill it
-    # centre of mass in continuous coordinates (pixel i spans [i, i+1))
-    assert abs(rows.mean() + 0.5 - 14) <= 1.0 and abs(cols.mean() + 0.5 - 14) <= 1.0
-
-
-@pytest.mark.parametrize("height, width", [(28, 28), (60, 45), (300, 200), (120, 900), (1000, 1000)])
-@pytest.mark.parametrize("dark_ink", [False, True])
-def test_uploads_are_made_mnist_like(height, width, dark_ink):
-    image = likelihood.prepare_upload(png_bytes(synthetic_digit(height, width, dark_ink=dark_ink)))
-    assert_mnist_like(image)
-
-
-def test_both_polarities_give_the_same_digit():
-    light = likelihood.prepare_upload(png_bytes(synthetic_digit(200, 150, dark_ink=False)))
-    dark = likelihood.prepare_upload(png_bytes(synthetic_digit(200, 150, dark_ink=True)))
-    np.testing.assert_array_equal(light, dark)
-
-
-@pytest.mark.parametrize("mode, fmt", [("P", "PNG"), ("P", "GIF"), ("RGB", "JPEG"), ("LA", "PNG"),
-                                       ("I;16", "PNG"), ("RGBA", "PNG")])
-def test_file_modes_are_handled(mode, fmt):
-    grey = synthetic_digit(140, 120, dark_ink=True)
-    if mode == "I;16":
-        payload = png_bytes((grey.astype(np.uint16) * 257), mode=None)
-        assert Image.open(io.BytesIO(payload)).mode.startswith("I")
-    else:
-        payload = png_bytes(grey, mode=mode, format=fmt)
-    assert_mnist_like(likelihood.prepare_upload(payload))
-
-
-def test_alpha_ink_on_transparent_paper():
-    """Ink drawn as opaque strokes on a transparent canvas, in either colour."""
-    ink = synthetic_digit(100, 100, dark_ink=False) > 128
-    for colour in (0, 255):
-        rgba = np.zeros((100, 100, 4), dtype=np.uint8)
-        rgba[..., :3] = colour
-        rgba[..., 3] = np.where(ink, 255, 0)
-        assert_mnist_like(likelihood.prepare_upload(png_bytes(rgba)))
-        assert_mnist_like(likelihood.prepare_drawing(rgba))
-
-
-def test_animated_gif_gives_its_first_frame():
-    first = Image.fromarray(synthetic_digit(80, 80, dark_ink=True))
-    second = Image.fromarray(np.full((80, 80), 255, dtype=np.uint8))
-    buffer = io.BytesIO()
-    first.save(buffer, format="GIF", save_all=True, append_images=[second])
-    assert_mnist_like(likelihood.prepare_upload(buffer.getvalue()))
-
-
-@pytest.mark.parametrize("payload, message", [
-    (b"not an image at all", "not an image"),
-    (b"", "not an image"),
-    (png_bytes(np.full((50, 50), 255, dtype=np.uint8)), "blank"),
-    (png_bytes(np.full((50, 50), 3, dtype=np.uint8)), "blank"),
-    (png_bytes(synthetic_digit(100, 100, dark_ink=True))[:150], "damaged or truncated"),
-])
-def test_bad_files_are_named(payload, message):
-    with pytest.raises(likelihood.ImageError, match=message):
-        likelihood.prepare_upload(payload)
-
-
-def test_huge_image_refused_from_its_header():
-    """A PNG claiming 100,000 x 100,000 pixels: its header says so and nothing is decoded."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
-    payload = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
-    with pytest.raises(likelihood.ImageError, match="pixels; at most 40,000,000 pixels are read"):
-        likelihood.prepare_upload(payload)
-    medium = struct.pack(">IIBBBBB", 8_000, 6_000, 8, 0, 0, 0, 0)  # under Pillow's own limit
-    payload = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", medium) + chunk(b"IEND", b"")
-    with pytest.raises(likelihood.ImageError, match="8000x6000 pixels; at most 40,000,000"):
-        likelihood.prepare_upload(payload)
-
-
-def test_bad_drawing_arrays_are_named():
-    with pytest.raises(likelihood.ImageError, match="blank"):
-        likelihood.prepare_drawing(np.full((50, 50, 4), 255, dtype=np.uint8))
-    with pytest.raises(likelihood.ImageError, match=r"\(h, w\)"):
-        likelihood.prepare_drawing(np.zeros((2, 2, 2, 2)))
-    with pytest.raises(likelihood.ImageError, match="finite"):
-        likelihood.prepare_drawing(np.full((5, 5), np.nan))
-
-
-# --- URL --------------------------------------------------------------------------------------
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 1), min_size=784, max_size=784))
-def test_url_round_trip(bits):
-    image = np.array(bits, dtype=np.uint8)
-    text = likelihood.encode_image(image)
-    assert len(text) == 131 and "=" not in text
-    np.testing.assert_array_equal(likelihood.decode_url_image(text), image)
-
-
-def test_url_layout_is_packbits_first_pixel_high_bit():
-    image = np.zeros(784, dtype=np.uint8)
-    image[0] = 1
-    packed = np.zeros(98, dtype=np.uint8)
-    packed[0] = 0x80
-    import base64
-    assert likelihood.encode_image(image) == base64.urlsafe_b64encode(packed.tobytes()).decode().rstrip("=")
-
-
-@pytest.mark.parametrize("text, message", [
-    ("", "got 0 characters"), ("A" * 10_000, "got 10,000 characters"),
-    ("A" * 130, "got 130 characters"), ("A" * 132, "got 132 characters"),
-    ("A" * 130 + "=", "other characters"), ("!" * 131, "other characters"),
-    ("A" * 129 + "+/", "other characters"), ("\u0663" * 131, "other characters"),
-    ("A" * 130 + "B", "bits no image has"), (None, "NoneType"),
-])
-def test_hostile_url_images_are_named(text, message):
-    with pytest.raises(ValueError, match=message) as error:
-        likelihood.decode_url_image(text)
-    assert str(error.value).startswith("x must be 131 characters of base64url")
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=200))
-def test_url_decoder_never_raises_anything_else(text):
-    try:
-        image = likelihood.decode_url_image(text)
-    except ValueError as error:
-        assert str(error).startswith("x must be")
-    else:
-        assert likelihood.encode_image(image) == text
-
-
-# --- edits ------------------------------------------------------------------------------------
-
-def test_edits():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 2, 784).astype(np.uint8)
-    square = image.reshape(28, 28)
-    flipped = likelihood.flip_pixel(image, 30)
-    assert (flipped != image).sum() == 1 and flipped[30] == 1 - image[30]
-    many = likelihood.flip_random(image, 50, seed=3)
-    assert (many != image).sum() == 50
-    np.testing.assert_array_equal(many, likelihood.flip_random(image, 50, seed=3))
-    np.testing.assert_array_equal(likelihood.invert(image), 1 - image)
-    np.testing.assert_array_equal(likelihood.transpose(image).reshape(28, 28), square.T)
-    moved = likelihood.shift(image, 2, -3).reshape(28, 28)
-    np.testing.assert_array_equal(moved[:-3, 2:], square[3:, :-2])
-    assert not moved[-3:].any() and not moved[:, :2].any()
-    assert not likelihood.shift(image, 28, 0).any()
-    noise = likelihood.bernoulli_noise(0.3, seed=1)
-    assert 0.25 < noise.mean() < 0.35
-    assert not likelihood.bernoulli_noise(0.0, seed=1).any()
-    assert likelihood.bernoulli_noise(1.0, seed=1).all()
-
-
-@pytest.mark.parametrize("call, message", [
-    (lambda x: likelihood.flip_pixel(x, 784), "pixel must be in 0..783"),
-    (lambda x: likelihood.flip_random(x, -1, 0), "k must be in 0..784"),
-    (lambda x: likelihood.shift(x, 29, 0), "dx must be in -28..28"),
-    (lambda x: likelihood.bernoulli_noise(1.5, 0), "p must be a number in 0..1"),
-    (lambda x: likelihood.bernoulli_noise(float("nan"), 0), "p must be a number in 0..1"),
-    (lambda x: likelihood.flip_pixel(np.zeros(5), 0), "784 pixels"),
-])
-def test_bad_edits_are_named(call, message):
-    with pytest.raises(ValueError, match=message):
-        call(np.zeros(784, dtype=np.uint8))
-
-
 def test_score_image_views():
     model = random_made(12, [20], direct=True, ordering="natural", num_masks=3)
     image = np.random.default_rng(5).integers(0, 2, 12).astype(np.uint8)
@@ -396,31 +190,3 @@ def test_score_image_views():
     mixed = random_made(12, [20], ordering="random", num_masks=2)
     fallback = likelihood.score_image(mixed, image, "ensemble")
     assert fallback.terms_of == 0 and fallback.log_prob == pytest.approx(fallback.ensemble)
-
-
-def test_upload_preview_thumbnails():
-    from made_viz import likelihood_figures
-
-    for payload in (png_bytes(synthetic_digit(900, 300, dark_ink=True)),
-                    png_bytes(synthetic_digit(60, 60, dark_ink=False).astype(np.uint16) * 257),
-                    png_bytes(synthetic_digit(80, 80, dark_ink=True), mode="P", format="GIF")):
-        thumb = Image.open(io.BytesIO(likelihood_figures.thumbnail_png(payload)))
-        assert max(thumb.size) <= 140
-        pixels = np.asarray(thumb.convert("L"))
-        assert pixels.max() - pixels.min() > 100  # the digit still shows
-
-
-@pytest.mark.parametrize("names, summary, captions", [
-    (["natural"] * 3, "3 masks, all in natural order", ["mask 0", "mask 1", "mask 2"]),
-    (["natural", "reverse", "columns"], "3 masks, one per ordering",
-     ["natural", "reverse", "columns"]),
-    (["natural", "reverse", "natural", "reverse"], "4 masks: 2 natural, 2 reverse",
-     ["#0 natural", "#1 reverse", "#2 natural", "#3 reverse"]),
-])
-def test_every_mask_view_names_masks_by_ordering_and_index(names, summary, captions):
-    """The Likelihood page's small maps: a model with several masks per ordering is not
-    described as one mask per ordering, and each map says which mask it is."""
-    from made_viz.ui.likelihood_page import mask_caption, masks_summary
-
-    assert masks_summary(names) == summary
-    assert [mask_caption(names, k) for k in range(len(names))] == captions

@@ -1,8 +1,10 @@
-"""masks.py: degrees, masks, exact path counts, dead units and every configuration limit.
+"""masks.py: degrees, masks, exact path counts, dead units, the paths through a unit and every
+configuration limit.
 
 Path counts are checked against an independent exact product of the masks (object dtype, so
 Python integers, no overflow), never against numbers copied from the implementation.
 """
+import itertools
 import math
 import re
 
@@ -11,8 +13,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from made_viz import masks as masks_module
-from made_viz.masks import (DEGREE_RULES, MAX_MASK_BYTES, build_masks, mask_bytes,
-                            masks_from_degrees)
+from made_viz.masks import (DEGREE_RULES, MAX_MASK_BYTES, MaskSet, build_masks, degree_sort,
+                            mask_bytes, masks_from_degrees)
 
 INT64_MAX = 2**63 - 1
 FAST = settings(max_examples=80, deadline=None)
@@ -244,6 +246,59 @@ def test_direct_connections_add_one_path():
     difference = with_direct.connectivity() - plain.connectivity()
     assert np.array_equal(difference, with_direct.direct_mask)
     assert difference.sum() == 6 * 5 // 2
+
+
+# ---------------------------------------------------------------- paths through units, forbidden
+
+def test_paths_through_a_unit_match_the_path_counts():
+    masks = build_masks(7, (9, 8), ordering="random", seed=4, direct=True)
+    paths = masks.connectivity()
+    last = 3
+    for i in range(7):
+        chosen = np.eye(7, dtype=bool)[i]
+        lit, _, _ = masks.paths_through(0, chosen)
+        assert np.array_equal(lit[last], paths[:, i] > 0)  # x_i reaches exactly these outputs
+        lit, _, _ = masks.paths_through(last, chosen)
+        assert np.array_equal(lit[0], paths[i] > 0)  # output i sees exactly these inputs
+
+
+def test_lit_weights_are_exactly_those_on_some_full_path_through_the_unit():
+    masks = build_masks(4, (4, 3), ordering="random", seed=6)
+    w = [m.astype(bool) for m in masks.layer_masks]
+    widths = [4, 4, 3, 4]
+    full_paths = [p for p in itertools.product(*map(range, widths))
+                  if all(w[l][p[l + 1], p[l]] for l in range(3))]
+    assert full_paths
+    for layer in range(4):
+        for unit in range(widths[layer]):
+            expected = [np.zeros_like(m) for m in w]
+            for p in full_paths:
+                if p[layer] == unit:
+                    for l in range(3):
+                        expected[l][p[l + 1], p[l]] = True
+            chosen = np.eye(widths[layer], dtype=bool)[unit]
+            _, lit, _ = masks.paths_through(layer, chosen)
+            for l in range(3):
+                assert np.array_equal(lit[l], expected[l]), (layer, unit, l)
+
+
+def test_degree_sort_lists_units_by_degree_ties_in_index_order():
+    assert degree_sort(np.array([3, 1, 2, 1, 3, 2])).tolist() == [1, 3, 2, 5, 0, 4]
+    ms = build_masks(6, (4,), ordering="random", seed=1)
+    assert np.array_equal(degree_sort(ms.input_degrees), ms.order)  # inputs: the ordering
+
+
+def test_forbidden_paths_are_the_counted_paths_the_ordering_rules_out():
+    ms = build_masks(5, (6,), ordering="random", seed=2, direct=True)
+    assert not ms.forbidden_paths().any()
+    layer_masks = [m.copy() for m in ms.layer_masks]
+    layer_masks[-1][:] = 1  # every hidden unit feeds every output
+    edited = MaskSet(ms.D, ms.hidden_sizes, ms.order, ms.input_degrees, ms.hidden_degrees,
+                     layer_masks, ms.direct_mask, edited=True)
+    step = np.argsort(ms.order)  # step[i]: when x_i is drawn
+    expected = (exact_path_counts(edited) != 0) & (step[None, :] >= step[:, None])
+    assert expected.any()
+    assert np.array_equal(edited.forbidden_paths(), expected)
 
 
 # ---------------------------------------------------------------- exact counts beyond int64

@@ -1,27 +1,22 @@
-"""The Masks page, driven headlessly with Streamlit's AppTest (and the figures it draws)."""
+"""The Masks page, driven headlessly with Streamlit's AppTest."""
 from __future__ import annotations
 
-import itertools
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import open_app
 from made_viz.validation import SEED_MAX
-from made_viz import figures
 from made_viz.masks import build_masks
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 DEFAULT_VIEW = "D = 4, hidden 5, 5, natural ordering"
 
 
 def open_page(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(query)
-    return at.run()
+    return open_app(**query)
 
 
 def view(at: AppTest) -> str:
@@ -209,96 +204,6 @@ def test_huge_network_waits_for_the_jacobian_button():
     assert not any("Jacobian entries" in m.value for m in at.markdown)
 
 
-# The figures the page draws, as pure functions.
-
-def test_paths_through_a_unit_match_the_path_counts():
-    masks = build_masks(7, (9, 8), ordering="random", seed=4, direct=True)
-    paths = masks.connectivity()
-    last = 3
-    for i in range(7):
-        chosen = np.eye(7, dtype=bool)[i]
-        lit, _, _ = figures.paths_through(masks, 0, chosen)
-        assert np.array_equal(lit[last], paths[:, i] > 0)  # x_i reaches exactly these outputs
-        lit, _, _ = figures.paths_through(masks, last, chosen)
-        assert np.array_equal(lit[0], paths[i] > 0)  # output i sees exactly these inputs
-
-
-def test_lit_weights_are_exactly_those_on_some_full_path_through_the_unit():
-    masks = build_masks(4, (4, 3), ordering="random", seed=6)
-    w = [m.astype(bool) for m in masks.layer_masks]
-    widths = [4, 4, 3, 4]
-    full_paths = [p for p in itertools.product(*map(range, widths))
-                  if all(w[l][p[l + 1], p[l]] for l in range(3))]
-    assert full_paths
-    for layer in range(4):
-        for unit in range(widths[layer]):
-            expected = [np.zeros_like(m) for m in w]
-            for p in full_paths:
-                if p[layer] == unit:
-                    for l in range(3):
-                        expected[l][p[l + 1], p[l]] = True
-            chosen = np.eye(widths[layer], dtype=bool)[unit]
-            _, lit, _ = figures.paths_through(masks, layer, chosen)
-            for l in range(3):
-                assert np.array_equal(lit[l], expected[l]), (layer, unit, l)
-
-
-def test_parse_unit_accepts_names_and_rejects_others():
-    masks = build_masks(4, (5, 5), seed=0)
-    assert figures.parse_unit("x3", masks) == (0, 3)
-    assert figures.parse_unit(" H2.4 ", masks) == (2, 4)
-    assert figures.parse_unit("o0", masks) == (3, 0)
-    assert figures.parse_unit("", masks) is None
-    for bad, words in [("x4", "0..3"), ("h3.0", "layers 1..2"), ("h1.5", "0..4"),
-                       ("y1", "look like x3")]:
-        with pytest.raises(ValueError, match=re.escape(words)):
-            figures.parse_unit(bad, masks)
-
-
-def test_graph_draws_one_line_per_kept_weight_when_exact():
-    masks = build_masks(5, (6, 4), seed=3, direct=True)
-    figure = figures.connectivity_graph(masks)
-    assert not figures.is_grouped(masks)
-    # The lines are a few SVG paths (layout shapes): one M(ove) starts each line.
-    drawn = [s for s in figure.layout.shapes if s.type == "path"]
-    segments = sum(s.path.count("M") for s in drawn if s.line.dash is None)
-    arcs = sum(s.path.count("M") for s in drawn if s.line.dash == "dot")
-    assert segments == sum(int(m.sum()) for m in masks.layer_masks)
-    assert arcs == int(masks.direct_mask.sum())
-    assert all(s.layer == "below" for s in drawn)  # under the clickable nodes
-    # Each weight's line joins exactly its two units' nodes: (layer, unit) -> the node's centre.
-    at = {(c[0], c[1]): (x, y) for t in figure.data if t.customdata
-          for x, y, c in zip(t.x, t.y, t.customdata)}
-    number = r"([-\d.]+)"
-    lines = {tuple(map(float, m)) for s in drawn if s.line.dash is None
-             for m in re.findall(rf"M{number},{number}L{number},{number}", s.path)}
-    assert lines == {(*at[l, i], *at[l + 1, o]) for l, m in enumerate(masks.layer_masks)
-                     for o, i in zip(*np.nonzero(m))}
-    arcs = {tuple(map(float, m)) for s in drawn if s.line.dash == "dot"
-            for m in re.findall(rf"M{number},{number}Q[-\d.]+,[-\d.]+ {number},{number}", s.path)}
-    last = len(masks.layer_masks)
-    assert arcs == {(*at[0, i], *at[last, o]) for o, i in zip(*np.nonzero(masks.direct_mask))}
-
-
-def test_dead_units_are_grey_with_the_reason_on_hover():
-    masks = build_masks(4, (5, 5), seed=0)
-    dead = masks.dead_units()
-    figure = figures.connectivity_graph(masks)
-    grey = next(t for t in figure.data if t.name.startswith("dead unit") and t.customdata)
-    assert sorted(c[2] for c in grey.customdata) == sorted(
-        figures.unit_name(masks, d.layer, d.index) for d in dead)
-    for (layer, index, _), hover in zip(grey.customdata, grey.hovertext):
-        reason = next(d.reason for d in dead if (d.layer, d.index) == (layer, index))
-        assert reason in hover
-
-
-def test_generation_order_product_is_strictly_lower_triangular_in_the_figure():
-    masks = build_masks(6, (7,), ordering="random", seed=5)
-    figure = figures.path_count_figure(masks, generation_order=True)
-    z = np.array(figure.data[0].z)
-    assert not np.triu(z).any() and np.tril(z, -1).any()
-
-
 def test_no_hidden_layer_is_the_direct_connections():
     at = open_page(hidden="", unit="o2", ordering="reverse")
     assert not at.exception and not warnings(at)
@@ -307,48 +212,6 @@ def test_no_hidden_layer_is_the_direct_connections():
     assert any(m.value.startswith("**Highlighting o2 (degree 2), sees x3;") for m in at.markdown)
     assert any("direct connections are the whole network" in c.value for c in at.caption)
     assert jacobian_counts(at)["mismatches"] == 0
-
-
-def test_figures_stay_cheap_for_the_browser_to_draw_again():
-    """Streamlit hands Plotly.react each new chart a second time: it is ~free only with a data
-    revision that follows the data, plain lists (no typed arrays) and no template object; the
-    matrices must not ask Plotly to measure their labels (automargin) nor push their margins
-    (a colour bar), and the graph's lines are a few SVG paths, not one element per line."""
-    import plotly.io
-
-    def build(masks, selected=None, generation=False):
-        return [figures.connectivity_graph(masks, selected),
-                figures.layer_masks_figure(masks, by_degree=generation),
-                figures.path_count_figure(masks, generation_order=generation)]
-
-    for D, hidden in [(4, (5, 5)), (32, (64, 64)), (784, (500,))]:
-        masks = build_masks(D, hidden, seed=1, direct=True)
-        drawn = build(masks)
-        specs = [plotly.io.to_json(f.to_dict(), validate=False) for f in drawn]
-        assert not any('"bdata"' in spec for spec in specs)
-        assert all(f.to_dict()["layout"]["template"] == "none" for f in drawn)
-        for figure in drawn[1:]:
-            axes = [v for k, v in figure.to_dict()["layout"].items() if k[1:5] == "axis"]
-            assert axes and all(axis["automargin"] is False for axis in axes)
-            # Unlabelled unit axes get no ticks (Plotly would place one every few units).
-            assert all(axis.get("tickvals") == [] for axis in axes
-                       if axis.get("type") == "category" and not axis["showticklabels"])
-        assert drawn[2].layout.margin.autoexpand is False
-        if D > 16:  # a colour bar, in a margin wide enough for it
-            assert drawn[2].layout.margin.r >= figures.COLORBAR_PX
-        graph = drawn[0]
-        assert all(t.x == (None,) for t in graph.data if t.mode == "lines")  # legend swatches
-        assert 1 <= len(graph.layout.shapes) <= 12
-        assert len([t for t in graph.data if t.customdata]) <= 2  # live and dead nodes
-        if D == 4:
-            assert sum(map(len, specs)) < 20_000  # all three charts of the default view
-        # The revision follows the data: same network, same revision; any change, another one.
-        revisions = [f.layout.datarevision for f in drawn]
-        assert revisions == [f.layout.datarevision for f in build(build_masks(
-            D, hidden, seed=1, direct=True))]
-        for other in (build(build_masks(D, hidden, seed=2, direct=True)),
-                      build(masks, (0, 0), generation=True)):
-            assert all(a != b.layout.datarevision for a, b in zip(revisions, other))
 
 
 def test_page_text_has_no_typeset_math():
@@ -360,50 +223,3 @@ def test_page_text_has_no_typeset_math():
     assert any("m*(unit) ≥ *m*(source)" in t for t in texts)
     assert any("∂\u00a0logitₒ\u00a0/\u00a0∂\u00a0*x*ᵢ" in t for t in texts)  # on one line
     assert not [t for t in texts if re.search(r"(?<!\\)\$", t)]
-
-
-def test_log_colour_bar_is_labelled_in_path_counts():
-    """Beyond 100 paths the colours are log10(1 + paths); the colour bar still reads in paths."""
-    for D, hidden in [(32, (64, 64)), (784, (500, 500)), (1024, (2048,) * 4)]:
-        masks = build_masks(D, hidden, seed=1)
-        peak = float(np.asarray(masks.connectivity(), dtype=np.float64).max())
-        assert peak > 100
-        figure = figures.path_count_figure(masks).to_dict()
-        bar = next(t.get("colorbar") or t["marker"]["colorbar"] for t in figure["data"]
-                   if t.get("colorbar") or t.get("marker", {}).get("colorbar"))
-        assert bar["title"]["text"] == "paths (log scale)"
-        superscripts = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
-        counts = [10 ** int(label[2:].translate(superscripts)) if label[2:3] in "⁰¹²³⁴⁵⁶⁷⁸⁹"
-                  and label[2:] else int(label.replace(",", "")) for label in bar["ticktext"]]
-        # Powers of ten, evenly spaced (0 apart), the last one within a step of the peak.
-        powers = [c for c in counts if c]
-        assert len({b / a for a, b in zip(powers, powers[1:])}) == 1
-        assert powers[0] == 1 and powers[-1] <= peak < powers[-1] ** 2 / powers[-2]
-        assert np.allclose(bar["tickvals"], np.log10(1 + np.array(counts, dtype=float)),
-                           atol=1e-3)
-        assert 3 <= len(counts) <= 6
-
-
-def test_cached_figures_survive_plotly_reading_them():
-    """The page's figures are cached and shared by every session: plotly's repr and to_json
-    write into the top of the dict they are given, and must not reach the figure's own."""
-    import plotly.io
-
-    masks = build_masks(6, (5,), seed=2)
-    for figure in (figures.connectivity_graph(masks), figures.layer_masks_figure(masks),
-                   figures.path_count_figure(masks)):
-        before = plotly.io.to_json(figure, validate=False)
-        repr(figure)
-        figure.to_dict()["layout"]["title"] = "changed"
-        figure.to_dict()["data"][0]["name"] = "changed"
-        assert plotly.io.to_json(figure, validate=False) == before
-
-
-def test_graph_legend_keeps_its_order_whatever_is_selected():
-    masks = build_masks(4, (5, 5), seed=0, direct=True)
-    order = ["kept weight (mask = 1)", "on a path through the selected unit",
-             "direct connection (input → output)"]
-    for selected in (None, (3, 3), (2, 3), (0, 0), (1, 4)):
-        names = [t.name for t in figures.connectivity_graph(masks, selected).data
-                 if t.mode == "lines"]
-        assert names == [n for n in order if n in names] and order[0] in names

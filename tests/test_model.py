@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from made_viz import sampling
+from made_viz import network
 from made_viz.masks import DEGREE_RULES, build_masks
 from made_viz.model import MADE, MaskedLinear, jacobian_check
 
@@ -328,4 +328,4 @@ def test_mask_sets_must_agree():
 def test_state_dict_follows_the_one_layout(hidden, direct):
     model = MADE(4, hidden, direct=direct)
     assert {name: tuple(t.shape) for name, t in model.state_dict().items()} == \
-        sampling.tensor_shapes(model.mask_sets[0])
+        network.tensor_shapes(model.mask_sets[0])

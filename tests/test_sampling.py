@@ -1,96 +1,14 @@
-"""Samplers: fast == naive exactly, the right distribution, completion, ensembles, SamplingRun."""
+"""Samplers: the rule, the right distribution, seeds and masks, completion, ensembles,
+SamplingRun, gradients, and no torch. (Fast against naive: test_fast_plan.py; exact decisions:
+test_exact.py; MADEWeights and prepared masks: test_network.py.)"""
 from __future__ import annotations
-
-import itertools
-import math
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
 
-from made_viz import checkpoint, data, sampling
-from made_viz.model import MADE
-
-
-def random_made(D, hidden, *, scale=3.0, seed=0, **kwargs) -> MADE:
-    """A MADE with weights spread wide enough that the conditionals are far from 1/2."""
-    torch.manual_seed(seed)
-    model = MADE(D, hidden, seed=seed, **kwargs)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.mul_(scale)
-    return model.eval()
-
-
-def all_images(D: int) -> np.ndarray:
-    return np.array(list(itertools.product([0, 1], repeat=D)), dtype=np.uint8)
-
-
-def model_logits(model, images, mask) -> np.ndarray:
-    current = model.mask_index
-    model.set_mask(mask)
-    try:
-        with torch.no_grad():
-            return model(torch.from_numpy(images.astype(np.float32))).numpy()
-    finally:
-        model.set_mask(current)
-
-
-def assert_same_draws(model, n, **kwargs):
-    fast = sampling.sample_with_probs(model, n, method="fast", **kwargs)
-    naive = sampling.sample_with_probs(model, n, method="naive", **kwargs)
-    np.testing.assert_array_equal(fast.images, naive.images)
-    np.testing.assert_array_equal(fast.masks, naive.masks)
-    np.testing.assert_allclose(fast.logits, naive.logits, rtol=0, atol=1e-9)
-    # Both describe the model itself, not just each other.
-    for k in np.unique(fast.masks):
-        rows = fast.masks == k
-        expected = model_logits(model, fast.images[rows], int(k))
-        np.testing.assert_allclose(fast.logits[rows], expected, rtol=1e-4, atol=1e-4)
-    return fast, naive
-
-
-CONFIGS = [  # D, hidden sizes, MADE keyword arguments
-    (1, [3], dict()),
-    (5, [], dict()),
-    (6, [], dict(ordering="random")),
-    (9, [12], dict(direct=False, ordering="columns")),
-    (9, [12], dict(direct=True, ordering="reverse", num_masks=2)),
-    (10, [16, 16], dict(direct=True, ordering="random", num_masks=3)),
-    (10, [16, 16], dict(direct=False, hidden_degrees="equal")),
-    (12, [20, 8, 20], dict(direct=True, ordering="random", num_masks=2)),
-    (16, [4, 24, 24], dict(direct=False, ordering=["natural", "reverse", "columns"], num_masks=3)),
-]
-
-
-@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS)
-@pytest.mark.parametrize("n", [1, 3, 64])
-def test_fast_equals_naive_on_every_mask(D, hidden, kwargs, n):
-    model = random_made(D, hidden, seed=D + len(hidden), **kwargs)
-    for mask in [*range(model.num_masks), "ensemble"]:
-        fast, _ = assert_same_draws(model, n, seed=n + D, mask=mask)
-        assert fast.exact_decisions == 0  # random uniforms never land within ~1e-12 of p
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(D=st.integers(1, 12), hidden=st.lists(st.integers(1, 16), max_size=3),
-       direct=st.booleans(), ordering=st.sampled_from(["natural", "reverse", "random"]),
-       degrees=st.sampled_from(["random", "equal"]), num_masks=st.integers(1, 3),
-       n=st.integers(1, 64), seed=st.integers(0, 2**16), observed=st.integers(0, 12))
-def test_fast_equals_naive_property(D, hidden, direct, ordering, degrees, num_masks, n, seed,
-                                    observed):
-    model = random_made(D, hidden, seed=seed, direct=direct, ordering=ordering,
-                        hidden_degrees=degrees, num_masks=num_masks)
-    mask = seed % num_masks
-    given_pixels = np.full((n, D), -1)
-    rng = np.random.default_rng(seed)
-    for row in range(n):  # each row observes its own prefix of the ordering
-        first = model.mask_sets[mask].order[:rng.integers(0, min(observed, D) + 1)]
-        given_pixels[row, first] = rng.integers(0, 2, size=len(first))
-    fast, _ = assert_same_draws(model, n, seed=seed, mask=mask, given=given_pixels)
-    kept = given_pixels >= 0
-    np.testing.assert_array_equal(fast.images[kept], given_pixels[kept])
+from made_viz import checkpoint, sampling
+from sampling_helpers import CONFIGS, all_images, assert_same_draws, random_made
 
 
 def test_pixel_is_one_exactly_when_uniform_below_its_probability():
@@ -100,64 +18,6 @@ def test_pixel_is_one_exactly_when_uniform_below_its_probability():
     certain = np.abs(u - p) > 1e-12
     assert certain.mean() > 0.99
     np.testing.assert_array_equal(drawn.images[certain] == 1, (u < p)[certain])
-
-
-def tie_uniforms(model, mask=0, seed=0, steps=slice(None), given=None) -> np.ndarray:
-    """Uniforms equal to the float probability of the pixels at `steps` of the ordering along
-    the digit they produce: every such pixel sits exactly on its threshold."""
-    u = np.random.default_rng(seed).random((1, model.D))
-    for d in model.mask_sets[mask].order[steps]:
-        drawn = sampling.sample_with_probs(model, 1, uniforms=u, mask=mask, given=given)
-        u[0, d] = drawn.probs[0, d]
-    return u
-
-
-@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS[1:])
-def test_uniforms_on_the_threshold_are_decided_exactly_and_identically(D, hidden, kwargs):
-    model = random_made(D, hidden, seed=7, **kwargs)
-    u = tie_uniforms(model)
-    fast, naive = assert_same_draws(model, 1, uniforms=u, mask=0)
-    assert fast.exact_decisions >= D // 2 and naive.exact_decisions == fast.exact_decisions
-
-
-@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS)
-def test_exact_arithmetic_agrees_with_every_certain_float_decision(D, hidden, kwargs):
-    model = random_made(D, hidden, seed=11, **kwargs)
-    expected = sampling.sample_with_probs(model, 16, seed=3, mask=0)
-    net = sampling._network(model, 0, fast=False)
-    plan = sampling._network(model, 0, fast=True)
-    saved = net.error_bound, plan.error_bound
-    net.error_bound, plan.error_bound = np.full(D, np.inf), [math.inf] * D  # nothing is certain
-    try:
-        for method in sampling.METHODS:
-            forced = sampling.sample_with_probs(model, 16, seed=3, mask=0, method=method)
-            assert forced.exact_decisions == 16 * D
-            np.testing.assert_array_equal(forced.images, expected.images)
-    finally:
-        net.error_bound, plan.error_bound = saved
-
-
-def test_exact_logit_matches_float_logit():
-    model = random_made(12, [20, 8, 20], seed=2, ordering="random")
-    net = sampling._network(model, 0, fast=False)
-    images = np.random.default_rng(0).integers(0, 2, size=(5, 12)).astype(np.float64)
-    logits = net.forward(images)
-    for image, row in zip(images, logits):
-        for d in range(12):
-            value, exponent = net.exact.logit(image, d)
-            assert abs(math.ldexp(value, exponent) - row[d]) <= net.error_bound[d]
-
-
-def test_error_bounds_are_small_on_the_bundled_model():
-    """The exact fallback stays rare on the bundled model: pixel d needs it when its logistic
-    noise lands within error_bound[d] of the logit, which happens with probability at most
-    2 * bound * 1/4 (the logistic density's peak). Summed over a digit's pixels that must stay
-    under 1 in 10,000 digits for every mask, or sampling would slow down."""
-    model, _ = checkpoint.load_pretrained("mnist")
-    for k in range(model.num_masks):
-        bound = sampling._network(model, k, fast=False).error_bound
-        assert bound.min() > 0
-        assert bound.sum() / 2 < 1e-4, (k, bound.sum() / 2)
 
 
 # --- the distribution ----------------------------------------------------------------------
@@ -259,34 +119,6 @@ def test_same_seed_same_images_and_explicit_uniforms():
     # u = 0 always draws a 1 and u = 1 a 0, whatever p is
     np.testing.assert_array_equal(sampling.sample(model, 1, uniforms=np.zeros((1, 8))), 1)
     np.testing.assert_array_equal(sampling.sample(model, 1, uniforms=np.ones((1, 8))), 0)
-
-
-def test_plans_follow_weight_changes():
-    model = random_made(6, [8], seed=0)
-    before = sampling.sample_with_probs(model, 4, seed=1)
-    with torch.no_grad():
-        model.output.bias.add_(2.0)
-    after = sampling.sample_with_probs(model, 4, seed=1)
-    assert not np.allclose(before.logits, after.logits)
-    np.testing.assert_allclose(after.logits, model_logits(model, after.images, 0), atol=1e-5)
-
-
-def test_bundled_model_fast_equals_naive_even_on_thresholds():
-    model, _ = checkpoint.load_pretrained("mnist-orders" if "mnist-orders" in
-                                          checkpoint.list_pretrained() else "mnist")
-    mask = model.num_masks - 1
-    # A real digit's first 734 pixels in this ordering are given (the naive sampler then makes
-    # 51 forward passes, not 784); the next 25 sit on their thresholds.
-    order = model.mask_sets[mask].order
-    given_pixels = np.full(784, -1)
-    given_pixels[order[:734]] = data.load_test_subset().images[0, order[:734]]
-    u = tie_uniforms(model, mask, steps=slice(734, 759), given=given_pixels)
-    fast, naive = assert_same_draws(model, 1, uniforms=u, mask=mask, given=given_pixels)
-    assert fast.exact_decisions >= 15 and naive.exact_decisions == fast.exact_decisions
-    np.testing.assert_array_equal(fast.images[0, order[:734]], given_pixels[order[:734]])
-    with torch.no_grad():
-        log_prob = model.log_prob(torch.from_numpy(fast.images.astype(np.float32)), mask=mask)
-    np.testing.assert_allclose(fast.log_likelihood, log_prob.numpy(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -466,43 +298,7 @@ def test_sampling_run_ensemble_picks_its_mask_from_the_seed():
     assert run.log_likelihood == pytest.approx(float(log_prob), rel=1e-5, abs=1e-5)
 
 
-# ---------------------------------------------------------------- without torch: MADEWeights
-
-@pytest.mark.parametrize("D, hidden, kwargs", CONFIGS)
-def test_weights_snapshot_draws_exactly_what_the_model_draws(D, hidden, kwargs):
-    model = random_made(D, hidden, **kwargs)
-    weights = sampling.MADEWeights.of(model)
-    orders = [ms.order for ms in model.mask_sets]
-    shared = max(k for k in range(D // 2 + 1)  # observed pixels come first in every ordering
-                 if all(set(o[:k]) == set(orders[0][:k]) for o in orders))
-    given = np.full(D, -1)
-    given[orders[0][:shared]] = 1
-    for mask in range(model.num_masks):
-        a = sampling.sample_with_probs(model, 16, seed=5, mask=mask)
-        b = sampling.sample_with_probs(weights, 16, seed=5, mask=mask)
-        np.testing.assert_array_equal(a.images, b.images)
-        np.testing.assert_array_equal(a.logits, b.logits)
-    for method in sampling.METHODS:
-        kwargs = dict(seed=3, mask="ensemble", method=method, given=given)
-        np.testing.assert_array_equal(sampling.sample(model, 8, **kwargs),
-                                      sampling.sample(weights, 8, **kwargs))
-    a, b = sampling.SamplingRun(model, seed=9, mask=model.num_masks - 1), sampling.SamplingRun(
-        weights, seed=9, mask=model.num_masks - 1)
-    np.testing.assert_array_equal(a.final_image, b.final_image)
-    np.testing.assert_array_equal(a.log_likelihood_curve, b.log_likelihood_curve)
-
-
-def test_weights_snapshot_does_not_follow_later_training():
-    model = random_made(6, [8])
-    weights = sampling.MADEWeights.of(model)
-    before = sampling.sample(weights, 32, seed=1)
-    with torch.no_grad():
-        model.output.bias.add_(10.0)  # every pixel now almost surely 1 under the model
-    assert sampling.sample(model, 32, seed=1).mean() > 0.95
-    np.testing.assert_array_equal(sampling.sample(weights, 32, seed=1), before)
-    with pytest.raises(ValueError):
-        weights.hidden[0][0][0, 0] = 1.0  # read-only
-
+# --- gradients, and no torch ---------------------------------------------------------------
 
 @pytest.mark.parametrize("D, hidden, kwargs", CONFIGS + [(7, [9, 6, 5], dict(num_masks=2))])
 def test_logit_gradient_is_autograds_gradient(D, hidden, kwargs):
@@ -552,37 +348,3 @@ def test_sampling_a_bundled_model_never_imports_torch():
                          cwd=str(checkpoint.PRETRAINED_DIR.parent), timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
-
-
-@pytest.mark.parametrize("direct", [True, False])
-def test_the_fast_sampler_refuses_masks_that_are_not_autoregressive(direct):
-    """Masks where an output sees its own pixel (through the hidden layer, or the direct
-    weights too) have no generation order: the fast sampler says so instead of drawing."""
-    from made_viz import tiny
-    from made_viz.masks import build_masks
-
-    broken = tiny.break_masks(build_masks(9, [12], seed=1, direct=direct), "sees-self")
-    model = tiny.new_model([broken], seed=0)
-    with pytest.raises(AssertionError, match="not autoregressive"):
-        sampling.sample(model, 1, seed=0)
-
-
-def test_the_fast_sampler_refuses_edited_masks_that_read_beyond_a_units_degree():
-    """A unit edited to read a pixel after its degree, reaching only later outputs, leaves the
-    masks autoregressive, but the fast sampler computes that unit before the pixel is drawn:
-    it refuses, with a message naming the layer; the naive sampler still draws exactly."""
-    from made_viz import tiny
-    from made_viz.masks import build_masks
-
-    masks = build_masks(9, [12], seed=1, direct=True)
-    degrees, inputs = masks.hidden_degrees[0], masks.input_degrees
-    # a unit of low degree and a pixel just beyond it
-    unit = int(np.argmin(degrees))
-    pixel = int(np.flatnonzero(inputs == degrees[unit] + 1)[0])
-    edited = tiny.break_masks(masks, "flip", layer=0, row=unit, col=pixel)
-    assert edited.layer_masks[0][unit, pixel] == 1
-    model = tiny.new_model([edited], seed=0)
-    with pytest.raises(ValueError, match="hidden layer 1 .*method='naive'"):
-        sampling.sample(model, 1, seed=0)
-    images = sampling.sample(model, 3, seed=0, method="naive")
-    assert images.shape == (3, 9)

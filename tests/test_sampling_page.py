@@ -7,8 +7,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from made_viz import checkpoint, sampling
-from made_viz.ui import models, player, sampling_page
+from made_viz import checkpoint, network, sampling
+from made_viz.ui import models, sampling_page
 from player_view import player_data
 
 D = 784
@@ -228,54 +228,6 @@ def test_sensitivity_is_the_gradient_and_stays_in_the_receptive_field():
 
 # --- the player's reports, as the server reads them ----------------------------------------
 
-RUN = "4:mnist/0/7"
-
-
-@pytest.mark.parametrize("state, expected", [
-    ({"position": {"run": RUN, "position": 12}}, 12),
-    ({"position": {"run": RUN, "position": 0}}, 0),
-    ({"position": {"run": RUN, "position": D}}, D),
-    ({"position": {"run": "3:mnist/0/7", "position": 12}}, None),  # an older run's report
-    ({"position": {"run": RUN, "position": D + 1}}, None),
-    ({"position": {"run": RUN, "position": -1}}, None),
-    ({"position": {"run": RUN, "position": True}}, None),
-    ({"position": {"run": RUN, "position": 12.0}}, None),
-    ({"position": {"run": RUN, "position": "12"}}, None),
-    ({"position": [RUN, 12]}, None),
-    ({"speed": 4}, None),
-    ({}, None),
-    (None, None),
-])
-def test_a_reported_position_counts_only_for_this_run_and_in_range(state, expected):
-    assert player.reported_position(state, RUN, 0, D) == expected
-
-
-def test_a_completion_run_reports_no_position_before_its_given_pixels():
-    state = {"position": {"run": RUN, "position": 100}}
-    assert player.reported_position(state, RUN, 392, D) is None
-    assert player.reported_position(state, RUN, 50, D) == 100
-
-
-@pytest.mark.parametrize("name, value, expected", [
-    ("speed", 28, 28), ("speed", 5, None), ("speed", True, None), ("speed", "4", None),
-    ("overlay", "sensitivity", "sensitivity"), ("overlay", "all", None), ("overlay", 1, None),
-])
-def test_a_reported_setting_counts_only_when_allowed(name, value, expected):
-    allowed = {"speed": player.SPEEDS, "overlay": player.OVERLAYS}[name]
-    assert player.reported_setting({name: value}, name, allowed) == expected
-
-
-def test_the_player_refuses_a_setting_it_does_not_have():
-    payload = player.run_payload(RUN, range(4), [0, 1, 0, 1], [.5] * 4, [0.0] * 5, [.5] * 4,
-                                 side=2)
-    views = player.views_payload(RUN, 0, None, None)
-    for bad in ({"speed": 3}, {"overlay": "all"}):
-        settings = {"speed": 4, "overlay": "none", **bad}
-        with pytest.raises(ValueError, match=next(iter(bad))):
-            player.player(payload, position=0, size=100, lecture=False, views=views,
-                          on_position=lambda: None, on_setting=lambda name: None, **settings)
-
-
 def open_with_view(value: str) -> AppTest:
     at = AppTest.from_function(page_script, default_timeout=60)
     at.query_params["view"] = value
@@ -304,10 +256,10 @@ def test_the_warm_up_prepares_every_mask_of_the_default_model():
     page's ensemble score reads, so neither page builds them while a user waits."""
     models.warm_up()
     b = models.bundled("mnist")
-    entry = sampling._entry(b.model)
-    assert set(entry["plans"]) == set(range(b.model.num_masks))
-    built = dict(entry["float32"])
+    prepared = network.STORE.prepared(b.model)
+    assert {k for k, p in prepared.items() if "plan" in p.built} == set(range(b.model.num_masks))
+    built = {k: p.float32() for k, p in prepared.items() if "float32" in p.built}
     assert set(built) == set(range(b.model.num_masks))
     from made_viz import likelihood
     likelihood.score_image(b.model, np.zeros(b.model.D, dtype=np.uint8))
-    assert all(sampling.float32_net(b.model, k) is net for k, net in built.items())
+    assert all(network.prepare(b.model, k).float32() is net for k, net in built.items())

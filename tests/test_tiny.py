@@ -226,6 +226,8 @@ def test_edited_masks_count_paths_through_the_masks_as_the_degrees_do(network):
     (dict(how="flip", layer=5, row=0, col=0), r"flip: layer must be in 0\.\.1"),
     (dict(how="flip", layer=0, row=9, col=0), r"flip: row must be in 0\.\.3 and col in 0\.\.3"),
     (dict(how="flip", layer="direct", row=0, col=0), r"no direct connections"),
+    (dict(how="flip", layer=0, row=True, col=0), r"flip: row must be in 0\.\.3"),  # True is not row 1
+    (dict(how="flip", layer=True, row=0, col=0), r"flip: layer must be in 0\.\.1"),
 ])
 def test_bad_breaks_are_named(options, message):
     masks = build_masks(4, [4], seed=0)

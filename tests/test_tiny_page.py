@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+from tests.conftest import open_app
 
 
 def open_tiny(**query) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at._page_hash = calc_hash("tiny")  # our pages are functions: request it by its url_path
-    at.query_params.update({"secs": "1", **query})
-    at.run()
+    at = open_app("tiny", timeout=120, **{"secs": "1", **query})
     assert not at.exception, [e.value for e in at.exception]
     return at
 

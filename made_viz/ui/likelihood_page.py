@@ -1,7 +1,7 @@
 """Likelihood: score any digit in one forward pass. Draw it, upload it, pick it, break it.
 
 The current image (28x28, binary) lives in session state and in the URL as `x`
-(likelihood.encode_image), beside `model` and `mask`, so a copied link replays the image and
+(images.encode_image), beside `model` and `mask`, so a copied link replays the image and
 its scores. Every source and edit is a callback that either replaces the image or leaves it
 as it was and says why; the views below are computed from the image on every run (scoring
 all masks of both bundled models takes milliseconds), the test set's histogram once per
@@ -14,8 +14,8 @@ from collections import Counter
 import numpy as np
 import streamlit as st
 
-from made_viz import checkpoint, likelihood, sampling
-from made_viz import likelihood_figures as lf
+from made_viz import checkpoint, images, likelihood, network, sampling
+from made_viz.figures import likelihood as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
 from made_viz.ui import server
@@ -74,7 +74,7 @@ def _load_sample(name: str) -> None:
     if ordering not in b.orderings():
         _fail("ordering", f"{ordering!r} is not one of {', '.join(b.orderings())}")
         return
-    mask = prepared_mask(name, b.pick_mask(ordering, seed))
+    mask = prepared_mask(name, b.pick_mask(ordering, seed)).index
     image = sampling.sample(b.model, 1, seed=seed, mask=mask)[0]
     _set_image(image, f"sample of {name}, {ordering} order, seed {seed}")
 
@@ -83,7 +83,7 @@ def _make_noise() -> None:
     ss = st.session_state
     p, seed = float(ss["lik_p"]), int(ss["lik_noise_seed"])
     try:
-        image = likelihood.bernoulli_noise(p, seed)
+        image = images.bernoulli_noise(p, seed)
     except ValueError as error:
         _fail("noise", error)
         return
@@ -95,8 +95,8 @@ def _uploaded() -> None:
     if upload is None:
         return
     try:
-        image = likelihood.prepare_upload(upload.getvalue())
-    except likelihood.ImageError as error:
+        image = images.prepare_upload(upload.getvalue())
+    except images.ImageError as error:
         _fail(f"upload {upload.name}", error)
         st.session_state["lik_upload_preview"] = None
         return
@@ -130,7 +130,7 @@ def _url_image() -> tuple[np.ndarray | None, str | None]:
     if raw is None:
         return None, None
     try:
-        return likelihood.decode_url_image(raw), None
+        return images.decode_url_image(raw), None
     except ValueError as error:
         return None, (f"**x** (the image in the link): {defuse(str(error))}."
                       " Showing a test digit instead.")
@@ -148,7 +148,7 @@ def _first_image() -> None:
         digits = test_digits()
         _set_image(digits.images[0], f"test digit #0 (a {digits.labels[0]})")
     except DataError:
-        _set_image(np.zeros(likelihood.D_IMAGE, dtype=np.uint8), "blank")
+        _set_image(np.zeros(images.D_IMAGE, dtype=np.uint8), "blank")
     ss["lik_error"] = warning
 
 
@@ -186,9 +186,9 @@ def draw_controls() -> None:
                " pixel the model sees; the score updates when the pen lifts.")
     with st.container(horizontal=True):
         st.button("Blank image", key="lik_blank", on_click=_set_image,
-                  args=(np.zeros(likelihood.D_IMAGE, dtype=np.uint8), "blank"))
+                  args=(np.zeros(images.D_IMAGE, dtype=np.uint8), "blank"))
         st.button("Centre it as MNIST was", key="lik_centre", on_click=_edit,
-                  args=("centred as MNIST", likelihood.recentre),
+                  args=("centred as MNIST", images.recentre),
                   help="crop to the ink, scale it into 20×20, centre it by mass in 28×28")
 
 
@@ -210,30 +210,30 @@ def edit_controls() -> None:
     st.markdown("**Edit** (or click a pixel of the image to flip it)")
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.button("Invert", key="lik_invert", on_click=_edit,
-                  args=("inverted", likelihood.invert))
+                  args=("inverted", images.invert))
         st.button("Transpose", key="lik_transpose", on_click=_edit,
-                  args=("transposed", likelihood.transpose))
+                  args=("transposed", images.transpose))
     with st.container(horizontal=True, vertical_alignment="bottom"):
         k = st.number_input("k pixels", 1, 784, 10, key="lik_k", width=110)
         seed = st.number_input("seed", 0, SEED_MAX, 0, key="lik_flip_seed", width=130)
         st.button("Flip k random", key="lik_flip", on_click=_edit,
-                  args=(f"{k} random pixels flipped (seed {seed})", likelihood.flip_random,
+                  args=(f"{k} random pixels flipped (seed {seed})", images.flip_random,
                         int(k), int(seed)))
     with st.container(horizontal=True, vertical_alignment="bottom"):
         dx = st.number_input("dx (right)", -28, 28, 1, key="lik_dx", width=110)
         dy = st.number_input("dy (down)", -28, 28, 0, key="lik_dy", width=110)
         st.button("Shift", key="lik_shift", on_click=_edit,
-                  args=(f"shifted by ({dx}, {dy})", likelihood.shift, int(dx), int(dy)))
+                  args=(f"shifted by ({dx}, {dy})", images.shift, int(dx), int(dy)))
 
 
 # --- the views ---------------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def ready(name: str) -> likelihood.ImageScore:
-    """Build a model's scoring weights once per server (the first score of a model pays for
-    them), so the time a page shows is the scoring's own."""
-    b = bundled(name)
-    return likelihood.score_image(b.model, np.zeros(b.model.D, dtype=np.uint8))
+def ready(name: str) -> list[network.PreparedMask]:
+    """A model's masks with their scoring weights built, once per server (else the first score
+    of a model pays for them), so the time a page shows is the scoring's own."""
+    model = bundled(name).model
+    return [network.prepare(model, k, parts=("float32",)) for k in range(model.num_masks)]
 
 
 @st.cache_resource(show_spinner=False)
@@ -356,7 +356,7 @@ def render() -> None:
     image = ss[IMAGE]
     ready(name)
     score = likelihood.score_image(b.model, image, mask)
-    encoded = likelihood.encode_image(image)
+    encoded = images.encode_image(image)
     if st.query_params.get("x") != encoded:
         st.query_params["x"] = encoded
     st.caption("One forward pass of MADE gives all 784 conditionals p(x_d | x_<d), so the exact"

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import streamlit as st
 
-from made_viz import figures
+from made_viz.figures import graph, matrices
 from made_viz.masks import MaskSet
 from made_viz.ui import server
 from made_viz.ui.network_controls import (cached_masks, jacobian, network_controls,
@@ -66,15 +66,15 @@ def masks_for(net: Network) -> MaskSet:
 # only what changed. Shared, not copied: st.plotly_chart only reads a figure.
 @lru_cache(maxsize=48)
 def graph_figure(net: Network, selected: tuple[int, int] | None):
-    return figures.connectivity_graph(masks_for(net), selected)
+    return graph.connectivity_graph(masks_for(net), selected)
 
 
 @lru_cache(maxsize=16)
 def matrix_figures(net: Network, generation: bool):
     masks = masks_for(net)
-    layer_masks = (figures.layer_masks_figure(masks, by_degree=generation, height=440)
+    layer_masks = (matrices.layer_masks_figure(masks, by_degree=generation, height=440)
                    if masks.layer_masks else None)
-    return layer_masks, figures.path_count_figure(masks, generation_order=generation, height=440)
+    return layer_masks, matrices.path_count_figure(masks, generation_order=generation, height=440)
 
 
 def _on_graph_click() -> None:
@@ -124,9 +124,9 @@ def render() -> None:
             st.warning(f"{problem}. Still showing the last valid network.",
                        icon=":material/warning:")
         net = st.session_state.get("_masks_last_network") or Network(
-            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"], MAX_LAYERS, MAX_UNITS), DEFAULTS["ordering"],
-            DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"], DEFAULTS["K"],
-            DEFAULTS["mask"])
+            DEFAULTS["D"], parse_page_hidden(DEFAULTS["hidden"], MAX_LAYERS, MAX_UNITS),
+            DEFAULTS["ordering"], DEFAULTS["degrees"], DEFAULTS["seed"], DEFAULTS["direct"],
+            DEFAULTS["K"], DEFAULTS["mask"])
     st.session_state["_masks_last_network"] = net
     masks = masks_for(net)
     remember_order(masks)
@@ -135,7 +135,7 @@ def render() -> None:
         st.header("Highlight")
         selected = parsed_input(
             "highlighted unit", "unit", default="", keep_last=False,
-            parse=lambda text: figures.parse_unit(text, masks),
+            parse=lambda text: graph.parse_unit(text, masks),
             expected="x<i> for an input, h<layer>.<unit> for a hidden unit, o<d> for an output,"
                      " or empty",
             help="Click a unit in the graph, or type its name: x3, h1.2, o3.",
@@ -161,23 +161,23 @@ def render() -> None:
 def draw_graph(net: Network, masks: MaskSet, selected):
     """The graph and the lines under it; returns its column and the empty one beside it."""
     graph_col, text_col = st.columns([3, 1.25], gap="medium")
-    grouped = figures.is_grouped(masks)
+    grouped = graph.is_grouped(masks)
     with graph_col:
         st.plotly_chart(graph_figure(net, selected), key="graph", theme=None,
                         on_select=_on_graph_click, selection_mode="points",
                         config={**GRAPH_CONFIG, "toImageButtonOptions": dict(
                             format="png", filename=f"made-graph-{_slug(net)}", scale=2)})
         if selected is not None:
-            st.markdown(f"**Highlighting {figures.selection_summary(masks, selected)}**")
+            st.markdown(f"**Highlighting {graph.selection_summary(masks, selected)}**")
             if grouped:
                 st.caption("The reduced graph lights the paths of the selected unit's whole "
                            "degree group.")
         else:
             st.caption("Click a unit to light up every path into and out of it.")
         if grouped:
-            widest = max(figures.layer_widths(masks))
+            widest = max(graph.layer_widths(masks))
             st.info(f"This network is too big to draw unit by unit (up to {widest:,} units in a "
-                    f"layer, {figures.weight_count(masks):,} weights): units with nearby degrees "
+                    f"layer, {graph.weight_count(masks):,} weights): units with nearby degrees "
                     "are merged into one node, and a line's width grows with the number of weights "
                     "it stands for.", icon=":material/info:")
     return graph_col, text_col

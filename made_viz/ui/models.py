@@ -5,11 +5,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import numpy as np
 import streamlit as st
 from streamlit.logger import get_logger
 
-from made_viz import checkpoint, sampling
+from made_viz import checkpoint, network
 from made_viz.data import load_test_subset
 from made_viz.ui.widgets import choice
 
@@ -20,11 +19,11 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class Bundled:
     """A pretrained model shared by every session, read-only. Its weights as NumPy arrays
-    (sampling.MADEWeights), not a torch model: the samplers and the sensitivity view need no
-    more, and the page then never waits for torch's import (1.5 to 4 s of a first paint)."""
+    (network.MADEWeights), not a torch model: the samplers and the sensitivity view need no
+    more, and the page then never waits for torch's import (docs/performance.md)."""
 
     name: str
-    model: sampling.MADEWeights
+    model: network.MADEWeights
     mask_names: tuple[str, ...]
     stand_in: bool
 
@@ -55,23 +54,21 @@ def bundled(name: str) -> Bundled:
 
 # One mask is prepared at a time, server-wide (see prepared_mask).
 _preparing = threading.Lock()
+PAGE_PARTS = ("plan", "paths", "float32")  # what the Sampling and Likelihood pages read
 
 
 @st.cache_resource(show_spinner=False)
-def prepared_mask(name: str, mask: int) -> int:
-    """Build what a mask needs, once per server: its sampling plan, its path counts and its
-    float32 masked weights for the sensitivity view, which the Likelihood page's scorer reuses
-    (about 0.15 s and 57 MB kept a mask for the bundled 784-4000-784; the library caches them
-    with the model). The picked mask first, so the page paints without waiting for the others
-    (render prepares them after drawing); and one mask at a time, server-wide, so a hall of
-    users opening the page at once cannot build several at the same time, each with its
-    temporaries, and let the server's memory creep up over the first digits of a lecture."""
+def prepared_mask(name: str, mask: int) -> network.PreparedMask:
+    """A mask of a bundled model with what the pages read built, once per server: its sampling
+    plan, its path counts and its float32 masked weights for the sensitivity view, which the
+    Likelihood page's scorer reuses (in the mask's network.PreparedMask; docs/performance.md
+    has what a mask costs). The picked mask first, so the page
+    paints without waiting for the others (render prepares them after drawing); and one mask
+    at a time, server-wide, so a hall of users opening the page at once cannot build several
+    at the same time, each with its temporaries, and let the server's memory creep up over the
+    first digits of a lecture."""
     with _preparing:
-        model = bundled(name).model
-        sampling.sample(model, 1, seed=0, mask=mask)
-        model.mask_sets[mask].connectivity()
-        sampling.logit_gradient(model, np.zeros(model.D), 0, mask)
-    return mask
+        return network.prepare(bundled(name).model, mask, parts=PAGE_PARTS)
 
 
 @st.cache_resource(show_spinner=False)

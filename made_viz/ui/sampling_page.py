@@ -13,7 +13,7 @@ import copy
 import numpy as np
 import streamlit as st
 
-from made_viz import export, sampling
+from made_viz import export, network, sampling
 from made_viz.data import DataError
 from made_viz.ui import player, server
 from made_viz.ui.models import (Bundled, all_masks_prepared, bundled, model_picker, prepared_mask,
@@ -83,26 +83,27 @@ def _player_setting(name: str) -> None:
         st.session_state[f"sampling_{name}"] = value
 
 
-def next_pixel_views(b: Bundled, mask: int, run) -> dict:
+def next_pixel_views(b: Bundled, prepared: network.PreparedMask, run) -> dict:
     run_id = st.session_state["sampling_payload"]["run_id"]
-    return {**views_at(b.name, mask, run.seed, run.position), "run": run_id}
+    return {**views_at(b.name, prepared.index, run.seed, run.position), "run": run_id}
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def views_at(name: str, mask: int, seed: int, position: int) -> dict:
     """The next pixel's views at `position` of a seed's run: once per server for each place
     users stand (a hall opening one link all stand at its start)."""
-    b, run = bundled(name), copy.copy(drawn_run(name, mask, seed)[0])
+    b, prepared = bundled(name), prepared_mask(name, mask)
+    run = copy.copy(drawn_run(name, mask, seed)[0])
     run.seek(position)
     if run.done:
         return player.views_payload("", run.position, None, None)
     index = run.next_index
-    receptive = b.model.mask_sets[mask].connectivity()[index] > 0
-    gradient = sampling.logit_gradient(b.model, run.image, index, mask)
+    receptive = prepared.connectivity()[index] > 0
+    gradient = sampling.logit_gradient(b.model, run.image, index, prepared.index)
     return player.views_payload("", run.position, receptive, gradient * run.drawn)
 
 
-def studio(name: str, mask: int, lecture: bool) -> None:
+def studio(name: str, prepared: network.PreparedMask, lecture: bool) -> None:
     """The player. Not a fragment: the player reports its position the moment the user reaches
     for another tab, and in Streamlit 1.67 a fragment rerun in flight loses a tab click that
     lands with it (the tab shows selected, its panel stays empty)."""
@@ -111,7 +112,7 @@ def studio(name: str, mask: int, lecture: bool) -> None:
     player.player(ss["sampling_payload"], position=run.position,
                   speed=ss.get("sampling_speed", DEFAULT_SPEED),
                   overlay=ss.get("sampling_overlay", "none"), size=DIGIT_PX[lecture],
-                  lecture=lecture, views=next_pixel_views(b, mask, run),
+                  lecture=lecture, views=next_pixel_views(b, prepared, run),
                   on_position=_player_moved, on_setting=_player_setting, key="sampling_player")
 
 
@@ -196,8 +197,7 @@ def completion_view(b: Bundled, seed: int) -> None:
                                         len(digits.labels) - 1, 0, key="sampling_index"))
     with right:
         n = st.slider("completions", 1, 8, COMPLETIONS, key="sampling_completions")
-    mask = b.pick_mask(hide, seed)
-    prepared_mask(b.name, mask)
+    mask = prepared_mask(b.name, b.pick_mask(hide, seed)).index
     original, kept, drawn = completions(b.name, mask, index, seed, n)
     order = b.model.mask_sets[mask].order
     half = len(kept)
@@ -304,7 +304,7 @@ def render() -> None:
                     " like noise until the trained weights are installed.", icon="ℹ️")
     # The run is switched before the header names the new seed: a page that shows a seed shows
     # its run, even when a report's fragment rerun cuts in before this run has finished.
-    prepared_mask(name, mask)
+    prepared = prepared_mask(name, mask)
     current_run(b, mask, seed)
     with header:
         if not lecture:
@@ -315,7 +315,7 @@ def render() -> None:
     tabs = view_tabs()
     with tabs[0]:
         if tabs[0].open is not False:
-            studio(name, mask, lecture)
+            studio(name, prepared, lecture)
     with tabs[1]:
         if tabs[1].open:
             grid_view(b, mask, seed)

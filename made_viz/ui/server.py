@@ -31,8 +31,7 @@ def server_torch():
     """torch, set up for a server: imported on first use, so the Masks page paints before it.
 
     The server's torch work is small tensors from many sessions at once: intra-op threads only
-    fight over the cores (on a busy machine a small backward pass is many times slower with two
-    threads than with one).
+    fight over the cores (docs/performance.md has what a second thread cost).
     """
     import torch
 
@@ -44,8 +43,7 @@ def server_blas() -> None:
     """One OpenBLAS thread for the server's NumPy, for the reason server_torch gives: its
     matrix work is one image at a time from many sessions (the Likelihood page's scoring is a
     few matrix-vector products per mask), and on a busy 2-core machine a second thread mostly
-    waits for a core: scoring one image under 8 masks took about ten times as long with two.
-    Once per server (app.py runs on every rerun)."""
+    waits for a core (docs/performance.md). Once per server (app.py runs on every rerun)."""
     global _blas_set
     if not _blas_set:
         from made_viz.blas import set_openblas_threads
@@ -59,10 +57,10 @@ def freeze_new_modules() -> None:
     collector's reach (gc.freeze).
 
     Streamlit collects garbage after every script run (runner.postScriptGC), and a full
-    collection walks every object the collector tracks: some 220,000 once Streamlit, torch and
-    Plotly are imported, a large part of the server's CPU on every click and every position
-    report (tests/load/step_cost.py measures it). Those objects are
-    modules, classes and functions, alive as long as the server, so freezing them loses
+    collection walks every object the collector tracks, hundreds of thousands once Streamlit,
+    torch and Plotly are imported: a large part of the server's CPU on every click and every
+    position report (tests/load/step_cost.py measures it; docs/performance.md). Those objects
+    are modules, classes and functions, alive as long as the server, so freezing them loses
     nothing; the collection after a run then walks only what was made since, and still frees a
     session's garbage. Objects frozen are still freed by reference counting.
     """

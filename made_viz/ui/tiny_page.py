@@ -21,7 +21,8 @@ from functools import lru_cache, partial
 import numpy as np
 import streamlit as st
 
-from made_viz import figures, tiny
+from made_viz import tiny
+from made_viz.figures import digits, graph, matrices, tiny as tiny_figures
 from made_viz.masks import MaskSet
 from made_viz.validation import parse_int_list
 from made_viz.ui.network_controls import cached_masks, jacobian, network_controls, remember_order
@@ -188,8 +189,8 @@ def data_section(world: tiny.World, seed: int) -> None:
     with samples:
         st.markdown("**Samples of the data**")
         images = world.sample(SAMPLES, np.random.default_rng(seed))
-        st.plotly_chart(figures.pixel_grid_figure(images, world.rows, world.cols, per_line=6,
-                                                  cell_px=_cell_px(world, 6)),
+        st.plotly_chart(digits.pixel_grid_figure(images, world.rows, world.cols, per_line=6,
+                                                 cell_px=_cell_px(world, 6)),
                         key="data_samples", theme=None, config={"displayModeBar": False})
     with editor:
         if st.session_state.get("data", SETUP.data) == "prototypes":
@@ -209,9 +210,9 @@ def prototype_editor(world: tiny.World) -> None:
     images = tiny.all_patterns(world.D)[list(prototypes)]
     key = f"protos_grid_{st.session_state.get('_tiny_edits', 0)}"
     st.plotly_chart(
-        figures.pixel_grid_figure(images, world.rows, world.cols, clickable=True,
-                                  titles=[f"#{k + 1}" for k in range(len(images))],
-                                  per_line=4, cell_px=_cell_px(world, 4, 340)),
+        digits.pixel_grid_figure(images, world.rows, world.cols, clickable=True,
+                                 titles=[f"#{k + 1}" for k in range(len(images))],
+                                 per_line=4, cell_px=_cell_px(world, 4, 340)),
         key=key, theme=None, on_select=partial(_on_prototype_click, key, prototypes),
         selection_mode="points", config={"displayModeBar": False})
     add, remove = st.columns(2)
@@ -275,15 +276,15 @@ def network_section(sets) -> None:
 
 @lru_cache(maxsize=32)
 def cached_graph(masks: MaskSet):
-    return figures.connectivity_graph(masks, height=640)
+    return graph.connectivity_graph(masks, height=640)
 
 
 @lru_cache(maxsize=64)
 def cached_product(masks: MaskSet):
     # Counts in the cells only while they fit in a half-width column at 1100 px.
-    return figures.path_count_figure(masks, generation_order=True, height=400,
-                                     counts_shown=masks.D <= 9 and int(
-                                         np.asarray(masks.connectivity()).max()) < 100)
+    return matrices.path_count_figure(masks, generation_order=True, height=400,
+                                      counts_shown=masks.D <= 9 and int(
+                                          np.asarray(masks.connectivity()).max()) < 100)
 
 
 def verdict(masks: MaskSet) -> None:
@@ -294,7 +295,7 @@ def verdict(masks: MaskSet) -> None:
                    f"Jacobian agrees ({check['nonzero']} entries ≠ 0, all allowed).",
                    icon=":material/check_circle:")
     else:
-        red = int(figures.forbidden_paths(masks).sum())
+        red = int(masks.forbidden_paths().sum())
         st.error(f"**Not autoregressive**: {red} forbidden input → output pairs (red). "
                  f"Jacobian check failed: in {check['forbidden_nonzero']} entries an output "
                  "moves with its own input or a later one.", icon=":material/cancel:")
@@ -306,11 +307,11 @@ def new_run(key: tuple, sets, broken, seed: int) -> TinyRun:
     """Fresh networks from `seed`: the broken one starts from the correct one's very weights."""
     server_torch()
     models, labels, colors = [tiny.new_model(sets, seed)], ["correct MADE"], [
-        figures.CORRECT_COLOR]
+        tiny_figures.CORRECT_COLOR]
     if broken is not None:
         models.append(tiny.new_model(broken, seed))
         labels.append("broken")
-        colors.append(figures.BROKEN_COLOR)
+        colors.append(tiny_figures.BROKEN_COLOR)
     return TinyRun(key, models, labels, colors)
 
 
@@ -413,7 +414,7 @@ def draw(run: TinyRun, world, seed, seconds, slots: Slots) -> None:
         words += f": {report.step:,} steps in {report.seconds:.1f} s"
     slots.progress.progress(min(1.0, report.seconds / seconds if report else 0.0), text=words)
     slots.curve.plotly_chart(
-        figures.training_curve_figure(_history(run), world.entropy, seconds),
+        tiny_figures.training_curve_figure(_history(run), world.entropy, seconds),
         theme=None, config={"displayModeBar": False})
     mask = "ensemble" if run.models[0].num_masks > 1 else None
     # The charts of every pattern and the samples: at the start, every DETAIL_EVERY-th report
@@ -448,13 +449,13 @@ def detail_panel(model, world: tiny.World, log_q: np.ndarray, seed: int, color: 
     # Side by side when the network has the page's width, one under the other beside another.
     chart, samples = (st.columns([1.3, 1], gap="small") if alone else (st.container(),) * 2)
     with chart:
-        st.plotly_chart(figures.probability_figure(world.log_probs, log_q, color=color,
-                                                   height=320),
+        st.plotly_chart(tiny_figures.probability_figure(world.log_probs, log_q, color=color,
+                                                        height=320),
                         key=f"px_{key}", theme=None, config={"displayModeBar": False})
     with samples:
         st.markdown("**Samples of the model**")
         per_line = 4 if alone else 6
-        st.plotly_chart(figures.pixel_grid_figure(model_samples(model, seed), world.rows,
+        st.plotly_chart(digits.pixel_grid_figure(model_samples(model, seed), world.rows,
                                                   world.cols, per_line=per_line,
                                                   cell_px=_cell_px(world, per_line, 300)),
                         key=f"samples_{key}", theme=None, config={"displayModeBar": False})
@@ -463,7 +464,8 @@ def detail_panel(model, world: tiny.World, log_q: np.ndarray, seed: int, color: 
 def model_samples(model, seed: int) -> np.ndarray:
     """Ancestral samples, one full pass per pixel, exactly as the model's outputs say (the
     naive sampler: a broken network's outputs are no conditionals, so no shortcut holds)."""
-    from made_viz.sampling import MADEWeights, sample
+    from made_viz.network import MADEWeights
+    from made_viz.sampling import sample
 
     mask = "ensemble" if model.num_masks > 1 else 0
     return sample(MADEWeights.of(model), SAMPLES, seed=seed, mask=mask, method="naive")
@@ -501,7 +503,7 @@ def break_section(sets, broken, how: str, flip) -> None:
 
 @lru_cache(maxsize=32)
 def cached_clickable_masks(masks: MaskSet):
-    return figures.layer_masks_figure(masks, height=360, clickable=True)
+    return matrices.layer_masks_figure(masks, height=360, clickable=True)
 
 
 def _on_mask_click(key: str, flip) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from made_viz import checkpoint, likelihood
+from made_viz import checkpoint, images, likelihood
 from tests.e2e.conftest import ARTIFACTS, wait_idle
 
 pytestmark = pytest.mark.e2e
@@ -56,7 +56,7 @@ def library_nll(image, model="mnist", mask="ensemble") -> float:
 
 def current_x(page) -> np.ndarray:
     from urllib.parse import parse_qs, urlparse
-    return likelihood.decode_url_image(parse_qs(urlparse(page.url).query)["x"][0])
+    return images.decode_url_image(parse_qs(urlparse(page.url).query)["x"][0])
 
 
 def test_link_replays_the_image_and_its_score(page, app_url):
@@ -64,7 +64,7 @@ def test_link_replays_the_image_and_its_score(page, app_url):
     square = image.reshape(28, 28)
     square[6:22, 13:16] = 1  # a "1"
     square[6:8, 11:13] = 1
-    x = likelihood.encode_image(image)
+    x = images.encode_image(image)
     for model, mask in (("mnist", "ensemble"), ("mnist-orders", "2")):
         open_likelihood(page, app_url, f"?x={x}&model={model}&mask={mask}")
         expected = library_nll(image, model, "ensemble" if mask == "ensemble" else int(mask))
@@ -171,7 +171,7 @@ def test_upload_a_png(page, app_url, tmp_path):
     before = shown_nll(page)
     page.locator(".st-key-lik_upload input[type=file]").set_input_files(str(path))
     after = wait_for_new_score(page, before)
-    expected_image = likelihood.prepare_upload(path.read_bytes())
+    expected_image = images.prepare_upload(path.read_bytes())
     assert current_x(page).tolist() == expected_image.tolist()
     assert after == pytest.approx(library_nll(expected_image), abs=0.006)
     page.get_by_text("seven.png as uploaded").wait_for(timeout=10_000)

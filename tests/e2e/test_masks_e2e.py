@@ -66,7 +66,7 @@ class Frames:
 def timed_change(page, key: str, value: str, *view: str, frames: Frames | None = None):
     """Seconds from committing a field until the line naming the network says all of `view` and
     all three figures show new data, and the bytes sent. A figure's datarevision changes with its
-    data (figures.py sets it so that Plotly redraws only what changed)."""
+    data (figures/base.py sets it so that Plotly redraws only what changed)."""
     field = page.locator(f".st-key-{key} input")
     field.fill(value)
     shown = page.evaluate(f"() => {REVISIONS}")

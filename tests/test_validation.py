@@ -1,10 +1,13 @@
-"""Text fields: parse_int_list, parse_hidden_sizes, parse_ordering. Good text parses; any other
-text gives a ValueError that names the field and the offending item, never anything else."""
+"""made_viz.validation. Text fields (parse_int_list, parse_hidden_sizes, parse_ordering): good
+text parses; any other text gives a ValueError that names the field and the offending item,
+never anything else. Values (check_int, check_number, check_index): bools, NaN and values out of
+range are refused with the field's name and range."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from made_viz.validation import (MAX_DIGITS, MAX_HIDDEN_UNITS, parse_hidden_sizes, parse_int,
-                                  parse_int_list, parse_ordering)
+from made_viz.validation import (MAX_DIGITS, MAX_HIDDEN_UNITS, check_index, check_int,
+                                  check_number, parse_hidden_sizes, parse_int, parse_int_list,
+                                  parse_ordering)
 
 FAST = settings(max_examples=100, deadline=None)
 separators = st.sampled_from([",", ", ", " ", "  ", ";", "\t", "\n", " , "])
@@ -126,7 +129,7 @@ def test_numeric_looking_text_parses_or_raises_value_error(text):
     except ValueError as error:
         assert str(error).startswith("field: item ")
     else:
-        assert all(abs(v) < 10**9 for v in values)
+        assert all(abs(v) < 10**MAX_DIGITS for v in values)  # at most MAX_DIGITS digits
 
 
 @FAST
@@ -147,3 +150,32 @@ def test_ordering_round_trip(D_and_order, separator):
 @given(st.lists(st.integers(-10**9 + 1, 10**9 - 1), max_size=20), separators)
 def test_int_list_round_trip(values, separator):
     assert parse_int_list(separator.join(map(str, values)), "x") == tuple(values)
+
+
+@pytest.mark.parametrize("check, value, message", [
+    (lambda v: check_int("seed", v, 0, 9), True, r"seed must be a whole number in 0\.\.9, got True"),
+    (lambda v: check_int("seed", v, 0, 9), 10, r"seed must be in 0\.\.9, got 10"),
+    (lambda v: check_number("noise", v, 0, 0.5), float("nan"), r"noise must be a number in 0\.\.0\.5"),
+    (lambda v: check_number("noise", v, 0, 0.5), False, r"noise must be a number"),
+    (lambda v: check_number("noise", v, 0, 0.5), "0.1", r"noise must be a number"),
+    (lambda v: check_number("p", v, 0, 1), 1.0001, r"p must be a number in 0\.\.1, got 1\.0001"),
+    (lambda v: check_index("row", v, 4), True, r"row must be in 0\.\.3, got True"),
+    (lambda v: check_index("row", v, 4), -1, r"row must be in 0\.\.3, got -1"),
+])
+def test_bad_values_are_named(check, value, message):
+    with pytest.raises(ValueError, match=message):
+        check(value)
+
+
+@FAST
+@given(st.integers(-5, 5) | st.floats(allow_nan=True) | st.booleans())
+def test_checks_return_plain_values_in_range(value):
+    for check, low, high in ((lambda v: check_number("x", v, 0, 1), 0, 1),
+                             (lambda v: check_index("x", v, 3), 0, 2)):
+        try:
+            out = check(value)
+        except ValueError as error:
+            assert str(error).startswith("x must be")
+        else:
+            assert type(out) in (int, float) and low <= out <= high
+            assert not isinstance(value, bool)

@@ -1,6 +1,6 @@
 """The Likelihood page's figures as pure functions of data (no streamlit): the surprise and
 probability maps, the running cost, the test-set histogram, and small surprise maps and the
-image itself as crisp PNGs. Built as plain dicts like figures.py's (see there)."""
+image itself as crisp PNGs. Built on base.py like every figure here."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from .figures import FONT, _figure, _hex_rgb, _plain
+from .base import FONT, figure, hex_rgb, plain
 
 SIDE = 28
 SURPRISE_MAX = 5.0  # nats; the colour scale saturates here (p = e^-5, under 1 in 148)
@@ -33,7 +33,7 @@ def _frame(axes: str = "") -> dict:
 
 
 def _heatmap(values: np.ndarray, scale, low: float, high: float, **extra) -> dict:
-    return dict(type="heatmap", z=_plain(np.asarray(values).reshape(SIDE, SIDE), 4),
+    return dict(type="heatmap", z=plain(np.asarray(values).reshape(SIDE, SIDE), 4),
                 colorscale=scale, zmin=low, zmax=high, zsmooth=False, **extra)
 
 
@@ -86,7 +86,7 @@ def conditional_maps_figure(surprise: np.ndarray, p_one: np.ndarray, hover, revi
         ],
         font=FONT, plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
         dragmode=False, hoverlabel=dict(font=dict(size=14)))
-    return _figure(data, layout, ("maps", revision))
+    return figure(data, layout, ("maps", revision))
 
 
 def running_cost_figure(step_costs: np.ndarray, order: np.ndarray, revision,
@@ -99,11 +99,11 @@ def running_cost_figure(step_costs: np.ndarray, order: np.ndarray, revision,
     where = [f"pixel ({d // SIDE}, {d % SIDE})" for d in np.asarray(order).tolist()]
     # Each pixel's cost as one stepped, filled line (not 784 bars: one SVG path to draw).
     data = [
-        dict(type="scatter", mode="lines", x=steps.tolist(), y=_plain(step_costs, 3),
+        dict(type="scatter", mode="lines", x=steps.tolist(), y=plain(step_costs, 3),
              yaxis="y2", name="this pixel", line=dict(color="#e8452c", width=1, shape="hvh"),
              fill="tozeroy", fillcolor="rgba(232, 69, 44, 0.35)", customdata=where,
              hovertemplate="step %{x}, %{customdata}<br>this pixel: %{y:.2f} nats<extra></extra>"),
-        dict(type="scatter", mode="lines", x=steps.tolist(), y=_plain(total, 2), name="so far",
+        dict(type="scatter", mode="lines", x=steps.tolist(), y=plain(total, 2), name="so far",
              line=dict(color="#1d3f7a", width=3),
              hovertemplate="after step %{x}: %{y:.1f} nats<extra></extra>"),
     ]
@@ -122,7 +122,7 @@ def running_cost_figure(step_costs: np.ndarray, order: np.ndarray, revision,
         legend=dict(x=0.01, xanchor="left", y=0.99, yanchor="top",
                     bgcolor="rgba(255, 255, 255, 0.8)"),
         plot_bgcolor="white", paper_bgcolor="white", hovermode="x", dragmode=False)
-    return _figure(data, layout, ("running", revision))
+    return figure(data, layout, ("running", revision))
 
 
 def histogram_counts(values: np.ndarray, bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +137,7 @@ def nll_histogram_figure(counts: np.ndarray, edges: np.ndarray, nll: float, labe
     width = float(edges[1] - edges[0])
     high = max(float(edges[-1]), nll * 1.04)
     low = min(float(edges[0]), nll * 0.96)
-    data = [dict(type="bar", x=_plain(centres, 2), y=counts.tolist(), width=width,
+    data = [dict(type="bar", x=plain(centres, 2), y=counts.tolist(), width=width,
                  marker=dict(color="#9db4d6", line=dict(width=0)), name="test digits",
                  hovertemplate="%{y} test digits at %{x:.0f} nats<extra></extra>")]
     layout = dict(
@@ -154,13 +154,13 @@ def nll_histogram_figure(counts: np.ndarray, edges: np.ndarray, nll: float, labe
                           xanchor="right" if nll > (low + high) / 2 else "left",
                           showarrow=False, font=dict(size=14, color="#c0392b"))],
         plot_bgcolor="white", paper_bgcolor="white", bargap=0, dragmode=False)
-    return _figure(data, layout, ("histogram", n_test, float(edges[0]), nll, label))
+    return figure(data, layout, ("histogram", n_test, float(edges[0]), nll, label))
 
 
 def _colour_lut(scale) -> np.ndarray:
     """A colour scale as 256 RGB rows, for values 0..1."""
     stops = np.array([s for s, _ in scale])
-    colours = np.array([_hex_rgb(c) for _, c in scale], dtype=np.float64)
+    colours = np.array([hex_rgb(c) for _, c in scale], dtype=np.float64)
     grid = np.linspace(0, 1, 256)
     return np.round(np.stack([np.interp(grid, stops, colours[:, k]) for k in range(3)],
                              axis=1)).astype(np.uint8)
@@ -208,7 +208,7 @@ def ink_png(image: np.ndarray, scale: int = 5) -> bytes:
 
 
 def thumbnail_png(data: bytes, side: int = 140) -> bytes:
-    """An image file (already checked by likelihood.decode_image) as a PNG at most side x side
+    """An image file (already checked by images.decode_image) as a PNG at most side x side
     pixels, its first frame, for a preview."""
     from PIL import Image
 
