@@ -3,6 +3,7 @@ their masks prepared once, the sidebar's model picker, and the bundled test digi
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import streamlit as st
@@ -71,13 +72,19 @@ def prepared_mask(name: str, mask: int) -> network.PreparedMask:
         return network.prepare(bundled(name).model, mask, parts=PAGE_PARTS)
 
 
-@st.cache_resource(show_spinner=False)
-def all_masks_prepared(name: str) -> bool:
-    """Every mask of a model prepared (prepared_mask), one cached question a page can ask on
-    every run instead of one per mask."""
-    for mask in range(bundled(name).model.num_masks):
-        prepared_mask(name, mask)
-    return True
+# Models whose every mask is prepared, held weakly (like network.STORE): a model loaded anew
+# (its cache cleared) is asked about anew.
+_all_prepared: weakref.WeakSet = weakref.WeakSet()
+
+
+def all_masks_prepared(name: str) -> None:
+    """Every mask of a model prepared (prepared_mask). A page asks on every run: after the
+    first time that is one look-up, not one cached call per mask."""
+    model = bundled(name).model
+    if model not in _all_prepared:
+        for mask in range(model.num_masks):
+            prepared_mask(name, mask)
+        _all_prepared.add(model)
 
 
 def default_model(available: list[str]) -> str:
