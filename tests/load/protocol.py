@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -145,6 +145,7 @@ class Page:
     script_hash: str = ""
     widgets: dict[str, tuple[str, object]] = field(default_factory=dict)  # id -> (field, value)
     buttons: dict[str, str] = field(default_factory=dict)  # key -> id
+    bound: dict[str, str] = field(default_factory=dict)  # key -> its URL parameter
     cached: list[str] = field(default_factory=list)
 
     def note(self, msg: ForwardMsg) -> None:
@@ -157,16 +158,29 @@ class Page:
             kind = element.WhichOneof("type")
             widget = getattr(element, kind, None) if kind else None
             widget_id = getattr(widget, "id", "") if widget is not None else ""
+            if getattr(widget, "query_param_key", ""):
+                self.bound[widget_id.rsplit("-", 1)[-1]] = widget.query_param_key
             if widget_id and kind == "button":
                 self.buttons[widget_id.rsplit("-", 1)[-1]] = widget_id
             elif widget_id and (value := _widget_value(element)) is not None and \
                     value[1] is not None:
                 self.widgets[widget_id] = value
 
+    def bound_query(self, changes: dict[str, object], query: str) -> str:
+        """The link after the change: a widget bound to the URL writes its new value there,
+        in the browser (bind="query-params")."""
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        for key, value in changes.items():
+            if key in self.bound:
+                params[self.bound[key]] = (str(value).lower() if isinstance(value, bool)
+                                           else str(value))
+        return urlencode(params)
+
     def rerun_message(self, changes: dict[str, object], query: str, url: str) -> bytes:
         """The BackMsg of a widget change: changes maps a widget's key (the end of its id,
         "seed" for "$$ID-...-seed") to its new value, or a button's key to True (a click);
-        the other widgets keep their values."""
+        the other widgets keep their values. `query` is the link after the change
+        (bound_query)."""
         msg = BackMsg()
         msg.rerun_script.SetInParent()
         if query:
@@ -201,6 +215,7 @@ class Load:
     finished: float | None = None  # and every static file
     messages: dict[str, int] = field(default_factory=dict)  # ForwardMsg type -> count
     sent: int = 0  # BackMsgs
+    texts: list[str] = field(default_factory=list)  # the run's markdown (captions too)
     static_bytes: int = 0
     static_requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -268,7 +283,7 @@ class User:
         load = Load()
         try:
             await asyncio.wait_for(self._open(load, start, static), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             load.errors.append(f"no finished page within {timeout:.0f} s")
         except (OSError, ProtocolError, Exception) as error:  # a user sees any of these
             load.errors.append(f"{type(error).__name__}: {error}")
@@ -285,7 +300,7 @@ class User:
                                    for i, probe in enumerate(("health", "host-config"))))
         ws_url = f"ws://{self.host}:{self.port}/_stcore/stream"
         self.socket = await connect(
-            ws_url, subprotocols=["streamlit", self.cookies.get(XSRF_COOKIE, "")],
+            ws_url, subprotocols=["streamlit", self.cookies.get(XSRF_COOKIE, "PLACEHOLDER_AUTH_TOKEN")],
             origin=self.base_url, additional_headers=self.headers(), compression=None,
             max_size=MAX_MESSAGE, open_timeout=None, ping_interval=None, user_agent_header=None)
         load.connected = time.perf_counter() - start
@@ -310,11 +325,12 @@ class User:
         """Change widgets (by key) as a user does, and read the run to its end."""
         load = Load()
         try:
+            self.query = self.page.bound_query(changes, self.query)
             self.last_sent = self.page.rerun_message(changes, self.query, self.url)
             await self.socket.send(self.last_sent)
             load.sent += 1
             await asyncio.wait_for(self._read_run(load, start), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             load.errors.append(f"no finished rerun within {timeout:.0f} s")
         except Exception as error:  # noqa: BLE001 - a user sees any of these
             load.errors.append(f"{type(error).__name__}: {error}")
@@ -339,7 +355,9 @@ class User:
                 if load.first is None and msg.delta.WhichOneof("type") == "new_element" and \
                         msg.metadata.delta_path[:1] == [MAIN]:
                     load.first = time.perf_counter() - start
-                if element.WhichOneof("type") == "exception":
+                if element.WhichOneof("type") == "markdown":
+                    load.texts.append(element.markdown.body)
+                elif element.WhichOneof("type") == "exception":
                     load.errors.append(f"exception on the page: {element.exception.message[:200]}")
             elif kind == "page_info_changed":
                 self.query = msg.page_info_changed.query_string  # the browser's address bar
