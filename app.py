@@ -28,6 +28,7 @@ def tiny_world():
 
 server.server_blas()
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
+server.moved_notice()  # a browser whose server stopped, opened again here
 masks_page = st.Page(masks, title="Masks", icon="🕸️", url_path="masks")
 sampling_page = st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling")
 likelihood_page = st.Page(likelihood, title="Likelihood", icon="📏", url_path="likelihood")

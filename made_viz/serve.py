@@ -38,9 +38,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "deploy" / "haproxy.cfg"
@@ -234,7 +234,7 @@ def serve(port: int, worker_count: int, log: Callable[[str], None] = print) -> i
         return lambda: subprocess.Popen(worker_command(worker_port), cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL)
 
-    workers = [Child(f"worker {i} (port {p})", start_worker(p)) for i, p in enumerate(ports, 1)]
+    workers = [Child(f"worker w{i} (port {p})", start_worker(p)) for i, p in enumerate(ports, 1)]
     balancer = Child("HAProxy", lambda: subprocess.Popen(
         [haproxy, "-W", "-db", "-f", str(config)], cwd=folder))
     supervisor = Supervisor(workers, log)
@@ -265,8 +265,9 @@ def serve(port: int, worker_count: int, log: Callable[[str], None] = print) -> i
             log(f"HAProxy did not start on port {port} (is the port taken?)")
             return 1
         if not stopping.is_set():
-            log(f"made-viz: http://localhost:{port} ({worker_count} app servers behind HAProxy;"
-                " Ctrl-C stops them)")
+            log(f"made-viz: http://localhost:{port} ({worker_count} app servers behind HAProxy: "
+                + ", ".join(f"w{i} on port {p}" for i, p in enumerate(ports, 1))
+                + "; Ctrl-C stops them)")
         while not stopping.wait(POLL_S):
             supervisor.check()
     finally:

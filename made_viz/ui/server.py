@@ -10,6 +10,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+import streamlit as st
+
 WARM_UP_DELAY_S = 2.0  # after the first page's script run: its browser fetches and paints first
 _warm_up_started = False
 _warm_up_lock = threading.Lock()
@@ -157,3 +159,26 @@ def my_turn() -> None:
     """
     if getattr(_holder, "in_page_run", False) and not getattr(_holder, "turn", False):
         _holder.turn = _turns.acquire(timeout=TURN_WAIT_S)
+
+
+MOVED = ("This page was opened again: the app server that held it stopped, and another one took"
+         " over. What the address bar holds (model, seed, image, view) is kept; an upload or the"
+         " player's position starts over.")
+_MOVED_CHECKED = "_server_moved_checked"
+
+
+def moved_notice() -> None:
+    """On a session's first run, if the browser came back for a session this process never had,
+    say so once (a toast). That is a browser whose server stopped: a worker of `make serve`
+    that died (the balancer sends it to a live one) or a restarted server. Streamlit's
+    browser names its last session, when it has one, as the third websocket subprotocol
+    (after "streamlit" and its XSRF token); on a reconnect to the same server the session is
+    found again and this is not its first run."""
+    ss = st.session_state
+    if _MOVED_CHECKED in ss:
+        return
+    ss[_MOVED_CHECKED] = True
+    offered = [entry.strip() for entry in
+               st.context.headers.get("Sec-Websocket-Protocol", "").split(",")]
+    if len(offered) >= 3 and offered[2]:
+        st.toast(MOVED, icon="🔁", duration="long")
