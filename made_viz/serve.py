@@ -97,6 +97,7 @@ class Child:
 
     name: str
     start: Callable[[], subprocess.Popen]
+    port: int | None = None  # a worker's, for its warm-up
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     backoff_s: float = FIRST_BACKOFF_S
@@ -150,6 +151,11 @@ class Supervisor:
         for child in self.children:
             child.launch(now)
 
+    def add(self, child: Child) -> None:
+        """Start one more child (the balancer, once the workers answer) and watch it too."""
+        child.launch(self.clock())
+        self.children.append(child)
+
     def check(self) -> None:
         now = self.clock()
         for child in self.children:
@@ -160,7 +166,7 @@ class Supervisor:
                 self.restarted(child)
 
     def stop(self) -> None:
-        for child in reversed(self.children):  # the balancer (first) last
+        for child in reversed(self.children):  # the balancer (started last) first
             child.stop()
 
 
@@ -200,6 +206,10 @@ def worker_command(port: int) -> list[str]:
             "--server.fileWatcherType", "none", "--server.scriptHealthCheckEnabled", "true"]
 
 
+def warm_in_background(port: int, log: Callable[[str], None]) -> None:
+    threading.Thread(target=warm, args=(port, log), daemon=True).start()
+
+
 def warm(port: int, log: Callable[[str], None]) -> None:
     """Once the worker answers, run the app's script in it once: its first page run starts
     the warm-up (made_viz/ui/server.page_drawn), as a first visitor's would."""
@@ -234,31 +244,24 @@ def serve(port: int, worker_count: int, log: Callable[[str], None] = print) -> i
         return lambda: subprocess.Popen(worker_command(worker_port), cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL)
 
-    workers = [Child(f"worker w{i} (port {p})", start_worker(p)) for i, p in enumerate(ports, 1)]
+    workers = [Child(f"worker w{i} (port {p})", start_worker(p), port=p)
+               for i, p in enumerate(ports, 1)]
     balancer = Child("HAProxy", lambda: subprocess.Popen(
         [haproxy, "-W", "-db", "-f", str(config)], cwd=folder))
-    supervisor = Supervisor(workers, log)
-
-    def warm_in_background(child: Child) -> None:
-        if child is not balancer:
-            worker_port = ports[workers.index(child)]
-            threading.Thread(target=warm, args=(worker_port, log), daemon=True).start()
-
-    supervisor.restarted = warm_in_background
+    supervisor = Supervisor(list(workers), log)
+    supervisor.restarted = lambda child: child.port and warm_in_background(child.port, log)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     supervisor.start()  # the workers first: the balancer then finds them up
     try:
-        for child in workers:
-            warm_in_background(child)
-        ready = wait_until(lambda: stopping.is_set() or all(
-            answers(f"http://127.0.0.1:{p}{HEALTH}") for p in ports), START_WAIT_S)
-        if not ready:
+        for worker in workers:
+            warm_in_background(worker.port, log)
+        if not wait_until(lambda: stopping.is_set() or all(
+                answers(f"http://127.0.0.1:{p}{HEALTH}") for p in ports), START_WAIT_S):
             log(f"the app servers did not answer within {START_WAIT_S:.0f} s")
             return 1
-        balancer.launch(time.monotonic())
-        supervisor.children.insert(0, balancer)
+        supervisor.add(balancer)
         if not wait_until(lambda: stopping.is_set() or balancer.process.poll() is not None
                           or answers(f"http://127.0.0.1:{port}{HEALTH}"), START_WAIT_S) \
                 or balancer.process.poll() is not None:
