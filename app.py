@@ -1,11 +1,16 @@
 """made-viz: see how MADE works. `make run` (or `streamlit run app.py`) starts it."""
 import streamlit as st
 
-from made_viz.ui import server
+from made_viz.ui import presenter, server
 
 
 # Each page module is imported when its page is first shown: the Masks page does not wait for
 # torch, which only the Sampling page and the Jacobian check need.
+def lecture():
+    from made_viz.ui import tour_page
+    tour_page.render()
+
+
 def masks():
     from made_viz.ui import masks_page
     masks_page.render()
@@ -29,6 +34,7 @@ def tiny_world():
 server.server_blas()
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
 server.moved_notice()  # a browser whose server stopped, opened again here
+tour_page = st.Page(lecture, title="Lecture", icon="🎓", url_path="tour")
 masks_page = st.Page(masks, title="Masks", icon="🕸️", url_path="masks")
 sampling_page = st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling")
 likelihood_page = st.Page(likelihood, title="Likelihood", icon="📏", url_path="likelihood")
@@ -45,10 +51,11 @@ def start():
     st.switch_page(masks_page, query_params=st.query_params.to_dict())
 
 
+# Presenter mode (present=1, made_viz/ui/presenter.py) hides the menu with the sidebar.
 navigation = st.navigation([
     st.Page(start, title="Masks", url_path="start", default=True, visibility="hidden"),
-    masks_page, sampling_page, likelihood_page, tiny_page,
-])
+    tour_page, masks_page, sampling_page, likelihood_page, tiny_page,
+], position="hidden" if presenter.presenting() else "sidebar")
 # The page takes its turn after its header (server.my_turn); after the first page, `make run`
 # loads the Sampling page's model in the background (server.page_drawn).
 with server.page_run():

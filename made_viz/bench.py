@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import checkpoint, data, likelihood, network, sampling
+from . import checkpoint, data, likelihood, neighbours, network, sampling
 from .blas import openblas_threads
 from .masks import build_masks
 from .model import MADE
@@ -248,6 +248,26 @@ def bench_scoring(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
     ]
 
 
+def bench_neighbours(model: MADE, sizes: Sizes, repeat: int) -> list[Result]:
+    """The Sampling page's 16-at-once view: each sample's nearest binarized training digit."""
+    start = time.perf_counter()
+    training = neighbours.load_training_set()
+    load_seconds = time.perf_counter() - start
+    if sizes.quick or model.D != neighbours.PIXELS:
+        images = np.random.default_rng(0).integers(0, 2, (16, neighbours.PIXELS), dtype=np.uint8)
+        source = "16 random images"
+    else:
+        images, source = sampling.sample(model, 16, seed=0), "16 samples of the model"
+    t = timed(lambda: training.nearest(images, k=1), repeat * 4)
+    return [
+        Result("load the packed training set (checksum included)", load_seconds * 1e3, "ms", "-",
+               None, f"once per server; {training.nbytes / 2**20:.1f} MiB held"),
+        Result(f"nearest training digit: 16 images vs {len(training):,}", t.median * 1e3, "ms",
+               "<= 50 ms", check(t.median, 0.050, True, sizes),
+               t.note() + f"; {source}, Hamming distance by XOR + popcount"),
+    ]
+
+
 def bench_tiny(sizes: Sizes, repeat: int) -> list[Result]:
     """The Tiny world page: enumerating every pattern, and the default world's time to learn."""
     from . import tiny
@@ -314,6 +334,8 @@ def run(repeat: int = 5, quick: bool = False, threads: int = 1,
         results += bench_log_prob(model, sizes, repeat, default_torch)
         say("scoring one image ...")
         results += bench_scoring(model, sizes, repeat)
+        say("nearest training digits ...")
+        results += bench_neighbours(model, sizes, repeat)
         say("tiny world ...")
         results += bench_tiny(sizes, repeat)
     finally:

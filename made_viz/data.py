@@ -286,10 +286,16 @@ def binarize(images: np.ndarray, seed) -> np.ndarray:
     return (rng.random(images.shape, dtype=np.float32) * 255 < images).astype(np.uint8)
 
 
+def split_seeds(names, seed: int = BINARIZATION_SEED) -> dict[str, int]:
+    """The seed each split is binarized with: seed + its place in sorted name order (for
+    train, valid and test: test seed, train seed + 1, valid seed + 2)."""
+    return {name: seed + i for i, name in enumerate(sorted(names))}
+
+
 def binarized_splits(splits: dict[str, Split], seed: int = BINARIZATION_SEED) -> dict[str, Split]:
-    """Binarize every split with its own stream derived from one seed."""
-    return {name: Split(binarize(split.images, seed + i), split.labels)
-            for i, (name, split) in enumerate(sorted(splits.items()))}
+    """Binarize every split with its own stream derived from one seed (split_seeds)."""
+    return {name: Split(binarize(splits[name].images, split_seed), splits[name].labels)
+            for name, split_seed in split_seeds(splits, seed).items()}
 
 
 def save_test_subset(path, split: Split, index: np.ndarray, binarization_seed: int) -> None:

@@ -12,18 +12,25 @@ once per model in float32, the first layer and the direct connections transposed
 binary image's pre-activations are sums of the rows of its ink pixels, and kept in the model's
 prepared masks (network.prepare; rebuilt when the weights change). Sums are in float64.
 
+The test set's NLLs are bundled once computed: every digit's under every mask and the
+ensemble (test-nll.npz, the Likelihood page's histogram), and from them each model's NLL
+against the number of masks averaged at test time (its nll-by-masks.json).
+
 The images themselves (uploads made MNIST-like, the URL codec, edits) are made_viz.images.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from . import network
 from .images import D_IMAGE
+from .validation import check_binary_images
 
 GATHER_MAX_ROWS = 16  # up to this many images, pre-activations as sums of ink rows
 
@@ -57,21 +64,7 @@ def _mask_logits(model, k: int, x: np.ndarray) -> np.ndarray:
 
 def _check_images(model, x) -> np.ndarray:
     """x as uint8 (n, D) of 0/1; a single image (D,) becomes one row."""
-    D = model.D
-    a = np.asarray(x)
-    if a.ndim == 1:
-        a = a[None]
-    if a.ndim != 2 or a.shape[1] != D:
-        raise ValueError(f"x must have shape (D,) or (n, D) with D = {D}, got {np.shape(x)}")
-    if a.dtype == bool:
-        a = a.astype(np.uint8)
-    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise ValueError(f"x must hold 0s and 1s, got dtype {a.dtype}")
-    bad = ~np.isin(a, (0, 1))
-    if bad.any():
-        i, d = np.argwhere(bad)[0]
-        raise ValueError(f"x must hold 0s and 1s; x[{i}, {d}] is {a[i, d]}")
-    return a.astype(np.uint8)
+    return check_binary_images("x", x, model.D)
 
 
 def _log_sigmoid_of_value(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -230,10 +223,97 @@ def load_test_nlls(path=None) -> dict[str, np.ndarray]:
                 if name.startswith("nll_")}
 
 
+# ---------------------------------------------------------------------------------------------
+# NLL against the number of masks averaged at test time (`python -m made_viz.likelihood
+# --masks-curve`), stored in each model's directory.
+
+MASKS_CURVE_FILE = "nll-by-masks.json"
+MASKS_CURVE_COMMAND = "python -m made_viz.likelihood --masks-curve"
+
+
+def first_k_ensemble_nlls(per_mask_nlls: np.ndarray) -> np.ndarray:
+    """float64 (K,): from per-image NLLs (K, n) under each mask, the mean NLL of the ensemble
+    of the first k masks, k = 1..K (log-mean-exp of their image probabilities)."""
+    log_probs = -np.asarray(per_mask_nlls, dtype=np.float64)
+    return np.array([-ensemble_log_prob(log_probs[:k]).mean()
+                     for k in range(1, len(log_probs) + 1)])
+
+
+@dataclass(frozen=True)
+class MasksCurve:
+    """The test NLL of a model's ensemble of its first k masks, k = 1..trained_with: masks
+    averaged at test time, of one model trained with all of them."""
+
+    model: str
+    trained_with: int
+    test_nll: tuple[float, ...]
+    mask_names: tuple[str, ...]
+    binarization_seed: int
+
+    @property
+    def masks(self) -> tuple[int, ...]:
+        return tuple(range(1, len(self.test_nll) + 1))
+
+
+def masks_curve(name: str, per_mask_nlls: np.ndarray, mask_names, binarization_seed: int) -> dict:
+    """What write_masks_curves stores for one model (see MasksCurve)."""
+    nlls = first_k_ensemble_nlls(per_mask_nlls)
+    return {"what": "test NLL in nats per image (mean over the test digits) of the ensemble of"
+                    " the model's first k masks, k = 1..K: the masks averaged at test time, of"
+                    f" a model trained with {len(nlls)}",
+            "model": name, "trained_with": len(nlls), "masks": list(range(1, len(nlls) + 1)),
+            "test_nll": [round(float(v), 4) for v in nlls], "mask_names": list(mask_names),
+            "test_digits": int(np.shape(per_mask_nlls)[1]),
+            "binarization_seed": int(binarization_seed), "source": TEST_NLL_FILE,
+            "command": MASKS_CURVE_COMMAND}
+
+
+def write_masks_curves(root, nll_path=None) -> dict[str, list[float]]:
+    """From the bundled test NLLs, each bundled model's curve into its own directory."""
+    from . import checkpoint
+
+    root = Path(root)
+    nll_path = nll_path or root / TEST_NLL_FILE
+    with np.load(nll_path, allow_pickle=False) as archive:
+        seed = int(archive["binarization_seed"])
+    curves = {}
+    for name, nlls in load_test_nlls(nll_path).items():
+        config = json.loads((root / name / checkpoint.CONFIG).read_text())
+        names = config.get("mask_names") or [f"mask {k}" for k in range(len(nlls) - 1)]
+        curve = masks_curve(name, nlls[:-1], names, seed)
+        (root / name / MASKS_CURVE_FILE).write_text(json.dumps(curve, indent=1) + "\n")
+        curves[name] = curve["test_nll"]
+    return curves
+
+
+def load_masks_curve(name: str, root=None) -> MasksCurve:
+    """A bundled model's stored curve; ValueError naming the file when it is missing or
+    malformed."""
+    from .checkpoint import pretrained_root
+
+    path = Path(root or pretrained_root()) / name / MASKS_CURVE_FILE
+    try:
+        stored = json.loads(path.read_text())
+        nlls = tuple(float(v) for v in stored["test_nll"])
+        curve = MasksCurve(str(stored["model"]), int(stored["trained_with"]), nlls,
+                           tuple(str(n) for n in stored["mask_names"]),
+                           int(stored["binarization_seed"]))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: no readable NLL-by-masks curve ({type(error).__name__}:"
+                         f" {error}); rebuild it with {MASKS_CURVE_COMMAND}") from None
+    if not (1 <= len(nlls) == curve.trained_with == len(curve.mask_names)
+            and all(math.isfinite(v) for v in nlls)):
+        raise ValueError(f"{path}: 'test_nll' must hold one finite number per mask"
+                         f" ({curve.trained_with})")
+    return curve
+
+
 def main(argv=None) -> int:
     """`python -m made_viz.likelihood --data PATH --out FILE`: the NLL of every test digit
     (binarized as for training) under every bundled model's masks and ensemble, for the
-    Likelihood page's histogram. The NLLs only; the images stay out of the repository."""
+    Likelihood page's histogram, then each model's NLL against the number of masks averaged
+    (`--masks-curve` alone: that curve from the NLLs already bundled, no data needed). The
+    NLLs only; the images stay out of the repository."""
     import argparse
     import sys
 
@@ -243,21 +323,33 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(data.DEFAULT_NPZ))
     parser.add_argument("--out", default=str(checkpoint.pretrained_root() / TEST_NLL_FILE))
     parser.add_argument("--binarization-seed", type=int, default=data.BINARIZATION_SEED)
+    parser.add_argument("--masks-curve", action="store_true",
+                        help=f"only write each model's {MASKS_CURVE_FILE} from --out's NLLs")
     args = parser.parse_args(argv)
     try:
-        test = data.binarized_splits(data.load_mnist(args.data), args.binarization_seed)["test"]
-        arrays = {}
-        for name in checkpoint.list_pretrained():
-            weights, _ = checkpoint.load_pretrained_weights(name)
-            arrays[f"nll_{name}"] = test_set_nlls(weights, test.images)
-            print(f"{name}: ensemble test NLL {arrays[f'nll_{name}'][-1].mean():.4f} nats"
-                  f" over {test.images.shape[0]:,} digits")
-        np.savez_compressed(args.out, binarization_seed=np.int64(args.binarization_seed),
-                            **arrays)
-    except (data.DataError, checkpoint.CheckpointError, OSError) as error:
+        if not args.masks_curve:
+            write_test_nlls(args.data, args.out, args.binarization_seed)
+        for name, nlls in write_masks_curves(checkpoint.pretrained_root(), args.out).items():
+            print(f"{name}: test NLL of the first k masks, k = 1..{len(nlls)}: "
+                  + ", ".join(f"{v:.2f}" for v in nlls))
+    except (data.DataError, checkpoint.CheckpointError, OSError, KeyError) as error:
         print(f"made_viz.likelihood: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def write_test_nlls(data_path, out, binarization_seed: int) -> None:
+    """The NLL of every test digit under every bundled model's masks and ensemble, to `out`."""
+    from . import checkpoint, data
+
+    test = data.binarized_splits(data.load_mnist(data_path), binarization_seed)["test"]
+    arrays = {}
+    for name in checkpoint.list_pretrained():
+        weights, _ = checkpoint.load_pretrained_weights(name)
+        arrays[f"nll_{name}"] = test_set_nlls(weights, test.images)
+        print(f"{name}: ensemble test NLL {arrays[f'nll_{name}'][-1].mean():.4f} nats"
+              f" over {test.images.shape[0]:,} digits")
+    np.savez_compressed(out, binarization_seed=np.int64(binarization_seed), **arrays)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .masks import MaskSet
 from .model import MADE, MaskedLinear
@@ -235,17 +234,56 @@ def enumerate_log_probs(model: MADE, mask=None) -> np.ndarray:
     if mask == "ensemble":
         per_mask = np.stack([enumerate_log_probs(model, k) for k in range(model.num_masks)])
         return np.logaddexp.reduce(per_mask, axis=0) - math.log(model.num_masks)
+    return _log_likelihood_of_patterns(pattern_logits(model, mask))
+
+
+def pattern_logits(model: MADE, mask=None) -> np.ndarray:
+    """float64 (2^D, D): the logit of p(x_d = 1 | ...) for every pattern under one mask (None:
+    the current one), from one batched pass; the model's current mask is put back."""
     x = _pattern_tensor(model.D)
     current = model.mask_index
     with torch.inference_mode():
         if mask is not None:
             model.set_mask(mask)
         try:
-            logits = model(x).double()
+            return model(x).double().numpy()
         finally:
             model.set_mask(current)
-        return (-F.binary_cross_entropy_with_logits(logits, x.double(), reduction="none")
-                .sum(-1).numpy())
+
+
+def _log_likelihood_of_patterns(logits: np.ndarray) -> np.ndarray:
+    """sum_d log Bernoulli(x_d; sigmoid(logit_d)) of every pattern, in float64."""
+    x = all_patterns(logits.shape[1])
+    return -np.logaddexp(0.0, np.where(x == 1, -logits, logits)).sum(axis=1)
+
+
+def logit_average_log_q(model: MADE) -> np.ndarray:
+    """log q(x) of every pattern for the "ensemble" that averages the masks' logits and
+    multiplies the Bernoullis they give (what karpathy/pytorch-made's test loss does).
+
+    NOT a distribution once the masks' orderings differ: the averaged logit of pixel d then
+    mixes in masks that put d late, whose logits see pixels that come after d in the others,
+    so the product no longer follows one chain rule and sum_x q(x) is not 1 (see
+    ensemble_sums). With one shared ordering every averaged logit still sees only x_<d, and q
+    is a distribution, though not the masks' mixture.
+    """
+    logits = np.mean([pattern_logits(model, k) for k in range(model.num_masks)], axis=0)
+    return _log_likelihood_of_patterns(logits)
+
+
+@dataclass(frozen=True)
+class EnsembleSums:
+    """Sums over all 2^D patterns of two ways to combine K masks."""
+
+    probability_average: float  # sum_x mean_k p_k(x): the mixture, 1 for any masks
+    logit_average: float        # sum_x q(x), q from the mean of the masks' logits
+
+
+def ensemble_sums(model: MADE) -> EnsembleSums:
+    """The mixture's total (1 up to rounding) beside the logit average's (1 only when the masks
+    share one ordering)."""
+    return EnsembleSums(float(np.exp(enumerate_log_probs(model, "ensemble")).sum()),
+                        float(np.exp(logit_average_log_q(model)).sum()))
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,76 @@ def check_index(name: str, value, size: int) -> int:
     return int(value)
 
 
+def check_binary_images(name: str, x, D: int) -> np.ndarray:
+    """`x` as uint8 (n, D) of 0/1: one image (D,) becomes one row; bools and 0/1 integers or
+    floats are taken. The ValueError names the field, the shape and the first bad value."""
+    a = np.asarray(x)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != D:
+        raise ValueError(f"{name} must have shape (D,) or (n, D) with D = {D},"
+                         f" got {np.shape(x)}")
+    if a.dtype == bool:
+        return a.astype(np.uint8)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name} must hold 0s and 1s, got dtype {a.dtype}")
+    bad = ~np.isin(a, (0, 1))
+    if bad.any():
+        i, d = np.argwhere(bad)[0]
+        raise ValueError(f"{name} must hold 0s and 1s; {name}[{i}, {d}] is {a[i, d]}")
+    return a.astype(np.uint8)
+
+
 def _shown(text: str, limit: int = 20) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_choice(name: str, value, allowed: Sequence):
+    """`value` when it is one of `allowed` (compared as is: "1" is not 1), or a ValueError
+    naming the field and every allowed value."""
+    if isinstance(value, (str, int, float, bool)) and any(
+            value == a and type(value) is type(a) for a in allowed):
+        return value
+    shown = repr(_shown(value, 30)) if isinstance(value, str) else _shown(repr(value), 30)
+    raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {shown}")
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def check_text(name: str, value, *, max_chars: int, max_words: int | None = None,
+               one_line: bool = False) -> str:
+    """`value` as a non-empty, stripped string within the limits, or a ValueError naming the
+    field and the limit it breaks."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty text, got {_shown(str(value))!r}")
+    text = value.strip()
+    if one_line and "\n" in text:
+        raise ValueError(f"{name} must be one line")
+    if len(text) > max_chars:
+        raise ValueError(f"{name}: at most {max_chars} characters, got {len(text)}")
+    words = len(text.split())
+    if max_words is not None and words > max_words:
+        raise ValueError(f"{name}: at most {max_words} words, got {words}")
+    return text
+
+
+def check_fields(name: str, mapping, allowed: Sequence[str], required: Sequence[str] = ()):
+    """A table (dict) whose keys are all in `allowed` and include `required`; the ValueError
+    names the first unknown or missing field and the allowed ones."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{name} must be a table of fields, got {type(mapping).__name__}")
+    unknown = [key for key in mapping if key not in allowed]
+    if unknown:
+        raise ValueError(f"{name}: unknown field {_shown(str(unknown[0]), 30)!r}"
+                         f" (allowed: {', '.join(allowed)})")
+    missing = [key for key in required if key not in mapping]
+    if missing:
+        raise ValueError(f"{name}: missing field {missing[0]!r}")
+    return mapping
 
 
 def _not_whole(token: str) -> str | None:

@@ -26,7 +26,8 @@ def test_quick_run_measures_everything(quick_run):
                      "fast sampler, one full digit", "fast sampler, 8 digits",
                      "naive sampler, one digit", "fast / naive speed-up, n=8",
                      "log_prob throughput", "score one image: all 1 masks + ensemble",
-                     "Tiny: log p(x) of all 2^8 = 256 patterns", "Tiny: default world"):
+                     "Tiny: log p(x) of all 2^8 = 256 patterns", "Tiny: default world",
+                     "nearest training digit: 16 images vs 50,000"):
         assert any(expected in name for name in names), expected
     for r in results:
         assert math.isfinite(r.value) and r.value > 0, r
@@ -61,9 +62,10 @@ def test_full_size_measurements_are_held_against_their_targets(monkeypatch, seco
         "peak_rss": peak, "baseline_rss": 0, "traced_peak": peak})
     model = MADE(784, [8], seed=0).eval()  # the size of the bundled test digits, small
     results = (bench.bench_masks(bench.FULL, 1) + bench.bench_sampling(model, bench.FULL, 1)
-               + bench.bench_log_prob(model, bench.FULL, 1, torch.get_num_threads()))
+               + bench.bench_log_prob(model, bench.FULL, 1, torch.get_num_threads())
+               + bench.bench_neighbours(model, bench.FULL, 1))
     graded = {r.name: r.passed for r in results if r.target != "-"}
-    assert len(graded) == 7, graded
+    assert len(graded) == 8, graded
     for name, result in graded.items():
         assert result is (False if "speed-up" in name else passed), name
 

@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import open_app
 from made_viz import train
 from made_viz.train import TrainConfig, build_model, save_state
-from made_viz.ui import models, sampling_page
+from made_viz.ui import models, sampling_page, sampling_views
 from player_view import player_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def install(tmp_path, monkeypatch):
     root = tmp_path / "pretrained"
     root.mkdir()
     shutil.copytree(PRETRAINED / "mnist", root / "mnist")
-    for name in ("mnist-orders", SUBSET):
+    for name in ("mnist-orders", SUBSET, "mnist-train-bits.npy", "mnist-train-bits.json"):
         (root / name).symlink_to(PRETRAINED / name)
     monkeypatch.setenv("MADE_VIZ_PRETRAINED", str(root))
     clear_caches()  # the page caches models by name: drop the real ones loaded before
@@ -50,7 +50,8 @@ def install(tmp_path, monkeypatch):
 
 def clear_caches() -> None:
     for cached in (models.bundled, models.prepared_mask,
-                   models.test_digits, sampling_page.grid_samples,
+                   models.test_digits, models.training_digits, sampling_views.grid_samples,
+                   sampling_views.grid_nearest, sampling_views.drawn_run, sampling_views.views_at,
                    sampling_page.completions, sampling_page.run_gif):
         cached.clear()
 
@@ -198,22 +199,51 @@ def test_no_model_at_all_is_one_clear_error(tmp_path, monkeypatch):
     assert not open_app().exception
 
 
+def break_linked_file(install: Path, name: str, breakit) -> None:
+    """A copy of a bundled file the install links to, in place of the link, broken."""
+    (install / name).unlink()
+    shutil.copy(PRETRAINED / name, install / name)
+    breakit(install / name)
+
+
+def sampling_view(at: AppTest | None, view: str) -> AppTest:
+    """The Sampling page (opened afresh when `at` is None) showing `view`, without exception."""
+    at = at or open_app("sampling")
+    at.session_state["sampling_view"] = view
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.mark.parametrize("breakit", [lambda p: p.unlink(), lambda p: truncate(p, 0.3)],
                          ids=["missing", "truncated"])
 def test_broken_test_subset_stops_completion_only(install, breakit):
-    (install / SUBSET).unlink()
-    shutil.copy(PRETRAINED / SUBSET, install / SUBSET)
-    breakit(install / SUBSET)
-    at = open_app("sampling")
-    at.session_state["sampling_view"] = "Completion"
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    break_linked_file(install, SUBSET, breakit)
+    at = sampling_view(None, "Completion")
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and str(install / SUBSET) in errors[0], errors
-    at.session_state["sampling_view"] = "Step by step"
-    at.run()
-    assert not at.exception and not at.error
+    at = sampling_view(at, "Step by step")
+    assert not at.error
     assert len(player_data(at)["order"]) == 784  # stepping needs no test digit
+
+
+BITS = "mnist-train-bits.npy"
+
+
+@pytest.mark.parametrize("breakit, words", [
+    (lambda p: p.unlink(), "missing"),
+    (lambda p: p.write_bytes(p.read_bytes()[:-1] + bytes([p.read_bytes()[-1] ^ 1])),
+     "does not match its sidecar"),
+], ids=["missing", "altered"])
+def test_broken_training_digits_stop_the_nearest_digits_only(install, breakit, words):
+    """The 16 digits are still drawn, with one message naming the packed file; the player
+    still plays, without the finished digit's neighbours."""
+    break_linked_file(install, BITS, breakit)
+    at = sampling_view(None, "16 at once")
+    infos = [i.value for i in at.info]
+    assert len(infos) == 1 and str(install / BITS) in infos[0] and words in infos[0], infos
+    assert len([b for b in at.button if b.key.startswith("sampling_grid_")]) == 16
+    assert player_data(sampling_view(at, "Step by step"))["nearest"] == []
 
 
 # --- the command lines -----------------------------------------------------------------------

@@ -75,3 +75,20 @@ def test_histogram_marks_the_image_among_the_test_digits():
     marker = figure.layout.shapes[0]
     assert marker.x0 == marker.x1 == 95.5
     assert figure.layout.annotations[0].text == "this image"
+
+
+def test_masks_curve_figure_draws_our_curve_and_the_papers_points():
+    nlls = [87.2, 86.07, 85.84, 85.6, 85.51, 85.42, 85.36, 85.3]
+    paper_points = [("paper, 1 hidden layer", [(1, 88.4), (32, 88.04)]),
+                    ("paper, 2 hidden layers", [(1, 89.59), (32, 86.64)])]
+    fig = lf.masks_curve_figure(nlls, "mnist", paper_points).to_dict()
+    ours, one, two = fig["data"]
+    assert list(ours["x"]) == list(range(1, 9)) and list(ours["y"]) == nlls
+    assert "first k masks averaged at test time" in ours["name"]
+    assert "trained with 8" in ours["name"]
+    assert (list(one["x"]), list(one["y"])) == ([1, 32], [88.4, 88.04])
+    assert (list(two["x"]), list(two["y"])) == ([1, 32], [89.59, 86.64])
+    layout = fig["layout"]
+    assert layout["xaxis"]["type"] == "log" and layout["xaxis"]["tickvals"][-1] == 32
+    low, high = layout["yaxis"]["range"]
+    assert low < min(nlls) and high > 89.59

@@ -2,6 +2,7 @@
 direct logsumexp, MNIST-like preparation of synthetic digits, URL round trips, edits."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -162,6 +163,46 @@ def test_bundled_test_nlls_agree_with_the_models():
     index, images = subset["index"][:20], data.load_test_subset().images[:20]
     np.testing.assert_allclose(-likelihood.log_prob(weights, images, "ensemble"),
                                nlls["mnist"][-1, index], atol=1e-3)
+
+
+def test_first_k_ensembles_average_image_probabilities():
+    """Against a direct mean of probabilities, in float64, k = 1..K."""
+    nlls = np.random.default_rng(0).uniform(1, 6, size=(4, 50))
+    curve = likelihood.first_k_ensemble_nlls(nlls)
+    expected = [-np.log(np.exp(-nlls[:k]).mean(axis=0)).mean() for k in range(1, 5)]
+    np.testing.assert_allclose(curve, expected, rtol=1e-12)
+    assert curve[0] == pytest.approx(nlls[0].mean())
+
+
+def test_bundled_masks_curves_are_what_the_command_writes(tmp_path):
+    """Each bundled model's nll-by-masks.json equals its recomputation from test-nll.npz, its
+    last point is the ensemble's test NLL, and the command rewrites the same file."""
+    root = checkpoint.pretrained_root()
+    nlls = likelihood.load_test_nlls()
+    for name in checkpoint.list_pretrained():
+        curve = likelihood.load_masks_curve(name)
+        K = len(nlls[name]) - 1
+        assert curve.masks == tuple(range(1, K + 1)) and curve.trained_with == K
+        np.testing.assert_allclose(curve.test_nll,
+                                   likelihood.first_k_ensemble_nlls(nlls[name][:-1]), atol=1e-4)
+        assert curve.test_nll[-1] == pytest.approx(nlls[name][-1].mean(), abs=1e-3)
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text((root / name / "config.json").read_text())
+    assert likelihood.write_masks_curves(tmp_path, root / likelihood.TEST_NLL_FILE)
+    for name in checkpoint.list_pretrained():
+        assert ((tmp_path / name / likelihood.MASKS_CURVE_FILE).read_text()
+                == (root / name / likelihood.MASKS_CURVE_FILE).read_text())
+
+
+def test_a_missing_or_broken_masks_curve_names_the_file(tmp_path):
+    with pytest.raises(ValueError, match=r"nll-by-masks\.json: no readable .* --masks-curve"):
+        likelihood.load_masks_curve("mnist", root=tmp_path)
+    (tmp_path / "mnist").mkdir()
+    good = json.loads((checkpoint.pretrained_root() / "mnist" / "nll-by-masks.json").read_text())
+    (tmp_path / "mnist" / "nll-by-masks.json").write_text(
+        json.dumps(dict(good, test_nll=good["test_nll"][:3])))
+    with pytest.raises(ValueError, match="one finite number per mask"):
+        likelihood.load_masks_curve("mnist", root=tmp_path)
 
 
 @pytest.mark.parametrize("bad, message", [

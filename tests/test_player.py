@@ -1,6 +1,7 @@
 """The Sampling player's server side (made_viz/ui/player.py): what it accepts of the reports
 a browser sends (anything a crafted client sends) and the settings it refuses. The player in a
 browser: tests/e2e/test_sampling_e2e.py."""
+import numpy as np
 import pytest
 
 from made_viz.ui import player
@@ -53,3 +54,16 @@ def test_the_player_refuses_a_setting_it_does_not_have():
         with pytest.raises(ValueError, match=next(iter(bad))):
             player.player(payload, position=0, size=100, lecture=False, views=views,
                           on_position=lambda: None, on_setting=lambda name: None, **settings)
+
+
+def test_the_nearest_training_digits_travel_as_plain_numbers_and_pixels():
+    images = np.array([[0, 1, 1, 0], [1, 1, 1, 1]], dtype=np.uint8)
+    nearest = player.nearest_payload(np.array([12, 7]), np.array([3, 5]),
+                                     np.array([4, 9], dtype=np.uint8), images)
+    assert nearest == [{"index": 12, "label": 4, "distance": 3, "image": "0110"},
+                       {"index": 7, "label": 9, "distance": 5, "image": "1111"}]
+    payload = player.run_payload(RUN, range(4), [0, 1, 0, 1], [.5] * 4, [0.0] * 5, [.5] * 4,
+                                 side=2, nearest=nearest)
+    assert payload["nearest"] == nearest
+    assert player.run_payload(RUN, range(4), [0] * 4, [.5] * 4, [0.0] * 5, [.5] * 4,
+                              side=2)["nearest"] == []

@@ -8,6 +8,7 @@ log-mean-exp of image probabilities over the masks. The result must equal the te
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -56,18 +57,32 @@ def _log_probs(tensors: dict, config: dict, x: np.ndarray, k: int) -> np.ndarray
     return -np.logaddexp(0.0, np.where(x > 0.5, -logits, logits)).sum(axis=1)
 
 
-def _ensemble_nll(name: str) -> tuple[float, float]:
+@functools.lru_cache(maxsize=None)
+def _model(name: str) -> tuple[dict, dict]:
     directory = ROOT / "pretrained" / name
-    config = json.loads((directory / "config.json").read_text())
-    tensors = load_file(str(directory / "model.safetensors"))
+    return (json.loads((directory / "config.json").read_text()),
+            load_file(str(directory / "model.safetensors")))
+
+
+@functools.lru_cache(maxsize=None)
+def _mask_log_probs(name: str, k: int) -> np.ndarray:
+    """log p_k(x) of every test digit under mask k, computed once per test run."""
+    config, tensors = _model(name)
     x = _binarized_test_set()
-    per_mask = np.stack([np.concatenate([_log_probs(tensors, config, x[i:i + 2000], k)
-                                         for i in range(0, len(x), 2000)])
-                         for k in range(len(config["masks"]))])
+    return np.concatenate([_log_probs(tensors, config, x[i:i + 2000], k)
+                           for i in range(0, len(x), 2000)])
+
+
+def _ensemble(per_mask: np.ndarray) -> np.ndarray:
     K = len(per_mask)
     top = per_mask.max(axis=0)
-    ensemble = top + np.log(np.exp(per_mask - top).sum(axis=0)) - np.log(K)
-    return -float(ensemble.mean()), float(config["test_nll"])
+    return top + np.log(np.exp(per_mask - top).sum(axis=0)) - np.log(K)
+
+
+def _ensemble_nll(name: str) -> tuple[float, float]:
+    config, _ = _model(name)
+    per_mask = np.stack([_mask_log_probs(name, k) for k in range(len(config["masks"]))])
+    return -float(_ensemble(per_mask).mean()), float(config["test_nll"])
 
 
 @pytest.mark.skipif(not MNIST.exists(), reason=f"MNIST is not at {MNIST}")
@@ -75,6 +90,21 @@ def _ensemble_nll(name: str) -> tuple[float, float]:
 def test_recorded_test_nll_matches_an_independent_evaluation(name):
     measured, recorded = _ensemble_nll(name)
     assert abs(measured - recorded) <= 0.01, (name, measured, recorded)
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason=f"MNIST is not at {MNIST}")
+def test_nll_by_masks_matches_an_independent_evaluation():
+    """The stored curve (the ensemble of the first k masks) at k = 1, 2 and 3 from the weights
+    themselves, and its last point, all 8 masks, is the test NLL train.py recorded."""
+    stored = json.loads((ROOT / "pretrained" / "mnist" / "nll-by-masks.json").read_text())
+    config, _ = _model("mnist")
+    assert stored["masks"] == list(range(1, 9)) and stored["trained_with"] == 8
+    for k in (1, 2, 3):
+        per_mask = np.stack([_mask_log_probs("mnist", j) for j in range(k)])
+        measured = -float(_ensemble(per_mask).mean())
+        assert abs(measured - stored["test_nll"][k - 1]) <= 0.002, (k, measured, stored)
+    assert abs(stored["test_nll"][-1] - config["test_nll"]) <= 0.002
+    assert all(a > b for a, b in zip(stored["test_nll"], stored["test_nll"][1:]))
 
 
 @pytest.mark.parametrize("name", ["mnist", "mnist-orders"])
@@ -86,3 +116,11 @@ def test_readme_states_the_recorded_test_nll(name):
             if line.startswith(f"| `pretrained/{name}` |") and "ensemble" in line]
     assert len(rows) == 1, rows
     assert f"{config['test_nll']:.2f}" in rows[0], (rows[0], config["test_nll"])
+
+
+def test_readme_states_the_nll_by_masks_curve():
+    stored = json.loads((ROOT / "pretrained" / "mnist" / "nll-by-masks.json").read_text())
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| `pretrained/mnist` |") and "first k masks" in line]
+    assert len(rows) == 1, rows
+    assert rows[0].rstrip(" |").endswith(", ".join(f"{v:.2f}" for v in stored["test_nll"]))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from made_viz import checkpoint, network, sampling
-from made_viz.ui import models, sampling_page
+from made_viz import checkpoint, neighbours, network, sampling
+from made_viz.ui import models, sampling_page, sampling_views
 from player_view import player_data
 
 D = 784
@@ -123,9 +123,36 @@ def test_grid_digits_are_the_digits_of_their_seeds():
     seed_buttons = {b.key: b.label for b in at.button if b.key.startswith("sampling_grid_")}
     assert seed_buttons == {f"sampling_grid_{i}": f"seed {40 + i}" for i in range(16)}
     model = models.bundled("mnist").model
-    grid = sampling_page.grid_samples("mnist", 0, tuple(range(40, 56)))
+    grid = sampling_views.grid_samples("mnist", 0, tuple(range(40, 56)))
     for i in (0, 7, 15):
         assert np.array_equal(grid[i], sampling.SamplingRun(model, seed=40 + i, mask=0).final_image)
+
+
+def test_each_grid_digit_shows_its_nearest_training_digit():
+    """Under each of the 16 digits, the training digit a brute-force search finds nearest, its
+    label and the number of pixels that differ."""
+    at = open_page(view="16 at once", seed="40")
+    captions = [c for c in image_captions(at) if c.startswith("#")]
+    assert len(captions) == 16, image_captions(at)
+    training = neighbours.load_training_set()
+    unpacked = training.images(np.arange(len(training)))
+    grid = sampling_views.grid_samples("mnist", 0, tuple(range(40, 56)))
+    for i in (0, 9, 15):
+        counts = (unpacked != grid[i]).sum(axis=1)
+        index = int(np.argmin(counts))
+        assert captions[i] == f"#{index}, a {training.labels[index]}: {counts[index]} pixels differ"
+
+
+def test_the_player_gets_the_finished_digits_three_nearest_training_digits():
+    at = open_page(seed="3")
+    shown = shown_run(at)
+    training = neighbours.load_training_set()
+    found = training.nearest(shown["final"], k=3)
+    assert [n["index"] for n in shown["nearest"]] == found.indices[0].tolist()
+    assert [n["distance"] for n in shown["nearest"]] == found.distances[0].tolist()
+    assert [n["label"] for n in shown["nearest"]] == training.labels[found.indices[0]].tolist()
+    for n in shown["nearest"]:
+        assert n["image"] == "".join(map(str, training.image(n["index"])))
 
 
 def test_clicking_a_grid_seed_opens_it_step_by_step():

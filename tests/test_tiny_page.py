@@ -124,3 +124,28 @@ def test_crafted_chart_clicks_change_nothing(event):
     tiny_page._on_prototype_click("chart", (495, 273, 219))
     tiny_page._on_mask_click("chart", None)
     assert "protos" not in st.session_state and "flip" not in st.session_state
+
+
+def logit_average_readouts(at: AppTest) -> list[str]:
+    bodies = [h.proto.body for h in at.get("html") if "sum of q(x)" in h.proto.body]
+    return [re.search(r"<b>([\d,.]+)</b>", body).group(1) for body in bodies]
+
+
+def test_masks_in_different_orderings_averaged_by_logits_do_not_sum_to_one():
+    """K = 2 masks in random orderings: the mixture reads 1.000000 before and after training,
+    the logit average another number, with why and pytorch-made's 79.3."""
+    at = open_tiny(K="2", ordering="random")
+    assert readouts(at)[0] == "1.000000" and len(logit_average_readouts(at)) == 1
+    at.button(key="train").click().run()
+    assert not at.exception
+    assert readouts(at)[0] == "1.000000"
+    (total,) = logit_average_readouts(at)
+    assert abs(float(total.replace(",", "")) - 1) > 0.01, total
+    assert any("79.3 nats" in c.value and "no chain rule" in c.value for c in at.caption)
+
+
+def test_masks_sharing_one_ordering_average_their_logits_into_a_distribution():
+    at = open_tiny(K="3", ordering="natural")
+    assert logit_average_readouts(at) == ["1.000000"]
+    assert any("share one ordering" in c.value for c in at.caption)
+    assert logit_average_readouts(open_tiny(K="1")) == []  # one mask: nothing to average

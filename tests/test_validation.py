@@ -1,12 +1,16 @@
 """made_viz.validation. Text fields (parse_int_list, parse_hidden_sizes, parse_ordering): good
 text parses; any other text gives a ValueError that names the field and the offending item,
 never anything else. Values (check_int, check_number, check_index): bools, NaN and values out of
-range are refused with the field's name and range."""
+range are refused with the field's name and range. Choices, texts and tables of fields (a tour
+file's, a link's tour name) are refused with the field's name and what it allows."""
+import re
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from made_viz.validation import (MAX_DIGITS, MAX_HIDDEN_UNITS, check_index, check_int,
-                                  check_number, parse_hidden_sizes, parse_int, parse_int_list,
+from made_viz.validation import (MAX_DIGITS, MAX_HIDDEN_UNITS, check_bool, check_choice,
+                                  check_fields, check_index, check_int, check_number,
+                                  check_text, parse_hidden_sizes, parse_int, parse_int_list,
                                   parse_ordering)
 
 FAST = settings(max_examples=100, deadline=None)
@@ -179,3 +183,39 @@ def test_checks_return_plain_values_in_range(value):
         else:
             assert type(out) in (int, float) and low <= out <= high
             assert not isinstance(value, bool)
+
+
+@pytest.mark.parametrize("check, message", [
+    (lambda: check_choice("tour", "../../etc/passwd", ["lecture", "quick"]),
+     "tour must be one of lecture, quick, got '../../etc/passwd'"),
+    (lambda: check_choice("tour", "x" * 500, ["lecture"]), "got '" + "x" * 30 + "...'"),
+    (lambda: check_choice("mode", 1, ["1"]), "mode must be one of 1, got 1"),
+    (lambda: check_choice("flag", True, [1]), "flag must be one of 1, got True"),
+    (lambda: check_choice("view", ["a"] * 100, ["a"]), "view must be one of a, got ['a', 'a'"),
+    (lambda: check_bool("direct", "true"), "direct must be true or false, got 'true'"),
+    (lambda: check_text("title", "", max_chars=10), "title must be a non-empty text"),
+    (lambda: check_text("title", 5, max_chars=10), "title must be a non-empty text, got '5'"),
+    (lambda: check_text("title", "a b\nc", max_chars=10, one_line=True), "title must be one line"),
+    (lambda: check_text("title", "abcdefghijk", max_chars=10), "title: at most 10 characters"),
+    (lambda: check_text("text", "one two three", max_chars=99, max_words=2),
+     "text: at most 2 words, got 3"),
+    (lambda: check_fields("step 2", {"titel": 1}, ("title", "text")),
+     "step 2: unknown field 'titel' (allowed: title, text)"),
+    (lambda: check_fields("step 2", {"text": 1}, ("title", "text"), required=("title",)),
+     "step 2: missing field 'title'"),
+    (lambda: check_fields("step 2", ["title"], ("title",)),
+     "step 2 must be a table of fields, got list"),
+])
+def test_choices_texts_and_tables_are_refused_by_name(check, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check()
+
+
+def test_choices_texts_and_tables_return_what_they_checked():
+    assert check_choice("tour", "quick", ["lecture", "quick"]) == "quick"
+    assert check_choice("digit", 3, [1, 2, 3]) == 3
+    assert check_bool("direct", False) is False
+    assert check_text("title", "  Count the paths \n", max_chars=20, max_words=3) == \
+        "Count the paths"
+    table = {"title": "a"}
+    assert check_fields("step 1", table, ("title", "text"), required=("title",)) is table

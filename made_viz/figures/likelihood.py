@@ -223,3 +223,39 @@ def thumbnail_png(data: bytes, side: int = 140) -> bytes:
     buffer = io.BytesIO()
     frame.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+MASKS_COLOR = "#1f5fa8"
+PAPER_COLORS = ("#8c8c8c", "#c0392b")  # one and two hidden layers
+
+
+def masks_curve_figure(nlls, model: str, paper_points, height: int = 340) -> go.Figure:
+    """Test NLL against the number of masks averaged at test time, k = 1..len(nlls), of one
+    model trained with them all, beside the paper's models, one per number of masks (each
+    trained with that many). paper_points: (name, [(masks, nll), ...]) per paper series."""
+    K = len(nlls)
+    data = [dict(type="scatter", mode="lines+markers", x=list(range(1, K + 1)),
+                 y=plain(np.asarray(nlls), 5), name=f"{model}: its first k masks averaged at test"
+                 f" time (one model, trained with {K})",
+                 line=dict(color=MASKS_COLOR, width=2.5), marker=dict(size=9),
+                 hovertemplate="first %{x} masks: %{y:.2f} nats<extra></extra>")]
+    for (name, points), color in zip(paper_points, PAPER_COLORS):
+        data.append(dict(type="scatter", mode="markers", x=[m for m, _ in points],
+                         y=[v for _, v in points], name=name,
+                         marker=dict(size=11, symbol="diamond", color=color),
+                         hovertemplate="trained with %{x} masks: %{y:.2f} nats<extra></extra>"))
+    ticks = [1, 2, 4, 8, 16, 32]
+    values = [*nlls, *(v for _, points in paper_points for _, v in points)]
+    layout = dict(
+        height=height, margin=dict(l=64, r=20, t=40, b=52), font=FONT,
+        title=dict(text="<b>Test NLL against the number of masks</b>", x=0, xanchor="left",
+                   y=0.97, font=dict(size=16)),
+        xaxis=dict(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                   range=[math.log10(0.8), math.log10(40)], title=dict(text="masks"),
+                   showgrid=False, zeroline=False, fixedrange=True),
+        yaxis=dict(title=dict(text="test NLL, nats"), gridcolor="#e6e9ef", zeroline=False,
+                   fixedrange=True, range=[math.floor(min(values)) - 0.5,
+                                           math.ceil(max(values)) + 0.5]),
+        legend=dict(x=0, xanchor="left", y=-0.22, yanchor="top", font=dict(size=13)),
+        plot_bgcolor="white", paper_bgcolor="white", dragmode=False)
+    return figure(data, layout, ("masks", model, tuple(nlls), repr(paper_points)))

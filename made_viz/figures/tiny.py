@@ -18,11 +18,12 @@ SCATTER_MAX_PATTERNS = 4096
 
 
 def training_curve_figure(runs: list[dict], entropy: float, seconds: float,
-                          height: int = 420) -> go.Figure:
+                          height: int = 420, legend_rows: int | None = None) -> go.Figure:
     """NLL against the world's entropy H (top) and the exact KL (bottom), over seconds.
 
     runs: one dict per network: label, color, seconds, train_nll (minibatch NLL), and
-    cross_entropy and kl (exact, over every pattern) at each report.
+    cross_entropy and kl (exact, over every pattern) at each report. legend_rows: the rows
+    the legend above the plot takes (default: one per network, as a wide page lays it out).
     """
     traces = [dict(type="scatter", x=[0, seconds], y=[entropy, entropy], mode="lines",
                    name=f"H = {entropy:.3f} nats (the floor)", hoverinfo="skip",
@@ -49,7 +50,7 @@ def training_curve_figure(runs: list[dict], entropy: float, seconds: float,
                                                                       kl_values)) * 1.1]
     axis = dict(showgrid=True, gridcolor="#ECECEC", zeroline=False, automargin=False)
     layout = dict(
-        height=height, margin=dict(l=64, r=16, t=30 + 22 * len(runs), b=48,
+        height=height, margin=dict(l=64, r=16, t=8 + 22 * (legend_rows or len(runs) + 1), b=48,
                                    autoexpand=False),
         font=FONT, plot_bgcolor="white", paper_bgcolor="white", hovermode="closest",
         legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", font=dict(size=13)),

@@ -9,22 +9,22 @@ server.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import streamlit as st
 
-from made_viz import checkpoint, images, likelihood, network, sampling
+from made_viz import checkpoint, images, likelihood, paper, sampling
 from made_viz.figures import likelihood as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
-from made_viz.ui import server
+from made_viz.ui import presenter, server
+from made_viz.ui.likelihood_views import (every_mask_view, maps_chart, mask_label,
+                                          masks_summary, score, score_panel, sketch_view,
+                                          test_placement)
 from made_viz.ui.models import bundled, model_picker, prepared_mask, test_digits
-from made_viz.ui.sketch import sketch_pad, stroke_image
+from made_viz.ui.sketch import stroke_image
 from made_viz.ui.widgets import choice, defuse
 
 SOURCES = ("Draw", "Test digit", "Model sample", "Noise", "Upload")
-SMALL_SCALE = 3  # screen pixels per MNIST pixel in the small maps
 IMAGE = "lik_image"
 
 
@@ -226,121 +226,80 @@ def edit_controls() -> None:
                   args=(f"shifted by ({dx}, {dy})", images.shift, int(dx), int(dy)))
 
 
-# --- the views ---------------------------------------------------------------------------------
+# --- beside the paper ---------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False)
-def ready(name: str) -> list[network.PreparedMask]:
-    """A model's masks with their scoring weights built, once per server (else the first score
-    of a model pays for them), so the time a page shows is the scoring's own."""
-    model = bundled(name).model
-    return [network.prepare(model, k, parts=("float32",)) for k in range(model.num_masks)]
+def masks_curve(name: str) -> likelihood.MasksCurve:
+    """A bundled model's test NLL against the number of masks averaged, once per server."""
+    return likelihood.load_masks_curve(name)
 
 
-@st.cache_resource(show_spinner=False)
-def test_nlls() -> dict[str, np.ndarray]:
-    return likelihood.load_test_nlls()
+def paper_points() -> list[tuple[str, list[tuple[int, float]]]]:
+    """The paper's MADE rows as chart series: one per depth, a model per number of masks."""
+    series = {}
+    for row in paper.made_rows():
+        series.setdefault(row.hidden_layers, []).append((row.masks, row.nll))
+    return [(f"paper, {layers} hidden layer{'s' * (layers > 1)}: a model trained with k masks",
+             points) for layers, points in sorted(series.items())]
 
 
-@st.cache_resource(show_spinner=False)
-def test_histogram(name: str, row: int):
-    """Counts and edges of one model's test NLLs under one mask (or the ensemble's, row -1),
-    and the sorted NLLs for percentiles: once per server."""
-    values = test_nlls()[name][row]
-    counts, edges = lf.histogram_counts(values)
-    return counts, edges, np.sort(values)
+def our_rows() -> list[tuple[str, float]]:
+    """Each bundled model's ensemble and its first mask alone, from the stored curves."""
+    rows = []
+    for name in checkpoint.list_pretrained():
+        try:
+            curve, model = masks_curve(name), bundled(name).model
+        except (ValueError, checkpoint.CheckpointError, OSError):
+            continue
+        shape = "-".join(map(str, (model.D, *model.hidden_sizes, model.D)))
+        rows.append((f"ours: `{name}`, {shape}, ensemble of {curve.trained_with} masks",
+                     curve.test_nll[-1]))
+        rows.append((f"ours: `{name}`, its first mask alone", curve.test_nll[0]))
+    return rows
 
 
-def mask_label(b, mask) -> str:
-    if mask == "ensemble":
-        return f"ensemble of {b.model.num_masks} masks"
-    return f"mask {mask} ({b.mask_names[mask]})"
+def nll_table() -> str:
+    lines = ["| model | test NLL (nats) | binarization |", "| --- | --- | --- |"]
+    lines += [f"| paper: {row.model} | {'≈ ' if row.estimate else ''}{row.nll:.2f} | fixed |"
+              for row in paper.PAPER_TABLE]
+    lines += [f"| {name} | **{nll:.2f}** | dynamic; our test draw |" for name, nll in our_rows()]
+    return "\n".join(lines)
 
 
-def percentile_text(better_than: float, n_test: int) -> str:
-    """Where the image falls: the share of test digits it is more likely than."""
-    if better_than >= 1:
-        return f"more likely than <b>every one</b> of the {n_test:,} test digits"
-    if better_than <= 0:
-        return f"less likely than <b>every one</b> of the {n_test:,} test digits"
-    share = f"{better_than:.1%}" if min(better_than, 1 - better_than) < 0.01 else f"{better_than:.0%}"
-    return f"more likely than <b>{share}</b> of the {n_test:,} test digits"
-
-
-def score_panel(b, score: likelihood.ImageScore, better_than: float | None, n_test: int) -> None:
-    nll = -score.log_prob
-    bits = likelihood.bits_per_pixel(nll)
-    among = "" if better_than is None else (
-        "<div style='font-size:1.35rem;margin-top:.6rem'>"
-        f"{percentile_text(better_than, n_test)}</div>")
-    st.html(f"""
-<div style="font-family:'Source Sans Pro',Arial,sans-serif;color:#1b1f2a">
-  <div style="font-size:1.25rem;color:#4a5060">−log p(x) under {b.name}, {mask_label(b, score.mask)}</div>
-  <div style="font-size:4.6rem;font-weight:700;line-height:1.05;letter-spacing:-1px">{nll:,.2f}
-    <span style="font-size:2.2rem;font-weight:600">nats</span></div>
-  <div style="font-size:2.4rem;font-weight:600;color:#1d3f7a;line-height:1.2">{bits:.4f}
-    <span style="font-size:1.5rem">bits / pixel</span></div>
-  {among}
-</div>""")
-    st.caption(f"Scoring took one forward pass per mask: {b.model.num_masks} masks and the"
-               f" ensemble in {score.seconds * 1000:.1f} ms. Drawing a sample takes"
-               f" {b.model.D} sequential steps, one per pixel.")
-
-
-def every_mask_view(image: np.ndarray, current: str, current_score) -> None:
-    st.subheader("The same image under every mask and every ordering")
-    st.caption("Each small map is −log p(x_d | x_<d) under one mask (the surprise map's colour"
-               " scale: white = 0 nats, darkest ≥ 5 nats), with that mask's NLL. The orderings"
-               " disagree pixel by pixel, yet each is a proper distribution over all 2^784"
-               " images; the ensemble averages their probabilities of the whole image.")
-    for name, column in zip(checkpoint.list_pretrained(), st.columns(2, gap="large")):
-        with column:
-            try:
-                b = bundled(name)
-            except (checkpoint.CheckpointError, OSError) as error:
-                st.error(f"model {name!r} could not be loaded: {error}")
-                continue
-            ready(name)
-            score = current_score if name == current else likelihood.score_image(b.model, image)
-            small_maps(b, score)
-
-
-def masks_summary(mask_names) -> str:
-    """How a model's masks split over orderings: "8 masks, all in natural order", "4 masks, one
-    per ordering", or "8 masks: 4 natural, 4 reverse"."""
-    counts = Counter(mask_names)  # in the order the orderings first appear
-    if len(counts) == 1:
-        return f"{len(mask_names)} masks, all in {next(iter(counts))} order"
-    if len(counts) == len(mask_names):
-        return f"{len(mask_names)} masks, one per ordering"
-    return f"{len(mask_names)} masks: " + ", ".join(f"{n} {name}" for name, n in counts.items())
-
-
-def mask_caption(mask_names, k: int) -> str:
-    """A small map's name: the mask's index when all share one ordering, its ordering when each
-    has its own, both when orderings repeat."""
-    names = list(mask_names)
-    if len(set(names)) == 1:
-        return f"mask {k}"
-    return names[k] if len(set(names)) == len(names) else f"#{k} {names[k]}"
-
-
-def small_maps(b, score: likelihood.ImageScore) -> None:
-    st.markdown(f"**{b.name}**: {masks_summary(b.mask_names)};"
-                f" ensemble **{-score.ensemble:.2f}** nats")
-    maps = [(lf.surprise_png(-score.per_mask[k], SMALL_SCALE),
-             f"{mask_caption(b.mask_names, k)}: {-score.totals[k]:.2f}")
-            for k in range(b.model.num_masks)]
-    st.html(lf.small_maps_html(maps, SMALL_SCALE))
+def paper_section(b) -> None:
+    st.subheader("Beside the paper")
+    chart, table = st.columns([1.1, 1], gap="large")
+    with chart:
+        try:
+            curve = masks_curve(b.name)
+        except ValueError as error:
+            st.info(f"No NLL against the number of masks: {error}")
+        else:
+            st.plotly_chart(lf.masks_curve_figure(curve.test_nll, b.name, paper_points()),
+                            width="stretch", key="lik_masks", config={"displayModeBar": False})
+            st.caption(f"Ours: one model trained with {masks_summary(curve.mask_names)};"
+                       " the first k of them averaged at test time (their image"
+                       " probabilities). The paper's Figure 2 varies"
+                       f" something else: {paper.FIGURE_2}. The diamonds are its table's models"
+                       " trained with 1 and with 32 masks.")
+    with table:
+        st.markdown(f"**{paper.PAPER}, binarized MNIST, beside ours**")
+        st.markdown(nll_table())
+        st.caption(f"≈: an estimate (those models' likelihoods are intractable). Which"
+                   f" binarization each number used. The paper's:"
+                   f" {paper.PAPER_BINARIZATION}. Ours: {paper.OUR_BINARIZATION}: close to the"
+                   " paper's test images, not the same draw.")
 
 
 def render() -> None:
+    side = presenter.controls_area("Likelihood")
     st.title("Likelihood")
     server.my_turn()
-    b = model_picker("Likelihood")
+    b = model_picker("Likelihood", side)
     if b is None:
         return
     name = b.name
-    with st.sidebar:
+    with side:
         options = ["ensemble", *map(str, range(b.model.num_masks))]
         if st.session_state.get("mask") not in (None, *options):
             st.session_state["mask"] = "ensemble"  # the previous model had more masks
@@ -354,8 +313,7 @@ def render() -> None:
     _first_image()
     ss = st.session_state
     image = ss[IMAGE]
-    ready(name)
-    score = likelihood.score_image(b.model, image, mask)
+    scored = score(name, image, mask)
     encoded = images.encode_image(image)
     if st.query_params.get("x") != encoded:
         st.query_params["x"] = encoded
@@ -363,40 +321,24 @@ def render() -> None:
                " likelihood of any binary image costs one pass.")
     if ss.get("lik_error"):
         st.warning(ss["lik_error"], icon="⚠️")
-    row = -1 if mask == "ensemble" else mask
-    try:
-        counts, edges, sorted_nlls = test_histogram(name, row)
-    except (OSError, KeyError, ValueError, IndexError):  # a test-nll file of another model
-        counts = edges = sorted_nlls = None
-    nll = -score.log_prob
-    better_than = (None if sorted_nlls is None else
-                   1 - np.searchsorted(sorted_nlls, nll) / len(sorted_nlls))
+    nll = -scored.log_prob
+    counts, edges, sorted_nlls, better_than = test_placement(name, mask, nll)
     picture, scores = st.columns([1, 1.15], gap="large")
     with scores, st.container(key="lik_score"):
-        score_panel(b, score, better_than, 0 if sorted_nlls is None else len(sorted_nlls))
+        score_panel(b, scored, better_than, 0 if sorted_nlls is None else len(sorted_nlls))
     with picture:
         st.markdown("**What the model sees** (28×28): click a pixel to flip it, or draw")
-        rank = np.empty(len(score.order), dtype=np.int64)
-        rank[score.order] = np.arange(len(score.order))
-        sketch_pad(image, size=lf.MAP_PX, on_stroke=_drawn, key="lik_sketch",
-                   p_one=score.p_one, cost=-score.terms, step=rank + 1,
-                   hint="hover a pixel: what the model made of it")
+        sketch_view(image, scored, key="lik_sketch", on_stroke=_drawn)
         st.caption(f"Image: {ss.get('lik_note', '')}. {int(image.sum())} ink pixels.")
-    with st.sidebar:
+    with side:
         st.divider()
         source_controls(name)
         st.divider()
         edit_controls()
-    views_title = mask_label(b, score.terms_of)
-    if score.terms_of != score.mask:
-        views_title += " (the masks' orderings differ: no per-pixel ensemble terms)"
-    hover = lf.pixel_hover(image, score.p_one, -score.terms, rank)
-    st.plotly_chart(lf.conditional_maps_figure(-score.terms, score.p_one, hover, (
-        encoded, name, mask), views_title), width="stretch", key="lik_maps",
-        config={"displayModeBar": False})
+    maps_chart(b, scored, (encoded, name, mask))
     running, histogram = st.columns(2, gap="medium")
     with running:
-        st.plotly_chart(lf.running_cost_figure(-score.terms[score.order], score.order,
+        st.plotly_chart(lf.running_cost_figure(-scored.terms[scored.order], scored.order,
                                                (encoded, name, mask)),
                         width="stretch", key="lik_running", config={"displayModeBar": False})
     with histogram:
@@ -407,4 +349,5 @@ def render() -> None:
                             key="lik_histogram")
         else:
             st.info("The test set's NLLs (pretrained/test-nll.npz) are missing: no histogram.")
-    every_mask_view(image, name, score)
+    every_mask_view(image, name, scored)
+    paper_section(b)

@@ -1,5 +1,6 @@
 """The bundled pretrained models, shared by every page and session: loaded once per server,
-their masks prepared once, the sidebar's model picker, and the bundled test digits."""
+their masks prepared once, the sidebar's model picker, the bundled test digits and the packed
+training digits."""
 from __future__ import annotations
 
 import threading
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.logger import get_logger
 
-from made_viz import checkpoint, network
+from made_viz import checkpoint, neighbours, network
 from made_viz.data import load_test_subset
 from made_viz.ui.widgets import choice
 
@@ -109,15 +110,27 @@ def test_digits():
     return load_test_subset()
 
 
-def model_picker(title: str) -> Bundled | None:
-    """The sidebar's heading and bundled-model choice (URL `model`): the model, or None after
-    saying what is wrong (no models installed, or one that fails to load)."""
+@st.cache_resource(show_spinner=False)
+def training_digits() -> neighbours.TrainingSet:
+    """The 50,000 binarized training digits packed to bits (4.7 MB), loaded and checked once
+    per server and shared, read-only, by every session. neighbours.TrainingSetError when the
+    bundled file is missing or altered (not cached: the next call tries again)."""
+    training = neighbours.load_training_set()
+    log.info("loaded the packed training digits: %d, %.1f MB", len(training),
+             training.nbytes / 2**20)
+    return training
+
+
+def model_picker(title: str, where=None) -> Bundled | None:
+    """The heading and bundled-model choice (URL `model`) in the sidebar, or in `where` (the
+    page's controls area: presenter.controls_area): the model, or None after saying what is
+    wrong (no models installed, or one that fails to load)."""
     available = checkpoint.list_pretrained()
     if not available:
         st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
                  " `python -m made_viz.train` or restore the pretrained/ folder.")
         return None
-    with st.sidebar:
+    with where if where is not None else st.sidebar:
         st.subheader(title)
         name = choice("model", "model", available, default=default_model(available),
                       help="a bundled pretrained MADE")

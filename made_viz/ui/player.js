@@ -272,6 +272,29 @@ function drawSecondary(S, fresh) {
     ? `(${[...views.receptive].filter((ch) => ch === "1").length} pixels)` : "";
 }
 
+// The finished digit's nearest training digits: shown only once every pixel is drawn (before,
+// they would give the digit away), drawn once per run and mode.
+function drawNearest(S) {
+  const near = S.data.nearest || [], box = S.el.nearest;
+  box.hidden = !(near.length && S.pos >= S.D);
+  const key = `${S.runId}:${!!S.data.lecture}`;
+  if (box.hidden || box.dataset.run === key) return;
+  box.dataset.run = key;
+  const lecture = !!S.data.lecture, cell = lecture ? 3 : 4;  // three abreast in either panel
+  box.querySelector(".nearest-row").replaceChildren(...near.map((n) => {
+    const figure = document.createElement("figure"), canvas = document.createElement("canvas");
+    const caption = document.createElement("figcaption"), rgba = new Uint8ClampedArray(4 * S.D);
+    for (let i = 0; i < S.D; i++) {
+      rgba.set([...(n.image[i] === "1" ? RGB.ink : RGB.paper), 255], 4 * i);
+    }
+    blit(setupCanvas(canvas, cell * S.side, cell * S.side), S, rgba, cell);
+    caption.textContent = lecture ? `a ${n.label}: ${n.distance} px`
+      : `training #${n.index}, a ${n.label}: ${n.distance} pixels differ`;
+    figure.append(canvas, caption);
+    return figure;
+  }));
+}
+
 function drawControls(S) {
   const { el, pos, D, playing } = S, busy = playing || pos >= D;
   el.step.disabled = el.stepRow.disabled = el.finish.disabled = busy;
@@ -298,6 +321,7 @@ function draw(S) {
   layout(S);
   drawDigit(S, fresh);
   drawReadouts(S);
+  drawNearest(S);
   drawControls(S);
   // faded while the server's views are of another position (at the end there are none)
   S.root.classList.toggle("stale", !fresh && S.pos < S.D && needsServer(S));
@@ -473,7 +497,8 @@ function mount(S, root) {
     total: q(".total"), nextline: q(".nextline"), pvalue: q(".pvalue"), fill: q(".fill"),
     lastline: q(".lastline"), llvalue: q(".llvalue"), panel: q(".panel"),
     llcurve: q("canvas.llcurve"), probmap: q("canvas.probmap"), rf: q("canvas.rf"),
-    sens: q("canvas.sens"), rfcount: q(".rfcount"), overlays: root.querySelectorAll(".overlay input"),
+    sens: q("canvas.sens"), rfcount: q(".rfcount"), nearest: q(".nearest"),
+    overlays: root.querySelectorAll(".overlay input"),
   };
   q(".controls").addEventListener("click", (e) => onClick(S, e));
   S.el.scrubber.addEventListener("input", () => moveTo(S, Number(S.el.scrubber.value)));

@@ -34,13 +34,23 @@ def _short(values: np.ndarray, digits: int = 4) -> list[float]:
     return [float(f"{v:.{digits}g}") for v in np.asarray(values, dtype=np.float64)]
 
 
+def nearest_payload(indices, distances, labels, images) -> list[dict]:
+    """The finished digit's nearest training digits, nearest first, as the player shows them
+    once every pixel is drawn: index, label, Hamming distance and the 0/1 pixels."""
+    return [{"index": int(i), "label": int(label), "distance": int(d),
+             "image": "".join("1" if v else "0" for v in np.asarray(image))}
+            for i, d, label, image in zip(indices, distances, labels, images)]
+
+
 def run_payload(run_id: str, order, final_image, probs, loglik, uniforms, *, start: int = 0,
-                side: int = 28) -> dict:
+                side: int = 28, nearest: list[dict] | None = None) -> dict:
     """What stays fixed for a run; build it once per run and reuse it on every rerun.
 
-    probs and uniforms are per pixel; loglik[k] is the log-likelihood after k pixels (D + 1).
+    probs and uniforms are per pixel; loglik[k] is the log-likelihood after k pixels (D + 1);
+    nearest: from nearest_payload (none: the player shows no training digits).
     """
     return {
+        "nearest": nearest or [],
         "run_id": run_id,
         "side": side,
         "start": int(start),

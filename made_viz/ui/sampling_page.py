@@ -8,151 +8,32 @@ next pixel's receptive field and sensitivity, Export), which reruns the page.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import streamlit as st
 
-from made_viz import export, network, sampling
+from made_viz import export, sampling
 from made_viz.data import DataError
-from made_viz.ui import player, server
+from made_viz.ui import presenter, server
 from made_viz.ui.models import (Bundled, all_masks_prepared, bundled, model_picker, prepared_mask,
                                 test_digits)
+from made_viz.ui.sampling_views import current_run, digit_png, grid_view, run_of, studio
 from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
 
 ROW = 28
-DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
-GRID_SIZE = 16
-DIGIT_PX = {False: 448, True: 812}  # at most 16 or 29 screen pixels per MNIST pixel
+KEY = "sampling_"  # the prefix of this page's player view's session keys (sampling_views)
 VIEWS = ("Step by step", "16 at once", "Completion", "Export")
 VIEW_NAMES = ("step", "grid", "completion", "export")  # the URL's `view`, one per tab
 GIF_STRIDES = (1, 2, 4, 8, 14, 28, 56)
 COMPLETIONS = 6
 HALVES = {"natural": "the bottom half (raster order)", "columns": "the right half (column order)"}
-# --- the run this session is stepping through ---------------------------------------------
-
-def _run() -> sampling.SamplingRun:
-    return st.session_state["sampling_run"]
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def drawn_run(name: str, mask: int, seed: int) -> tuple[sampling.SamplingRun, dict]:
-    """A seed's run and the player's payload for it, drawn once per server: a lecture hall
-    opening one link shares them (each session steps through its own copy of the run)."""
-    run = sampling.SamplingRun(bundled(name).model, seed=seed, mask=mask)
-    for array in vars(run).values():
-        if isinstance(array, np.ndarray):
-            array.flags.writeable = False  # shared by every session that draws this seed
-    payload = player.run_payload("", run.order, run.final_image, run.probs,
-                                 run.log_likelihood_curve, run.uniforms, start=run.start)
-    return run, payload
-
-
-def current_run(b: Bundled, mask: int, seed: int) -> sampling.SamplingRun:
-    """This session's run, rebuilt when the model, mask or seed changes."""
-    ss = st.session_state
-    key = (b.name, mask, seed)
-    if ss.get("sampling_run_key") != key:
-        shared, payload = drawn_run(b.name, mask, seed)
-        run = copy.copy(shared)  # a position of its own
-        serial = ss.get("sampling_run_serial", 0) + 1
-        ss["sampling_run"], ss["sampling_run_key"], ss["sampling_run_serial"] = run, key, serial
-        # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
-        ss["sampling_payload"] = {**payload, "run_id": f"{serial}:{b.name}/{mask}/{seed}"}
-    return ss["sampling_run"]
-
-
-def _player_moved() -> None:
-    """The player reported its position: move the server's run there, for the views that need
-    it (a report about a run this session has since replaced is ignored)."""
-    ss, run = st.session_state, _run()
-    position = player.reported_position(ss["sampling_player"], ss["sampling_payload"]["run_id"],
-                                        run.start, len(run.order))
-    if position is not None:
-        run.seek(position)
-
-
-SETTINGS = {"speed": player.SPEEDS, "overlay": player.OVERLAYS}
-
-
-def _player_setting(name: str) -> None:
-    """The player's speed or overlay changed: kept for the next time it is mounted."""
-    value = player.reported_setting(st.session_state["sampling_player"], name, SETTINGS[name])
-    if value is not None:
-        st.session_state[f"sampling_{name}"] = value
-
-
-def next_pixel_views(b: Bundled, prepared: network.PreparedMask, run) -> dict:
-    run_id = st.session_state["sampling_payload"]["run_id"]
-    return {**views_at(b.name, prepared.index, run.seed, run.position), "run": run_id}
-
-
-@st.cache_resource(max_entries=256, show_spinner=False)
-def views_at(name: str, mask: int, seed: int, position: int) -> dict:
-    """The next pixel's views at `position` of a seed's run: once per server for each place
-    users stand (a hall opening one link all stand at its start)."""
-    b, prepared = bundled(name), prepared_mask(name, mask)
-    run = copy.copy(drawn_run(name, mask, seed)[0])
-    run.seek(position)
-    if run.done:
-        return player.views_payload("", run.position, None, None)
-    index = run.next_index
-    receptive = prepared.connectivity()[index] > 0
-    gradient = sampling.logit_gradient(b.model, run.image, index, prepared.index)
-    return player.views_payload("", run.position, receptive, gradient * run.drawn)
-
-
-def studio(name: str, prepared: network.PreparedMask, lecture: bool) -> None:
-    """The player. Not a fragment: the player reports its position the moment the user reaches
-    for another tab, and in Streamlit 1.67 a fragment rerun in flight loses a tab click that
-    lands with it (the tab shows selected, its panel stays empty)."""
-    ss = st.session_state
-    b, run = bundled(name), _run()
-    player.player(ss["sampling_payload"], position=run.position,
-                  speed=ss.get("sampling_speed", DEFAULT_SPEED),
-                  overlay=ss.get("sampling_overlay", "none"), size=DIGIT_PX[lecture],
-                  lecture=lecture, views=next_pixel_views(b, prepared, run),
-                  on_position=_player_moved, on_setting=_player_setting, key="sampling_player")
 
 
 # --- 16 at once, completion, export ------------------------------------------------------------
 
-@st.cache_data(max_entries=64, show_spinner="Sampling 16 digits...")
-def grid_samples(name: str, mask: int, seeds: tuple[int, ...]) -> np.ndarray:
-    """One digit per seed, all drawn at once, each the very digit its seed draws step by step.
-
-    sample() draws a seed's uniforms as default_rng(seed).random(D); stacking one row per
-    seed makes row i the digit of seeds[i] alone.
-    """
-    model = bundled(name).model
-    uniforms = np.stack([np.random.default_rng(s).random(model.D) for s in seeds])
-    return sampling.sample(model, len(seeds), uniforms=uniforms, mask=mask)
-
-
 def _open_seed(seed: int) -> None:
     st.session_state["seed"] = str(seed)
     st.session_state["sampling_view"] = VIEWS[0]
-
-
-def digit_png(order, image, position: int | None = None, scale: int = 5) -> bytes:
-    position = len(order) if position is None else position
-    return export.png_bytes(export.frame_at(order, image, position), scale=scale)
-
-
-def grid_view(b: Bundled, mask: int, seed: int) -> None:
-    seeds = tuple((seed + i) % (SEED_MAX + 1) for i in range(GRID_SIZE))
-    images = grid_samples(b.name, mask, seeds)
-    order = b.model.mask_sets[mask].order
-    st.caption(f"{GRID_SIZE} digits drawn at once with the fast sampler, seeds {seeds[0]} to"
-               f" {seeds[-1]}. Each one is the digit its seed draws step by step: click a seed"
-               " to watch it.")
-    columns = st.columns(GRID_SIZE // 2)
-    for i, (s, image) in enumerate(zip(seeds, images)):
-        with columns[i % len(columns)]:
-            st.image(digit_png(order, image, scale=5), width="stretch")
-            st.button(f"seed {s}", key=f"sampling_grid_{i}", type="tertiary",
-                      on_click=_open_seed, args=(s,))
 
 
 @st.cache_data(max_entries=64, show_spinner="Completing...")
@@ -243,7 +124,7 @@ def view_tabs():
 
 
 def export_view(name: str, ordering: str, seed: int) -> None:
-    run = _run()
+    run = run_of(KEY)
     stem = f"made-{name}-{ordering}-seed{seed}"
     left, right = st.columns(2)
     with left:
@@ -267,23 +148,25 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 # --- the page -------------------------------------------------------------------------------
 
 def _lecture_asked() -> bool:
-    """Lecture mode as its toggle will read it (the session's value, else the link's), before
-    the toggle is drawn: the title goes out first."""
+    """The lecture layout, as the page will decide it below (the toggle's value, else the
+    link's; or presenter mode), known before the toggle is drawn: the title goes out first."""
     value = st.session_state.get("lecture")
-    return value if isinstance(value, bool) else st.query_params.get("lecture") == "true"
+    asked = value if isinstance(value, bool) else st.query_params.get("lecture") == "true"
+    return asked or presenter.presenting()
 
 
 def render() -> None:
+    side = presenter.controls_area("Sampling")
     header = st.container()
     if not _lecture_asked():
         with header:
             st.title("Sampling studio")
     server.my_turn()
-    b = model_picker("Sampling studio")
+    b = model_picker("Sampling studio", side)
     if b is None:
         return
     name = b.name
-    with st.sidebar:
+    with side:
         orderings = b.orderings()
         if st.session_state.get("ordering") not in (None, *orderings):
             st.session_state["ordering"] = orderings[0]  # the previous model's ordering is gone
@@ -305,7 +188,8 @@ def render() -> None:
     # The run is switched before the header names the new seed: a page that shows a seed shows
     # its run, even when a report's fragment rerun cuts in before this run has finished.
     prepared = prepared_mask(name, mask)
-    current_run(b, mask, seed)
+    current_run(b, mask, seed, key=KEY)
+    lecture = lecture or presenter.presenting()  # presenter mode shows the lecture layout
     with header:
         if not lecture:
             st.caption(f"**{name}**, {ordering} order, seed **{seed}**. MADE draws each pixel from"
@@ -315,10 +199,10 @@ def render() -> None:
     tabs = view_tabs()
     with tabs[0]:
         if tabs[0].open is not False:
-            studio(name, prepared, lecture)
+            studio(name, prepared, lecture, key=KEY)
     with tabs[1]:
         if tabs[1].open:
-            grid_view(b, mask, seed)
+            grid_view(b, mask, seed, key=KEY, on_open=_open_seed)
     with tabs[2]:
         if tabs[2].open:
             completion_view(b, seed)

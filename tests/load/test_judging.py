@@ -47,3 +47,24 @@ def test_step_cost_fails_without_samples_or_frames():
     assert checks["Play >= 30 frames per second"] is False
     checks = step_cost.judge(step_result([10.0] * 4, [10.0, 10.0, 10.0, 16.0], 29.5))["checks"]
     assert list(checks.values()) == [False, False]  # p95 1.6x, 29.5 frames a second
+
+
+def tour_report(view_ms: list[float], bare_ms: list[float], paints: list[float]) -> dict:
+    from tests.load import tour_latency
+
+    return tour_latency.judge({"next": {"view": lecture_hall.summary(view_ms)},
+                               "bare_click": lecture_hall.summary(bare_ms),
+                               "first_paints": [{"step_painted": p} for p in paints]})
+
+
+def test_the_tours_checks_fail_when_nothing_was_measured():
+    report = tour_report([], [100.0], [])
+    assert not any(report["checks"].values()) and report["view_vs_bare_median"] is None
+    assert not any(tour_report([100.0], [], [5000.0])["checks"].values())
+
+
+def test_the_tours_checks_hold_the_next_step_to_the_bare_click_and_the_paint_to_4_s():
+    checks = tour_report([140.0] * 5, [100.0] * 5, [3900.0, 3950.0, 4100.0])["checks"]
+    assert all(checks.values())
+    checks = tour_report([160.0] * 5, [100.0] * 5, [4100.0])["checks"]
+    assert not any(checks.values())
