@@ -217,20 +217,76 @@ async def warm(url: str, pages: list[str], times: int) -> list[str]:
 
 
 async def crowd(url: str, page: str, users: int, static: Static | None,
-                rerun: dict | None) -> tuple[list[Load], list[Load]]:
-    """N users open the page at the same moment; with `rerun`, then all change it at once."""
+                action: Action | None = None) -> tuple[list[Load], list[Load]]:
+    """N users open the page at the same moment; with an action, then all act at once."""
     people = [User(url, page) for _ in range(users)]
     try:
         start = time.perf_counter()
         loads = await asyncio.gather(*(u.open(start, static) for u in people))
-        reruns: list[Load] = []
-        if rerun:
+        second: list[Load] = []
+        if action:
             ready = [u for u, load in zip(people, loads) if load.finished is not None]
+            await asyncio.gather(*(action.prepare(u) for u in ready))
             start = time.perf_counter()
-            reruns = await asyncio.gather(*(u.rerun(rerun, start) for u in ready))
-        return list(loads), list(reruns)
+            second = await asyncio.gather(*(action.act(u, start) for u in ready))
+        return list(loads), list(second)
     finally:
         await asyncio.gather(*(u.close() for u in people), return_exceptions=True)
+
+
+class Action:
+    """What every user does at once after the page has loaded: a rerun (RERUNS)."""
+
+    name = "rerun"
+
+    def __init__(self, page: str):
+        self.changes = RERUNS[page]
+
+    async def prepare(self, user: User) -> None:
+        pass
+
+    async def act(self, user: User, start: float) -> Load:
+        return await user.rerun(self.changes, start)
+
+
+class Upload(Action):
+    """Likelihood: every user uploads the same image at once (switched to Upload beforehand);
+    an answer is the page's note that the image is the upload."""
+
+    name = "upload"
+
+    def __init__(self, file: str):
+        self.file_name, self.data = upload_file(file)
+
+    async def prepare(self, user: User) -> None:
+        await user.rerun({"lik_source": "Upload"}, time.perf_counter())
+
+    async def act(self, user: User, start: float) -> Load:
+        load = await user.upload("lik_upload", self.file_name, self.data, start)
+        if not load.errors and not any(f"uploaded {self.file_name}" in t for t in load.texts):
+            load.errors.append("the page did not take the upload: "
+                               + next((t[:120] for t in load.texts if "upload" in t), "no note"))
+        return load
+
+
+def upload_file(kind: str) -> tuple[str, bytes]:
+    """--upload: a file's path, or "png" / "jpeg" / "rgba-png": a 40-megapixel photo-sized
+    image (7744 x 5164, the most the page reads) of a 7, dark on light, as from a phone."""
+    if kind not in ("png", "jpeg", "rgba-png"):
+        return Path(kind).name, Path(kind).read_bytes()
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (7744, 5164), 235)
+    draw = ImageDraw.Draw(image)
+    draw.line([(2000, 800), (5600, 800)], fill=20, width=420)
+    draw.line([(5600, 800), (3300, 4600)], fill=20, width=420)
+    mode, form = {"png": ("RGB", "PNG"), "jpeg": ("RGB", "JPEG"),
+                  "rgba-png": ("RGBA", "PNG")}[kind]
+    out = io.BytesIO()
+    image.convert(mode).save(out, format=form)
+    return f"seven-40mp.{form.lower()}", out.getvalue()
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -264,18 +320,18 @@ def timing(loads: list[Load]) -> dict:
 
 
 def measure(server: Server, page: str, users: int, static: Static | None,
-            rerun: bool) -> dict:
+            action: Action | None) -> dict:
     load_before = os.getloadavg()[0]
     log_before = len(server.log_errors())
     watch = Watch(server.process.pid)
     tool_before = time.process_time()
     began = time.time()
-    loads, reruns = asyncio.run(crowd(server.url, page, users, static,
-                                      RERUNS[page] if rerun else None))
+    loads, second = asyncio.run(crowd(server.url, page, users, static, action))
     tool_cpu = time.process_time() - tool_before
     usage = watch.stop()
     result = {"server": server.name, "page": page, "users": users, "static": static is not None,
-              "load": timing(loads), "rerun": timing(reruns) if rerun else None,
+              "load": timing(loads), "action": action and action.name,
+              "then": timing(second) if action else None,
               "wall_s": round(time.time() - began, 2), "tool_cpu_s": round(tool_cpu, 2),
               "load_average_before": round(load_before, 2), **usage,
               "server_log_errors": server.log_errors()[log_before:][:20]}
@@ -291,12 +347,13 @@ def cell(value, unit: str = "") -> str:
 
 def table(results: list[dict]) -> str:
     head = (f"{'server':<8}{'page':<12}{'users':>6}{'static':>7}  {'first p50/p95':>14}"
-            f"  {'finished p50/p95':>17}  {'rerun p50/p95':>14}{'errors':>7}{'cpu s':>8}"
+            f"  {'finished p50/p95':>17}  {'then p50/p95':>14}{'errors':>7}{'cpu s':>8}"
             f"{'peak MB':>9}{'tool cpu':>9}{'load':>6}")
-    lines = ["seconds from the moment every user starts; cpu s: the server's processes over"
-             " the crowd; peak MB: their summed RSS", head]
+    lines = ["seconds from the moment every user starts (then: from the moment all rerun or"
+             " upload at once); cpu s: the server's processes over the crowd; peak MB: their"
+             " summed RSS", head]
     for r in results:
-        load, rerun = r["load"], r["rerun"]
+        load, rerun = r["load"], r["then"]
         errors = load["errors"] + (rerun["errors"] if rerun else 0)
         lines.append(
             f"{r['server']:<8}{r['page']:<12}{r['users']:>6}{'yes' if r['static'] else 'no':>7}"
@@ -329,7 +386,9 @@ def run_servers(args) -> list[dict]:
                 print(f"{name}: warm-up errors: {warm_errors[:5]}", file=sys.stderr)
             for page in args.page:
                 wait_quiet(server.process.pid)
-                result = measure(server, page, args.users, static.get(page), args.rerun)
+                action = (Upload(args.upload) if args.upload else
+                          Action(page) if args.rerun else None)
+                result = measure(server, page, args.users, static.get(page), action)
                 results.append(result)
                 print(table([result]).splitlines()[-1], flush=True)
         finally:
@@ -350,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="each user also fetches the static files, as an empty cache does")
     parser.add_argument("--rerun", action="store_true",
                         help="then every user changes a widget at once")
+    parser.add_argument("--upload", metavar="png|jpeg|rgba-png|FILE",
+                        help="(likelihood) then every user uploads this image at once: a"
+                             " 40-megapixel one of the kind named, or a file")
     parser.add_argument("--warm", type=int, default=4,
                         help="page loads of each page, one at a time, before the crowd")
     parser.add_argument("--check", action="store_true",
@@ -360,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     args.page = [p.strip() for p in args.page.split(",") if p.strip()]
     if unknown := [p for p in args.page if p not in PAGES]:
         parser.error(f"--page: unknown {unknown}; pages: {', '.join(PAGES)}")
+    if args.upload and args.page != ["likelihood"]:
+        parser.error("--upload goes with --page likelihood")
     if not 1 <= args.users <= MAX_USERS:
         parser.error(f"--users must be in 1..{MAX_USERS}")
     if not 1 <= args.runs <= 20:
@@ -381,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results))
     print(f"\nJSON: {out}")
-    return 1 if any(r["load"]["errors"] or (r["rerun"] and r["rerun"]["errors"])
+    return 1 if any(r["load"]["errors"] or (r["then"] and r["then"]["errors"])
                     for r in results) else 0
 
 

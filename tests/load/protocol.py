@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import FileUploaderState
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.client import connect
 
@@ -42,6 +43,7 @@ CONNECTIONS_PER_HOST = 6  # Chromium's HTTP/1.1 limit per host
 MAX_MESSAGE = 64 * 2**20
 FINISHED = ForwardMsg.FINISHED_SUCCESSFULLY
 MAIN = 0  # delta_path[0] of the page's main area (1: the sidebar)
+UNSEEN = ("html", "empty")  # elements that show nothing (a page's <style>): not the first
 
 
 class ProtocolError(Exception):
@@ -58,14 +60,16 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, path: str, headers: dict[str, str]) -> tuple[int, list, int]:
-        """GET path: (status, [(header, value)], body bytes as sent, still encoded)."""
+    async def request(self, path: str, headers: dict[str, str], method: str = "GET",
+                      body: bytes = b"") -> tuple[int, list, int]:
+        """A request: (status, [(header, value)], body bytes as sent, still encoded)."""
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port,
                                                                      limit=2**20)
-        head = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: keep-alive",
-                *(f"{k}: {v}" for k, v in headers.items())]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
+                "Connection: keep-alive", *(f"{k}: {v}" for k, v in headers.items()),
+                *([f"Content-Length: {len(body)}"] if body or method != "GET" else [])]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         await self.writer.drain()
         status_line = await self.reader.readline()
         if not status_line:
@@ -146,6 +150,9 @@ class Page:
     widgets: dict[str, tuple[str, object]] = field(default_factory=dict)  # id -> (field, value)
     buttons: dict[str, str] = field(default_factory=dict)  # key -> id
     bound: dict[str, str] = field(default_factory=dict)  # key -> its URL parameter
+    uploaders: dict[str, str] = field(default_factory=dict)  # key -> id
+    chosen: dict[str, object] = field(default_factory=dict)  # key -> value the user set
+    session_id: str = ""
     cached: list[str] = field(default_factory=list)
 
     def note(self, msg: ForwardMsg) -> None:
@@ -153,6 +160,8 @@ class Page:
             self.cached.append(msg.hash)
         if msg.WhichOneof("type") == "navigation":  # the page being shown
             self.script_hash = msg.navigation.page_script_hash
+        elif msg.WhichOneof("type") == "new_session":
+            self.session_id = msg.new_session.initialize.session_id
         elif msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element":
             element = msg.delta.new_element
             kind = element.WhichOneof("type")
@@ -162,6 +171,8 @@ class Page:
                 self.bound[widget_id.rsplit("-", 1)[-1]] = widget.query_param_key
             if widget_id and kind == "button":
                 self.buttons[widget_id.rsplit("-", 1)[-1]] = widget_id
+            elif widget_id and kind == "file_uploader":
+                self.uploaders[widget_id.rsplit("-", 1)[-1]] = widget_id
             elif widget_id and (value := _widget_value(element)) is not None and \
                     value[1] is not None:
                 self.widgets[widget_id] = value
@@ -178,8 +189,8 @@ class Page:
 
     def rerun_message(self, changes: dict[str, object], query: str, url: str) -> bytes:
         """The BackMsg of a widget change: changes maps a widget's key (the end of its id,
-        "seed" for "$$ID-...-seed") to its new value, or a button's key to True (a click);
-        the other widgets keep their values. `query` is the link after the change
+        "seed" for "$$ID-...-seed") to its new value, a button's key to True (a click), or
+        a file uploader's to its FileUploaderState; the other widgets keep their values. `query` is the link after the change
         (bound_query)."""
         msg = BackMsg()
         msg.rerun_script.SetInParent()
@@ -189,13 +200,20 @@ class Page:
         states.SetInParent()
         for widget_id, (kind, value) in self.widgets.items():
             key = widget_id.rsplit("-", 1)[-1]
+            if key in changes:
+                self.chosen[key] = changes[key]  # the browser holds it from now on
             state = states.widgets.add()
             state.id = widget_id
-            setattr(state, kind, changes.get(key, value))
+            setattr(state, kind, self.chosen.get(key, value))
         for key, widget_id in self.buttons.items():
             if changes.get(key) is True:
                 state = states.widgets.add()
                 state.id, state.trigger_value = widget_id, True
+        for key, widget_id in self.uploaders.items():
+            if key in changes:  # a FileUploaderState
+                state = states.widgets.add()
+                state.id = widget_id
+                state.file_uploader_state_value.CopyFrom(changes[key])
         msg.rerun_script.page_script_hash = self.script_hash
         msg.rerun_script.cached_message_hashes.extend(dict.fromkeys(self.cached))
         context_info(msg, url)
@@ -215,7 +233,7 @@ class Load:
     finished: float | None = None  # and every static file
     messages: dict[str, int] = field(default_factory=dict)  # ForwardMsg type -> count
     sent: int = 0  # BackMsgs
-    texts: list[str] = field(default_factory=list)  # the run's markdown (captions too)
+    texts: list[str] = field(default_factory=list)  # the run's markdown and alerts
     static_bytes: int = 0
     static_requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -336,6 +354,55 @@ class User:
             load.errors.append(f"{type(error).__name__}: {error}")
         return load
 
+    async def upload(self, uploader: str, name: str, data: bytes, start: float,
+                     timeout: float = 120.0) -> Load:
+        """Upload a file with the file uploader `uploader` (its key) as the browser does: ask
+        for its address (file_urls_request), PUT it there (multipart, with the XSRF token),
+        then rerun with the uploader holding it, and read the run to its end."""
+        load = Load()
+        try:
+            await asyncio.wait_for(self._upload(load, uploader, name, data, start), timeout)
+        except asyncio.TimeoutError:
+            load.errors.append(f"no finished upload within {timeout:.0f} s")
+        except Exception as error:  # noqa: BLE001 - a user sees any of these
+            load.errors.append(f"{type(error).__name__}: {error}")
+        return load
+
+    async def _upload(self, load: Load, uploader: str, name: str, data: bytes,
+                      start: float) -> None:
+        ask = BackMsg()
+        ask.file_urls_request.request_id = f"{id(self)}-{time.perf_counter_ns()}"
+        ask.file_urls_request.file_names.append(name)
+        ask.file_urls_request.session_id = self.page.session_id
+        await self.socket.send(ask.SerializeToString())
+        while True:
+            msg = ForwardMsg()
+            msg.ParseFromString(await self.socket.recv())
+            if msg.WhichOneof("type") == "file_urls_response":
+                break
+        answer = msg.file_urls_response
+        if answer.error_msg or not answer.file_urls:
+            raise ProtocolError(f"no upload address: {answer.error_msg}")
+        urls = answer.file_urls[0]
+        boundary = f"----madeviz{time.perf_counter_ns()}"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\";"
+                f" filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        headers = {**self.headers(), "Content-Type": f"multipart/form-data; boundary={boundary}",
+                   "X-Xsrftoken": self.cookies.get(XSRF_COOKIE, "")}
+        path = urlsplit(urls.upload_url).path
+        status, _, _ = await self.connections[0].request(path, headers, "PUT", body)
+        if status >= 400:
+            raise ProtocolError(f"PUT {path}: HTTP {status}")
+        held = FileUploaderState()
+        info = held.uploaded_file_info.add()
+        info.name, info.size, info.file_id = name, len(data), urls.file_id
+        info.file_urls.CopyFrom(urls)
+        self.last_sent = self.page.rerun_message({uploader: held}, self.query, self.url)
+        await self.socket.send(self.last_sent)
+        load.sent += 2
+        await self._read_run(load, start)
+
     async def _read_run(self, load: Load, start: float,
                         arrived: asyncio.Event | None = None) -> None:
         """Read to the run's end: script_finished, then the status saying nothing runs;
@@ -353,10 +420,11 @@ class User:
                     arrived.set()
                 element = msg.delta.new_element
                 if load.first is None and msg.delta.WhichOneof("type") == "new_element" and \
-                        msg.metadata.delta_path[:1] == [MAIN]:
+                        msg.metadata.delta_path[:1] == [MAIN] and \
+                        element.WhichOneof("type") not in UNSEEN:
                     load.first = time.perf_counter() - start
-                if element.WhichOneof("type") == "markdown":
-                    load.texts.append(element.markdown.body)
+                if element.WhichOneof("type") in ("markdown", "alert"):
+                    load.texts.append(getattr(element, element.WhichOneof("type")).body)
                 elif element.WhichOneof("type") == "exception":
                     load.errors.append(f"exception on the page: {element.exception.message[:200]}")
             elif kind == "page_info_changed":
