@@ -262,11 +262,29 @@ class Upload(Action):
         await user.rerun({"lik_source": "Upload"}, time.perf_counter())
 
     async def act(self, user: User, start: float) -> Load:
-        load = await user.upload("lik_upload", self.file_name, self.data, start)
+        load = await user.upload("lik_upload", self.file_name, own_copy(self.data, id(user)),
+                                 start)
         if not load.errors and not any(f"uploaded {self.file_name}" in t for t in load.texts):
             load.errors.append("the page did not take the upload: "
                                + next((t[:120] for t in load.texts if "upload" in t), "no note"))
         return load
+
+
+def own_copy(data: bytes, tag: int) -> bytes:
+    """The same picture in a file of its own (a comment added): each student uploads their
+    own photo, and the server must not be able to tell two apart by their bytes."""
+    import struct
+    import zlib
+
+    note = f"user {tag}".encode()
+    if data.startswith(b"\x89PNG"):  # a tEXt chunk before IEND (the last 12 bytes)
+        body = b"Comment\x00" + note
+        chunk = (struct.pack(">I", len(body)) + b"tEXt" + body
+                 + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF))
+        return data[:-12] + chunk + data[-12:]
+    if data.startswith(b"\xff\xd8"):  # a JPEG comment segment after the start marker
+        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(note) + 2) + note + data[2:]
+    return data + note  # other formats: trailing bytes most decoders ignore
 
 
 def upload_file(kind: str) -> tuple[str, bytes]:
