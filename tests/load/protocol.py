@@ -62,7 +62,21 @@ class Connection:
 
     async def request(self, path: str, headers: dict[str, str], method: str = "GET",
                       body: bytes = b"") -> tuple[int, list, int]:
-        """A request: (status, [(header, value)], body bytes as sent, still encoded)."""
+        """A request: (status, [(header, value)], body bytes as sent, still encoded). A
+        keep-alive connection the server closed while idle is opened again and the request
+        sent again, as a browser does."""
+        reused = self.writer is not None and not self.writer.is_closing()
+        try:
+            return await self._request(path, headers, method, body)
+        except (ProtocolError, ConnectionError) as error:
+            closed = isinstance(error, ConnectionError) or "connection closed" in str(error)
+            if not (reused and closed):
+                raise
+            self.close()
+            return await self._request(path, headers, method, body)
+
+    async def _request(self, path: str, headers: dict[str, str], method: str,
+                       body: bytes) -> tuple[int, list, int]:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port,
                                                                      limit=2**20)
@@ -73,7 +87,8 @@ class Connection:
         await self.writer.drain()
         status_line = await self.reader.readline()
         if not status_line:
-            raise ProtocolError(f"GET {path}: connection closed")
+            self.close()
+            raise ProtocolError(f"{method} {path}: connection closed")
         status = int(status_line.split()[1])
         response_headers = []
         while (line := await self.reader.readline()) not in (b"\r\n", b"\n", b""):
