@@ -1,13 +1,16 @@
-# `make run` starts the app; `make test` runs every test. Both set up .venv on first use.
+# `make run` starts the app; `make serve` runs it on every core behind HAProxy; `make dev`
+# reloads it on every edit; `make test` runs every test. All set up .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# make serve: app servers behind the balancer (0: one per core).
+WORKERS ?= 0
 # TORCH_INDEX=https://download.pytorch.org/whl/cpu: take torch from that index first (on Linux,
 # PyPI's torch is the CUDA build; the app runs on the CPU).
 TORCH_INDEX ?=
 
-.PHONY: run test bench chromium clean
+.PHONY: run dev serve test bench chromium haproxy clean
 
 # Two malloc arenas: a server of many short sessions otherwise holds ~150 MB more at peak.
 # NUMPY_MADVISE_HUGEPAGE=0: NumPy asks for transparent huge pages for arrays of 4 MB and more;
@@ -15,10 +18,25 @@ TORCH_INDEX ?=
 # a fresh 25 MB array took up to 230 ms instead of 15, and the Sampling page builds several.
 # MADE_VIZ_WARM_UP=1: once the first page is drawn, load the Sampling page's model in the
 # background (made_viz/ui/server.py).
-run: $(VENV)/.installed
-	MALLOC_ARENA_MAX=2 NUMPY_MADVISE_HUGEPAGE=0 MADE_VIZ_WARM_UP=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+# MALLOC_MMAP_THRESHOLD_=4 MB: memory blocks of 4 MB and more (an uploaded photo being
+# decoded, up to 320 MB at 40 megapixels) go back to the system when freed, instead of staying
+# in whichever of the two arenas the session's thread used.
+SERVER_ENV := MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=4194304 NUMPY_MADVISE_HUGEPAGE=0 MADE_VIZ_WARM_UP=1
+STREAMLIT := $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.dev-installed chromium
+# Served: no file watcher (with one, every new session checked some 2,000 module paths).
+run: $(VENV)/.installed
+	$(SERVER_ENV) $(STREAMLIT) --server.fileWatcherType none
+
+# Development: the page reruns itself when a file it uses is saved.
+dev: $(VENV)/.installed
+	$(SERVER_ENV) $(STREAMLIT) --server.fileWatcherType auto --server.runOnSave true
+
+# Every core: WORKERS app servers behind HAProxy, with cookie affinity (made_viz/serve.py).
+serve: $(VENV)/.installed haproxy
+	$(SERVER_ENV) $(PY) -m made_viz.serve --port $(PORT) --workers $(WORKERS)
+
+test: $(VENV)/.dev-installed chromium haproxy
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
@@ -41,6 +59,16 @@ chromium:
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 		else \
 			echo "chromium is missing: install Debian's 'chromium' package (browser tests need it)"; \
+		fi; \
+	fi
+
+# make serve and its tests run Debian's HAProxy; install it when missing and we may (root).
+haproxy:
+	@if ! command -v haproxy >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; \
+		else \
+			echo "haproxy is missing: install Debian's 'haproxy' package (make serve and its tests need it)"; \
 		fi; \
 	fi
 

@@ -33,6 +33,7 @@ def tiny_world():
 
 server.server_blas()
 st.set_page_config(page_title="made-viz: MADE, visualized", page_icon="🎭", layout="wide")
+server.moved_notice()  # a browser whose server stopped, opened again here
 tour_page = st.Page(lecture, title="Lecture", icon="🎓", url_path="tour")
 masks_page = st.Page(masks, title="Masks", icon="🕸️", url_path="masks")
 sampling_page = st.Page(sampling, title="Sampling", icon="✏️", url_path="sampling")
@@ -55,5 +56,7 @@ navigation = st.navigation([
     st.Page(start, title="Masks", url_path="start", default=True, visibility="hidden"),
     tour_page, masks_page, sampling_page, likelihood_page, tiny_page,
 ], position="hidden" if presenter.presenting() else "sidebar")
-navigation.run()
-server.page_drawn()  # after the first page: `make run` loads the Sampling page's model meanwhile
+# The page takes its turn after its header (server.my_turn); after the first page, `make run`
+# loads the Sampling page's model in the background (server.page_drawn).
+with server.page_run():
+    navigation.run()

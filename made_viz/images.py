@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import math
 import re
+import threading
 
 import numpy as np
 
@@ -28,10 +30,14 @@ SIDE = 28
 D_IMAGE = SIDE * SIDE
 BOX = 20             # MNIST's digits were scaled to fit a 20x20 box, then centred by mass
 MAX_UPLOAD_PIXELS = 40_000_000  # larger images are refused from their header, before decoding
+SHRUNK_SIDE = 1024   # an upload is cut down to this many pixels a side before any conversion
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK")  # modes Image.reduce takes
 INK_THRESHOLD = 0.5
 MIN_CONTRAST = 0.1   # grey range below this (on a 0..1 scale) is a blank image
 URL_CHARS = math.ceil(D_IMAGE / 8 * 4 / 3)  # 98 bytes -> 131 base64url characters
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_decoding = threading.Lock()  # one upload decoded at a time per process (small_frame)
+_last_small: list = [None, None]  # small_frame's last file: (digest, its small first frame)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,13 +71,44 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_UPLOAD_PIXELS) -> np.ndar
     if width < 1 or height < 1:
         raise ImageError(f"the image is {width}x{height} pixels")
     try:
-        image.seek(0)  # an animation's first frame
-        image.load()
-        return ink_from(*_grey_and_alpha(image))
+        return ink_from(*_grey_and_alpha(small_frame(data)))
     except ImageError:
         raise
     except Exception as error:  # noqa: BLE001 (truncated or corrupt pixel data)
         raise ImageError(f"the image data is damaged or truncated ({error})") from None
+
+
+def small_frame(data: bytes):
+    """An image file's first frame, at most SHRUNK_SIDE pixels a side, made small before it is
+    ever converted: a JPEG is decoded at 1/2, 1/4 or 1/8 scale by its own decoder
+    (Image.draft), anything else is decoded and reduced by whole factors in Pillow's C code
+    (Image.thumbnail), and only then turned into floats. A 40-megapixel photo held as floats
+    took about 1 GB; now its largest form is its decoded bytes (up to 160 MB for RGBA), one
+    image at a time per process. Palette and 1-bit images become greys first, so strokes are
+    averaged, not sampled. The last file asked for is kept (small), so the page's preview of
+    an upload does not decode it again. Check the file's header first (decode_image)."""
+    from PIL import Image
+
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    with _decoding:
+        if _last_small[0] != digest:
+            with Image.open(io.BytesIO(data)) as image:
+                image.seek(0)  # an animation's first frame
+                if image.mode in ("RGB", "L"):
+                    image.draft("L", (SHRUNK_SIDE, SHRUNK_SIDE))  # JPEG only; others ignore it
+                image.load()
+                if image.mode == "P":
+                    image = image.convert("LA" if "transparency" in image.info else "L")
+                elif image.mode == "1":
+                    image = image.convert("L")
+                # Whole factors first (Image.reduce): resizing an image with alpha would
+                # first make a premultiplied copy of all of it.
+                factor = max(image.size) // SHRUNK_SIDE
+                if factor >= 2 and image.mode in REDUCIBLE:
+                    image = image.reduce(factor)
+                image.thumbnail((SHRUNK_SIDE, SHRUNK_SIDE), Image.Resampling.BOX)
+                _last_small[:] = [digest, image]
+        return _last_small[1].copy()
 
 
 def _grey_and_alpha(image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -51,7 +51,8 @@ def install(tmp_path, monkeypatch):
 def clear_caches() -> None:
     for cached in (models.bundled, models.prepared_mask,
                    models.test_digits, models.training_digits, sampling_views.grid_samples,
-                   sampling_views.grid_nearest, sampling_page.completions, sampling_page.run_gif):
+                   sampling_views.grid_nearest, sampling_views.drawn_run, sampling_views.views_at,
+                   sampling_page.completions, sampling_page.run_gif):
         cached.clear()
 
 

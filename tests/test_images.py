@@ -67,6 +67,49 @@ def test_animated_gif_gives_its_first_frame():
     assert_mnist_like(images.prepare_upload(buffer.getvalue()))
 
 
+def big_seven(width: int, height: int) -> np.ndarray:
+    """A photo-sized grey 7, dark on light paper."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (width, height), 235)
+    draw = ImageDraw.Draw(image)
+    stroke = height // 12
+    draw.line([(width // 4, height // 6), (width * 3 // 4, height // 6)], fill=20, width=stroke)
+    draw.line([(width * 3 // 4, height // 6), (width * 2 // 5, height * 9 // 10)], fill=20,
+              width=stroke)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("fmt, mode", [("PNG", "L"), ("PNG", "RGBA"), ("JPEG", "RGB")])
+def test_a_photo_sized_upload_is_cut_down_before_it_becomes_floats(fmt, mode):
+    """12 megapixels: as float64 each copy would be 96 MB; the floats made here are at most
+    SHRUNK_SIDE pixels a side, and the digit is the one the full image gives."""
+    import tracemalloc
+
+    grey = big_seven(4000, 3000)
+    payload = png_bytes(grey, mode=mode, format=fmt)
+    tracemalloc.start()
+    try:
+        image = images.prepare_upload(payload)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB of NumPy arrays"
+    assert_mnist_like(image)
+    # The same digit as from the whole decoded image in floats (as before: no shrinking).
+    full = np.asarray(Image.open(io.BytesIO(payload)).convert("L"), dtype=np.float64) / 255.0
+    whole = images.mnist_like(images.ink_from(full, None))
+    assert int((image != whole).sum()) <= 4
+
+
+def test_a_photo_sized_jpeg_is_decoded_small_by_its_own_decoder():
+    payload = png_bytes(big_seven(4000, 3000), mode="RGB", format="JPEG")
+    small = images.small_frame(payload)
+    # decoded in grey at half scale (3 megapixels, not 12), then cut to SHRUNK_SIDE
+    assert (small.mode, small.size) == ("L", (1024, 768))
+    assert images.small_frame(payload).tobytes() == small.tobytes()  # the preview's, kept
+
+
 @pytest.mark.parametrize("payload, message", [
     (b"not an image at all", "not an image"),
     (b"", "not an image"),

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from .. import images
 from .base import FONT, figure, hex_rgb, plain
 
 SIDE = 28
@@ -212,13 +213,12 @@ def thumbnail_png(data: bytes, side: int = 140) -> bytes:
     pixels, its first frame, for a preview."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as image:
-        image.seek(0)
-        if image.mode.startswith("I") or image.mode == "F":  # 16-bit or wider greys
-            grey = np.asarray(image, dtype=np.float64)
-            frame = Image.fromarray(np.uint8(np.round(255 * grey / max(grey.max(), 1))))
-        else:
-            frame = image.convert("RGBA")
+    small = images.small_frame(data)  # decoded small once, for the score and this preview
+    if small.mode.startswith("I") or small.mode == "F":  # 16-bit or wider greys
+        grey = np.asarray(small, dtype=np.float64)
+        frame = Image.fromarray(np.uint8(np.round(255 * grey / max(grey.max(), 1))))
+    else:
+        frame = small.convert("RGBA")
     frame.thumbnail((side, side))
     buffer = io.BytesIO()
     frame.save(buffer, format="PNG")

@@ -16,7 +16,7 @@ from made_viz import checkpoint, images, likelihood, paper, sampling
 from made_viz.figures import likelihood as lf
 from made_viz.data import DataError
 from made_viz.validation import SEED_MAX
-from made_viz.ui import presenter
+from made_viz.ui import presenter, server
 from made_viz.ui.likelihood_views import (every_mask_view, maps_chart, mask_label,
                                           masks_summary, score, score_panel, sketch_view,
                                           test_placement)
@@ -293,11 +293,12 @@ def paper_section(b) -> None:
 
 def render() -> None:
     side = presenter.controls_area("Likelihood")
+    st.title("Likelihood")
+    server.my_turn()
     b = model_picker("Likelihood", side)
     if b is None:
         return
     name = b.name
-    st.title("Likelihood")
     with side:
         options = ["ensemble", *map(str, range(b.model.num_masks))]
         if st.session_state.get("mask") not in (None, *options):

@@ -28,9 +28,17 @@ def ready(name: str) -> list[network.PreparedMask]:
 
 
 def score(name: str, image: np.ndarray, mask) -> likelihood.ImageScore:
-    """The image scored under every mask of model `name`, viewed under `mask`."""
+    """The image scored under every mask of model `name`, viewed under `mask` (read-only)."""
+    return scored(name, np.asarray(image, dtype=np.uint8).tobytes(), mask)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def scored(name: str, pixels: bytes, mask) -> likelihood.ImageScore:
+    """score, once per server for each image, model and mask: a hall opening one link (or
+    the tour's step) all score the same digit."""
     ready(name)
-    return likelihood.score_image(bundled(name).model, image, mask)
+    return likelihood.score_image(bundled(name).model, np.frombuffer(pixels, dtype=np.uint8),
+                                  mask)
 
 
 @st.cache_resource(show_spinner=False)
@@ -140,9 +148,8 @@ def every_mask_view(image: np.ndarray, current: str, current_score, *,
             except (checkpoint.CheckpointError, OSError) as error:
                 st.error(f"model {name!r} could not be loaded: {error}")
                 continue
-            ready(name)
-            score = current_score if name == current else likelihood.score_image(b.model, image)
-            small_maps(b, score)
+            other = current_score if name == current else score(name, image, "ensemble")
+            small_maps(b, other)
 
 
 def masks_summary(mask_names) -> str:
@@ -168,7 +175,14 @@ def mask_caption(mask_names, k: int) -> str:
 def small_maps(b, score: likelihood.ImageScore) -> None:
     st.markdown(f"**{b.name}**: {masks_summary(b.mask_names)};"
                 f" ensemble **{-score.ensemble:.2f}** nats")
+    st.html(small_maps_html(b.name, np.asarray(score.image, dtype=np.uint8).tobytes()))
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def small_maps_html(name: str, pixels: bytes) -> str:
+    """A model's small maps of an image (a PNG per mask), once per server for each image."""
+    b, score = bundled(name), scored(name, pixels, "ensemble")
     maps = [(lf.surprise_png(-score.per_mask[k], SMALL_SCALE),
              f"{mask_caption(b.mask_names, k)}: {-score.totals[k]:.2f}")
             for k in range(b.model.num_masks)]
-    st.html(lf.small_maps_html(maps, SMALL_SCALE))
+    return lf.small_maps_html(maps, SMALL_SCALE)

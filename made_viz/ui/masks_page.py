@@ -12,7 +12,7 @@ from html import escape
 import streamlit as st
 
 from made_viz.figures import graph
-from made_viz.ui import presenter
+from made_viz.ui import presenter, server
 from made_viz.ui.masks_views import (Network, check_panel, explain, graph_view,
                                      jacobian_check_panel, masks_for, matrices_view)
 from made_viz.ui.network_controls import network_controls, parse_page_hidden, remember_order
@@ -55,6 +55,7 @@ def render() -> None:
     st.title("MADE masks")
     st.caption("Germain et al., 2015: an autoencoder becomes a distribution when output d only "
                "sees the inputs before d. Masks on the weights make sure of it.")
+    server.my_turn()
     with side:
         net, problems = read_controls()
     if net is None:

@@ -4,6 +4,7 @@ training digits."""
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 
 import streamlit as st
@@ -72,6 +73,21 @@ def prepared_mask(name: str, mask: int) -> network.PreparedMask:
         return network.prepare(bundled(name).model, mask, parts=PAGE_PARTS)
 
 
+# Models whose every mask is prepared, held weakly (like network.STORE): a model loaded anew
+# (its cache cleared) is asked about anew.
+_all_prepared: weakref.WeakSet = weakref.WeakSet()
+
+
+def all_masks_prepared(name: str) -> None:
+    """Every mask of a model prepared (prepared_mask). A page asks on every run: after the
+    first time that is one look-up, not one cached call per mask."""
+    model = bundled(name).model
+    if model not in _all_prepared:
+        for mask in range(model.num_masks):
+            prepared_mask(name, mask)
+        _all_prepared.add(model)
+
+
 def default_model(available: list[str]) -> str:
     return "mnist" if "mnist" in available else available[0]
 
@@ -86,8 +102,7 @@ def warm_up() -> None:
     if available:
         b = bundled(default_model(available))
         prepared_mask(b.name, b.pick_mask(b.orderings()[0], 0))
-        for mask in range(b.model.num_masks):
-            prepared_mask(b.name, mask)
+        all_masks_prepared(b.name)
 
 
 @st.cache_resource(show_spinner=False)
@@ -109,10 +124,9 @@ def training_digits() -> neighbours.TrainingSet:
 def model_picker(title: str, where=None) -> Bundled | None:
     """The heading and bundled-model choice (URL `model`) in the sidebar, or in `where` (the
     page's controls area: presenter.controls_area): the model, or None after saying what is
-    wrong (no models installed: with the page's title; one that fails to load)."""
+    wrong (no models installed, or one that fails to load)."""
     available = checkpoint.list_pretrained()
     if not available:
-        st.title(title)
         st.error(f"No pretrained model in {checkpoint.pretrained_root()}: run"
                  " `python -m made_viz.train` or restore the pretrained/ folder.")
         return None

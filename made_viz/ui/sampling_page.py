@@ -13,8 +13,9 @@ import streamlit as st
 
 from made_viz import export, sampling
 from made_viz.data import DataError
-from made_viz.ui import presenter
-from made_viz.ui.models import Bundled, bundled, model_picker, prepared_mask, test_digits
+from made_viz.ui import presenter, server
+from made_viz.ui.models import (Bundled, all_masks_prepared, bundled, model_picker, prepared_mask,
+                                test_digits)
 from made_viz.ui.sampling_views import current_run, digit_png, grid_view, run_of, studio
 from made_viz.validation import SEED_MAX
 from made_viz.ui.widgets import choice, defuse, flag, int_input
@@ -146,13 +147,25 @@ def export_view(name: str, ordering: str, seed: int) -> None:
 
 # --- the page -------------------------------------------------------------------------------
 
+def _lecture_asked() -> bool:
+    """The lecture layout, as the page will decide it below (the toggle's value, else the
+    link's; or presenter mode), known before the toggle is drawn: the title goes out first."""
+    value = st.session_state.get("lecture")
+    asked = value if isinstance(value, bool) else st.query_params.get("lecture") == "true"
+    return asked or presenter.presenting()
+
+
 def render() -> None:
     side = presenter.controls_area("Sampling")
+    header = st.container()
+    if not _lecture_asked():
+        with header:
+            st.title("Sampling studio")
+    server.my_turn()
     b = model_picker("Sampling studio", side)
     if b is None:
         return
     name = b.name
-    header = st.container()
     with side:
         orderings = b.orderings()
         if st.session_state.get("ordering") not in (None, *orderings):
@@ -179,7 +192,6 @@ def render() -> None:
     lecture = lecture or presenter.presenting()  # presenter mode shows the lecture layout
     with header:
         if not lecture:
-            st.title("Sampling studio")
             st.caption(f"**{name}**, {ordering} order, seed **{seed}**. MADE draws each pixel from"
                        " p(x_d = 1 | x_<d), read off one forward pass, in the order its masks"
                        " were built for. The whole digit is drawn the moment the seed is chosen;"
@@ -199,5 +211,4 @@ def render() -> None:
             export_view(name, ordering, seed)
     # The model's other masks, last: the page is drawn by now, and a seed that picks one of
     # them later reruns quickly (a long seed rerun is more likely to be cut by another request).
-    for other in range(b.model.num_masks):
-        prepared_mask(name, other)
+    all_masks_prepared(name)

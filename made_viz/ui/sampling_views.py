@@ -10,6 +10,7 @@ page.
 """
 from __future__ import annotations
 
+import copy
 from functools import partial
 
 import numpy as np
@@ -18,7 +19,7 @@ import streamlit as st
 from made_viz import export, network, sampling
 from made_viz.neighbours import TrainingSetError
 from made_viz.ui import player
-from made_viz.ui.models import Bundled, bundled, training_digits
+from made_viz.ui.models import Bundled, bundled, prepared_mask, training_digits
 from made_viz.validation import SEED_MAX
 
 DEFAULT_SPEED = 4  # pixels per tick of the player's clock (player.SPEEDS)
@@ -33,19 +34,32 @@ def run_of(key: str) -> sampling.SamplingRun:
     return st.session_state[f"{key}run"]
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def drawn_run(name: str, mask: int, seed: int) -> tuple[sampling.SamplingRun, dict]:
+    """A seed's run and the player's payload for it (the finished digit's neighbours too),
+    drawn once per server: a lecture hall opening one link shares them, each session
+    stepping through its own copy of the run."""
+    run = sampling.SamplingRun(bundled(name).model, seed=seed, mask=mask)
+    for array in vars(run).values():
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False  # shared by every session that draws this seed
+    payload = player.run_payload("", run.order, run.final_image, run.probs,
+                                 run.log_likelihood_curve, run.uniforms, start=run.start,
+                                 nearest=finished_digit_neighbours(run.final_image))
+    return run, payload
+
+
 def current_run(b: Bundled, mask: int, seed: int, *, key: str) -> sampling.SamplingRun:
     """This view's run, rebuilt when the model, mask or seed changes."""
     ss = st.session_state
     run_key = (b.name, mask, seed)
     if ss.get(f"{key}run_key") != run_key:
-        run = sampling.SamplingRun(b.model, seed=seed, mask=mask)
+        shared, payload = drawn_run(b.name, mask, seed)
+        run = copy.copy(shared)  # a position of its own
         serial = ss.get(f"{key}run_serial", 0) + 1
         ss[f"{key}run"], ss[f"{key}run_key"], ss[f"{key}run_serial"] = run, run_key, serial
         # The serial tells the player a new run from the same seed drawn again (7, 8, 7).
-        ss[f"{key}payload"] = player.run_payload(
-            f"{serial}:{b.name}/{mask}/{seed}", run.order, run.final_image, run.probs,
-            run.log_likelihood_curve, run.uniforms, start=run.start,
-            nearest=finished_digit_neighbours(run.final_image))
+        ss[f"{key}payload"] = {**payload, "run_id": f"{serial}:{b.name}/{mask}/{seed}"}
     return ss[f"{key}run"]
 
 
@@ -81,12 +95,22 @@ def _player_setting(key: str, name: str) -> None:
 
 def next_pixel_views(b: Bundled, prepared: network.PreparedMask, run, *, key: str) -> dict:
     run_id = st.session_state[f"{key}payload"]["run_id"]
+    return {**views_at(b.name, prepared.index, run.seed, run.position), "run": run_id}
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def views_at(name: str, mask: int, seed: int, position: int) -> dict:
+    """The next pixel's views at `position` of a seed's run: once per server for each place
+    users stand (a hall opening one link all stand at its start)."""
+    b, prepared = bundled(name), prepared_mask(name, mask)
+    run = copy.copy(drawn_run(name, mask, seed)[0])
+    run.seek(position)
     if run.done:
-        return player.views_payload(run_id, run.position, None, None)
+        return player.views_payload("", run.position, None, None)
     index = run.next_index
     receptive = prepared.connectivity()[index] > 0
     gradient = sampling.logit_gradient(b.model, run.image, index, prepared.index)
-    return player.views_payload(run_id, run.position, receptive, gradient * run.drawn)
+    return player.views_payload("", run.position, receptive, gradient * run.drawn)
 
 
 def studio(name: str, prepared: network.PreparedMask, lecture: bool, *, key: str) -> None:

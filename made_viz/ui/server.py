@@ -1,5 +1,6 @@
 """The server's set-up, once per process: one BLAS and torch thread, the garbage collector kept
-off long-lived objects, and the warm-up that loads the default model after the first page."""
+off long-lived objects, the warm-up that loads the default model after the first page, and the
+turns a crowd's page runs take."""
 from __future__ import annotations
 
 import gc
@@ -7,6 +8,9 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
+
+import streamlit as st
 
 WARM_UP_DELAY_S = 2.0  # after the first page's script run: its browser fetches and paints first
 _warm_up_started = False
@@ -18,6 +22,11 @@ _freeze_timer_lock = threading.Lock()
 _blas_set = False
 NEW_MODULES_TO_FREEZE = 20
 FREEZE_DELAY_S = 1.5
+# Page runs past their header, at once, in one server process (see my_turn).
+RUNS_AT_ONCE = 1
+TURN_WAIT_S = 60.0  # a run waits this long at most, then goes ahead anyway
+_turns = threading.Semaphore(RUNS_AT_ONCE)
+_holder = threading.local()
 
 
 def server_torch():
@@ -79,7 +88,7 @@ def _freeze_soon() -> None:
 
 
 def page_drawn() -> None:
-    """app.py calls this after every full script run: it freezes new modules soon (see
+    """Called after every page run (page_run): it freezes new modules soon (see
     freeze_new_modules), and with MADE_VIZ_WARM_UP=1 (`make run` sets it) the first call starts
     the warm-up: a daemon thread that waits WARM_UP_DELAY_S, then loads the default model and
     prepares its masks (models.warm_up), so a user who opens the Sampling or Likelihood
@@ -116,3 +125,60 @@ def _warm_up() -> None:
     except Exception as error:  # the Sampling page loads again and names the problem
         get_logger(__name__).warning("warm-up stopped; the Sampling page will load the model"
                                      " itself: %s", error)
+
+
+@contextmanager
+def page_run():
+    """app.py runs the page inside this. However the run ends (drawn, an exception, a rerun or
+    a page switch), the turn the page took (my_turn) is given back, and page_drawn follows."""
+    _holder.in_page_run = True
+    try:
+        yield
+    finally:
+        _holder.in_page_run = False
+        if getattr(_holder, "turn", False):
+            _holder.turn = False
+            _turns.release()
+        page_drawn()
+
+
+def my_turn() -> None:
+    """A page calls this once its header (the title) is drawn: the rest of its run waits
+    until fewer than RUNS_AT_ONCE runs of this process are past their header, first come
+    first served.
+
+    Streamlit runs every session's script on a thread of its own, and all of them share one
+    interpreter lock with the event loop that sends their messages. When a lecture hall opens
+    the page at once, a hundred runs each get a hundredth of the process, and the event loop,
+    which starts each run's thread and waits for it to start, falls behind: every user saw the
+    whole page arrive at the very end, the first element with the last. Waiting on a lock
+    costs nothing, so with the turns each user's header goes out at once, the runs finish one
+    after another, and the event loop keeps sending.
+
+    Outside page_run (a test rendering a page by itself) there are no turns to take.
+    """
+    if getattr(_holder, "in_page_run", False) and not getattr(_holder, "turn", False):
+        _holder.turn = _turns.acquire(timeout=TURN_WAIT_S)
+
+
+MOVED = ("This page was opened again: the app server that held it stopped, and another one took"
+         " over. What the address bar holds (model, seed, image, view) is kept; an upload or the"
+         " player's position starts over.")
+_MOVED_CHECKED = "_server_moved_checked"
+
+
+def moved_notice() -> None:
+    """On a session's first run, if the browser came back for a session this process never had,
+    say so once (a toast). That is a browser whose server stopped: a worker of `make serve`
+    that died (the balancer sends it to a live one) or a restarted server. Streamlit's
+    browser names its last session, when it has one, as the third websocket subprotocol
+    (after "streamlit" and its XSRF token); on a reconnect to the same server the session is
+    found again and this is not its first run."""
+    ss = st.session_state
+    if _MOVED_CHECKED in ss:
+        return
+    ss[_MOVED_CHECKED] = True
+    offered = [entry.strip() for entry in
+               st.context.headers.get("Sec-Websocket-Protocol", "").split(",")]
+    if len(offered) >= 3 and offered[2]:
+        st.toast(MOVED, icon="🔁", duration="long")
