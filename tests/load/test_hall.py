@@ -5,6 +5,7 @@ handful of its users against a real `streamlit run` server: every page finishes,
 getting the same messages, and a rerun with a new seed is the server's new seed. The 200-user runs are on demand: `-m load`, test_hall_load.py.
 """
 import asyncio
+import concurrent.futures
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,14 @@ def app_url():
     stop(process)
 
 
+def run_in_own_thread(coroutine):
+    """asyncio.run on a thread of its own: where a browser test ran first in this process,
+    Playwright's sync API keeps an event loop running on the main thread, and asyncio.run
+    refuses to start a second one there."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_a_handful_of_users_load_the_page_and_rerun_it_as_chromium_does(app_url):
     async def hall_of(n: int):
         users = [protocol.User(app_url, "sampling") for _ in range(n)]
@@ -108,7 +117,7 @@ def test_a_handful_of_users_load_the_page_and_rerun_it_as_chromium_does(app_url)
         finally:
             await asyncio.gather(*(u.close() for u in users))
 
-    users, loads, reruns = asyncio.run(hall_of(4))
+    users, loads, reruns = run_in_own_thread(hall_of(4))
     assert all(load.messages == loads[0].messages for load in loads)  # one page, one story
     assert all(loads[0].messages[kind] == 1 for kind in ONCE)
     assert loads[0].messages["session_status_changed"] == 2 and loads[0].messages["delta"] > 10
