@@ -395,7 +395,8 @@ def record_static(url: str, pages: list[str]) -> dict[str, Static]:
 def run_servers(args) -> list[dict]:
     results = []
     for name in args.server:
-        server = Server(name, SERVERS.get(name, name), free_port())
+        name, _, command = name.partition("=")  # NAME=COMMAND: another server, named
+        server = Server(name, command or SERVERS.get(name, name), free_port())
         try:
             server.wait_healthy()
             static = record_static(server.url, args.page) if args.static else {}
@@ -420,9 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=200, help="users opening at once")
     parser.add_argument("--page", default="sampling",
                         help=f"comma-separated pages: {', '.join(PAGES)}")
-    parser.add_argument("--server", action="append", metavar="run|serve|COMMAND",
-                        help="`make run`, `make serve` or a command with {port}; repeat to"
-                             " measure several one after the other (default: run and serve)")
+    parser.add_argument("--server", action="append", metavar="run|serve|NAME=COMMAND",
+                        help="`make run`, `make serve` or a command with {port} (another"
+                             " checkout, say); repeat to measure several one after the other"
+                             " (default: run and serve)")
     parser.add_argument("--static", action="store_true",
                         help="each user also fetches the static files, as an empty cache does")
     parser.add_argument("--rerun", action="store_true",
