@@ -52,23 +52,16 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Browser tests drive Debian's Chromium; install it when missing and we may (root).
-chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# Browser tests drive Debian's Chromium; make serve and its tests run Debian's HAProxy. Each is
+# installed when missing and we may (root); otherwise one line says what to install.
+NEEDED_BY_chromium := browser tests need it
+NEEDED_BY_haproxy := make serve and its tests need it
+chromium haproxy:
+	@if ! command -v $@ >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $@; \
 		else \
-			echo "chromium is missing: install Debian's 'chromium' package (browser tests need it)"; \
-		fi; \
-	fi
-
-# make serve and its tests run Debian's HAProxy; install it when missing and we may (root).
-haproxy:
-	@if ! command -v haproxy >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; \
-		else \
-			echo "haproxy is missing: install Debian's 'haproxy' package (make serve and its tests need it)"; \
+			echo "$@ is missing: install Debian's '$@' package ($(NEEDED_BY_$@))"; \
 		fi; \
 	fi
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, exceptions, free_port, wait_idle
+from conftest import ROOT, exceptions, free_port, stop_group, wait_idle
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -93,13 +93,7 @@ class Serve:
         raise AssertionError(f"worker {name} was not restarted:\n" + "\n".join(self.log[-20:]))
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 def get(url: str, cookie: str | None = None, encoding: str | None = None):

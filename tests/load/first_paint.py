@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+from tests.e2e.conftest import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port,  # noqa: E402
+                                stop_group)
 
 MODEL_LOADED = re.compile(r"loaded pretrained model '([^']+)'")
 TARGETS = {"masks": "", "sampling": "sampling", "likelihood": "likelihood", "content": ""}  # content: any app's first element
@@ -121,14 +121,7 @@ class Server:
         return sum(bool(MODEL_LOADED.search(line)) for _, line in self.log)
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process, timeout=10)
         self._reader.join(timeout=5)
 
 

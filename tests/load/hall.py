@@ -38,7 +38,6 @@ import asyncio
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -51,8 +50,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import ARTIFACTS, free_port
-from tests.load.protocol import Load, Static, User
+from tests.e2e.conftest import ARTIFACTS, free_port, stop_group  # noqa: E402
+from tests.load.lecture_hall import percentile  # noqa: E402
+from tests.load.protocol import Load, Static, User  # noqa: E402
 
 SERVERS = {"run": "make --no-print-directory run PORT={port}",
            "serve": "make --no-print-directory serve PORT={port}"}
@@ -186,14 +186,7 @@ class Server:
         return [line for line in self.log if " ERROR " in line or "Traceback" in line]
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process)
         self._reader.join(timeout=5)
 
 
@@ -305,14 +298,6 @@ def upload_file(kind: str) -> tuple[str, bytes]:
     out = io.BytesIO()
     image.convert(mode).save(out, format=form)
     return f"seven-40mp.{form.lower()}", out.getvalue()
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def timing(loads: list[Load]) -> dict:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import free_port, start_streamlit, stop  # noqa: E402
+from tests.e2e.conftest import app_url  # noqa: E402,F401 (the browser tests' server fixture)
 from tests.load import hall, hall_check, protocol  # noqa: E402
 
 # One of each per page load, as Chromium gets them (hall_check.py compares the counts).
@@ -87,14 +87,6 @@ def test_websocket_frames_are_read_masked_or_not(size):
         assert hall_check.ws_frame(frame[:-1]) is None  # not all there yet
         fin, opcode, body, used = hall_check.ws_frame(frame + b"next")
         assert (fin, opcode, body, used) == (1, 2, payload, len(frame))
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    port = free_port()
-    process = start_streamlit(ROOT / "app.py", port)
-    yield f"http://127.0.0.1:{port}"
-    stop(process)
 
 
 def run_in_own_thread(coroutine):
