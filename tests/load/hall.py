@@ -3,31 +3,32 @@
     .venv/bin/python -m tests.load.hall --users 200 --page sampling
     .venv/bin/python -m tests.load.hall --users 200 --page sampling,likelihood,masks --rerun
     .venv/bin/python -m tests.load.hall --users 100 --page sampling --static
+    .venv/bin/python -m tests.load.hall --users 10 --page likelihood --upload jpeg --server run
     .venv/bin/python -m tests.load.hall --check --page sampling,likelihood,masks
-    .venv/bin/python -m tests.load.hall --users 50 --page masks --server serve --workers 2
+    .venv/bin/python -m tests.load.hall --server serve --server "old=env -C /tmp/old ..."
 
-For each server (default: `make run`, then `make serve`, one after the other on free ports),
-started in a process group of its own: wait for /_stcore/health, open every page a few times
-one user at a time (the warm server a lecture finds: models loaded, masks prepared; with
-`make serve` enough times to reach every worker), wait for the server to go quiet, then open
-the page for N users at once (tests/load/protocol.py: what Chromium sends, no browser). With
---rerun every user then changes a widget at once (Sampling and Masks: a new seed; Likelihood:
-Invert). With --static each user first fetches the static files an empty-cache Chromium
-fetches for that page (recorded from a real Chromium on the same server before the crowd).
+For each server (default: `make run`, then `make serve` with its defaults, one after the other
+on free ports; NAME=COMMAND with {port} for any other), started in a process group of its
+own: wait for /_stcore/health, open every page a few times one user at a time (the warm
+server a lecture finds; with `make serve` enough times to reach every worker), wait for the
+server to go quiet, then open the page for N users at once (tests/load/protocol.py: what
+Chromium sends, no browser). With --rerun every user then changes a widget at once (Sampling
+and Masks: a new seed; Likelihood: Invert); with --upload every user uploads an image at once
+(Likelihood; a 40-megapixel one, each user's its own file). With --static each user first
+fetches the static files an empty-cache Chromium fetches for that page (recorded from a real
+Chromium on the same server before the crowd).
 
 Reported per server and page: time to the first element of the page's main area and to the
 finished page (the run's script_finished, and every static file), p50 and p95, seconds from
-the moment all users start; the same for the rerun; errors (HTTP errors, dropped sockets,
-exceptions on the page, timeouts; Streamlit's two 404 probes of a deep link counted apart);
-the server's CPU seconds over the crowd (every process of the server's tree: workers,
-balancer) and its memory (peak of the tree's summed RSS, and the largest process's peak);
-this load tool's own CPU (it shares the machine); the load average before.
+the moment all users start; the same for the rerun or upload ("then"); errors (HTTP errors,
+dropped sockets, exceptions on the page, an upload the page did not take, timeouts, ERROR
+lines in the server's log; Streamlit's two 404 probes of a deep link counted apart); the
+server's CPU seconds over the crowd (every process of the server's tree: workers, balancer)
+and its memory (peak of the tree's summed RSS, and the largest process's peak); this load
+tool's own CPU (it shares the machine); the load average before.
 
---check runs headless Chromium and the tool one user at a time against one warm `make run`
-server, alternating, and compares what each sent and received (message counts by type) and
-the run's time on the wire (first BackMsg sent to script_finished received), page load and
-rerun: the tool stands for a browser only where the counts match and the times agree within
-10 % (medians).
+--check (tests/load/hall_check.py) runs headless Chromium and the tool one user at a time
+against one warm `make run` server and compares what each sent and received.
 
 JSON with every user's times goes to test-artifacts/hall-*.json.
 """
