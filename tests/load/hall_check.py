@@ -115,6 +115,7 @@ def _tap_main(port: int, target_port: int, cpu: int, pipe) -> None:
     asyncio.run(serve())
 
 
+THINK_S = 1.0  # between the page and the tool's rerun: the browser's click comes a while after
 HTTP_GET = re.compile(rb"(?:^|\r\n\r\n)GET (\S+) HTTP/1\.1\r\n")
 
 
@@ -246,6 +247,7 @@ async def tool_load(url: str, page: str, rerun: bool, static: Static | None,
         result = {"load": {**wire(decoded(frames)), "errors": load.errors},
                   "static_requests": sum(1 for path in fetched if is_static(path))}
         if rerun:
+            await asyncio.sleep(THINK_S)  # as the browser's user takes a moment to act
             again = await user.rerun(RERUNS[page], time.perf_counter())
             result["rerun"] = {**wire(decoded(tap.take()[0])), "errors": again.errors}
             result["rerun_message"] = user.last_sent
