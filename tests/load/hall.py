@@ -5,7 +5,7 @@
     .venv/bin/python -m tests.load.hall --users 100 --page sampling --static
     .venv/bin/python -m tests.load.hall --users 10 --page likelihood --upload jpeg --server run
     .venv/bin/python -m tests.load.hall --check --page sampling,likelihood,masks
-    .venv/bin/python -m tests.load.hall --server serve --server "old=env -C /tmp/old ..."
+    .venv/bin/python -m tests.load.hall --server serve --server "old=env -C $OLD make run PORT={port}"
 
 For each server (default: `make run`, then `make serve` with its defaults, one after the other
 on free ports; NAME=COMMAND with {port} for any other), started in a process group of its
